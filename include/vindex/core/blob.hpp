@@ -1,0 +1,154 @@
+// vindex/core/blob.hpp — turning host bytes into validated vectors, and back.
+//
+// A host hands vectors over as byte strings (`HSET doc:1 vec <blob>`). `decode_blob` checks the
+// length against the schema, converts little-endian elements to float, and rejects NaN/Inf and, under
+// COSINE, the zero vector. Each rejection has its own `VectorFailure` so a host can count reasons.
+// Pure functions; thread-safe. Next: distance/metric.hpp.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "vindex/core/error.hpp"
+#include "vindex/core/schema.hpp"
+
+namespace vindex {
+
+/// Why a vector was not indexed. Codes are frozen (snapshots store failure counters by code).
+enum class VectorFailure : std::uint8_t {
+  kNone = 0,        ///< the vector is valid
+  kWrongSize = 1,   ///< blob length differs from dim × element size
+  kNonFinite = 2,   ///< an element is NaN or ±Inf
+  kZeroVector = 3,  ///< all zeros under COSINE: no direction
+};
+
+/// Number of distinct VectorFailure codes, for counter arrays.
+inline constexpr std::size_t kVectorFailureCount = 4;
+
+/// Human-readable reason ("wrong size", …).
+constexpr std::string_view to_string(VectorFailure failure) noexcept {
+  switch (failure) {
+    case VectorFailure::kNone: return "ok";
+    case VectorFailure::kWrongSize: return "wrong size";
+    case VectorFailure::kNonFinite: return "NaN or Inf element";
+    case VectorFailure::kZeroVector: return "zero vector under COSINE";
+  }
+  return "?";
+}
+
+namespace detail {
+constexpr std::uint32_t byteswap32(std::uint32_t u) noexcept {
+  return (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
+}
+inline std::uint16_t load_le16(const unsigned char* p) noexcept {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
+inline float half_to_float(std::uint16_t h) noexcept {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exponent = (h >> 10) & 0x1fu;
+  std::uint32_t mantissa = h & 0x3ffu;
+  std::uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // Inf or NaN
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {  // subnormal half: renormalise
+    exponent = 113;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --exponent;
+    }
+    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+}  // namespace detail
+
+/// Checks a float vector against a schema: length, finiteness, and non-zero under COSINE.
+inline VectorFailure check_vector(const VectorSchema& schema, std::span<const float> v) noexcept {
+  if (v.size() != schema.dim) return VectorFailure::kWrongSize;
+  bool any_nonzero = false;
+  for (float x : v) {
+    if (!std::isfinite(x)) return VectorFailure::kNonFinite;
+    any_nonzero |= (x != 0.0f);
+  }
+  if (schema.metric == Metric::kCosine && !any_nonzero) return VectorFailure::kZeroVector;
+  return VectorFailure::kNone;
+}
+
+/// Decodes `blob` into `out` (which must hold schema.dim floats) and validates it.
+/// Returns kNone on success; on failure `out` may be partly written.
+inline VectorFailure decode_blob(const VectorSchema& schema, std::string_view blob,
+                                 std::span<float> out) noexcept {
+  if (blob.size() != schema.blob_bytes() || out.size() != schema.dim)
+    return VectorFailure::kWrongSize;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(blob.data());
+  switch (schema.type) {
+    case ElementType::kFloat32:
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(out.data(), bytes, blob.size());
+      } else {
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          std::uint32_t u;
+          std::memcpy(&u, bytes + 4 * i, 4);
+          out[i] = std::bit_cast<float>(detail::byteswap32(u));
+        }
+      }
+      break;
+    case ElementType::kFloat16:
+      for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = detail::half_to_float(detail::load_le16(bytes + 2 * i));
+      break;
+    case ElementType::kBFloat16:
+      for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = std::bit_cast<float>(std::uint32_t{detail::load_le16(bytes + 2 * i)} << 16);
+      break;
+  }
+  return check_vector(schema, out);
+}
+
+/// Encodes floats as a little-endian FLOAT32 blob, the bytes numpy's `tobytes()` writes.
+inline std::string to_float32_blob(std::span<const float> v) {
+  std::string blob(v.size() * 4, '\0');
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(blob.data(), v.data(), blob.size());
+  } else {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::uint32_t u = detail::byteswap32(std::bit_cast<std::uint32_t>(v[i]));
+      std::memcpy(blob.data() + 4 * i, &u, 4);
+    }
+  }
+  return blob;
+}
+
+/// Throws the Error matching a failure (kSchemaMismatch for size, kInvalidVector otherwise),
+/// naming the key and sizes involved. Does nothing for kNone.
+inline void throw_if_failed(VectorFailure failure, const VectorSchema& schema, std::string_view key,
+                            std::size_t got_size, bool got_bytes) {
+  switch (failure) {
+    case VectorFailure::kNone: return;
+    case VectorFailure::kWrongSize:
+      throw Error(ErrorCode::kSchemaMismatch,
+                  "vector for key " + printable_key(key) + " has " + std::to_string(got_size) +
+                      (got_bytes ? " bytes, expected " + std::to_string(schema.blob_bytes()) +
+                                       " (DIM " + std::to_string(schema.dim) + " × " +
+                                       std::string(to_string(schema.type)) + ")"
+                                 : " elements, expected DIM " + std::to_string(schema.dim)));
+    case VectorFailure::kNonFinite:
+      throw Error(ErrorCode::kInvalidVector,
+                  "vector for key " + printable_key(key) + " has a NaN or Inf element");
+    case VectorFailure::kZeroVector:
+      throw Error(ErrorCode::kInvalidVector,
+                  "vector for key " + printable_key(key) + " is all zeros under COSINE");
+  }
+}
+
+}  // namespace vindex

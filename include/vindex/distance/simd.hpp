@@ -1,0 +1,109 @@
+// vindex/distance/simd.hpp — the SIMD distance kernels (xsimd), with a scalar fallback.
+//
+// Kernels are compiled for the instruction set the translation unit targets: a default build uses
+// the baseline of the target (SSE2 on x86-64), a build with `-march=native` (the `native` Meson
+// option) uses AVX2 or AVX-512 where the compiler enables them. `simd_arch_name()` says which one
+// this build uses. Defining VINDEX_NO_SIMD forces the scalar loops. Pure functions; thread-safe.
+// Next: distance/metric.hpp.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#if !defined(VINDEX_NO_SIMD)
+#include <xsimd/xsimd.hpp>
+#endif
+
+namespace vindex {
+
+#if !defined(VINDEX_NO_SIMD)
+namespace detail {
+using simd_arch = xsimd::default_arch;
+inline constexpr bool kHasSimd = !std::is_same_v<simd_arch, xsimd::unavailable>;
+}  // namespace detail
+#else
+namespace detail {
+inline constexpr bool kHasSimd = false;
+}  // namespace detail
+#endif
+
+/// Name of the instruction set the distance kernels of this build use ("avx512bw", "sse2", "scalar"…).
+inline std::string_view simd_arch_name() noexcept {
+#if !defined(VINDEX_NO_SIMD)
+  if constexpr (detail::kHasSimd) return detail::simd_arch::name();
+#endif
+  return "scalar";
+}
+
+namespace detail {
+
+inline float l2_squared_tail(const float* a, const float* b, std::size_t from,
+                             std::size_t dim) noexcept {
+  float sum = 0;
+  for (std::size_t i = from; i < dim; ++i) {
+    const float d = a[i] - b[i];
+    sum += d * d;
+  }
+  return sum;
+}
+
+inline float dot_tail(const float* a, const float* b, std::size_t from, std::size_t dim) noexcept {
+  float sum = 0;
+  for (std::size_t i = from; i < dim; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace detail
+
+/// Squared Euclidean distance between two float vectors of `dim` elements (no alignment needed).
+inline float l2_squared(const float* a, const float* b, std::size_t dim) noexcept {
+#if !defined(VINDEX_NO_SIMD)
+  if constexpr (detail::kHasSimd) {
+    using batch = xsimd::batch<float, detail::simd_arch>;
+    constexpr std::size_t w = batch::size;
+    std::size_t i = 0;
+    // Four independent accumulators hide the FMA latency.
+    batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+    for (; i + 4 * w <= dim; i += 4 * w) {
+      const batch d0 = batch::load_unaligned(a + i) - batch::load_unaligned(b + i);
+      const batch d1 = batch::load_unaligned(a + i + w) - batch::load_unaligned(b + i + w);
+      const batch d2 = batch::load_unaligned(a + i + 2 * w) - batch::load_unaligned(b + i + 2 * w);
+      const batch d3 = batch::load_unaligned(a + i + 3 * w) - batch::load_unaligned(b + i + 3 * w);
+      s0 = xsimd::fma(d0, d0, s0);
+      s1 = xsimd::fma(d1, d1, s1);
+      s2 = xsimd::fma(d2, d2, s2);
+      s3 = xsimd::fma(d3, d3, s3);
+    }
+    for (; i + w <= dim; i += w) {
+      const batch d = batch::load_unaligned(a + i) - batch::load_unaligned(b + i);
+      s0 = xsimd::fma(d, d, s0);
+    }
+    return xsimd::hadd((s0 + s1) + (s2 + s3)) + detail::l2_squared_tail(a, b, i, dim);
+  }
+#endif
+  return detail::l2_squared_tail(a, b, 0, dim);
+}
+
+/// Dot product of two float vectors of `dim` elements (no alignment needed).
+inline float dot(const float* a, const float* b, std::size_t dim) noexcept {
+#if !defined(VINDEX_NO_SIMD)
+  if constexpr (detail::kHasSimd) {
+    using batch = xsimd::batch<float, detail::simd_arch>;
+    constexpr std::size_t w = batch::size;
+    std::size_t i = 0;
+    batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+    for (; i + 4 * w <= dim; i += 4 * w) {
+      s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
+      s1 = xsimd::fma(batch::load_unaligned(a + i + w), batch::load_unaligned(b + i + w), s1);
+      s2 = xsimd::fma(batch::load_unaligned(a + i + 2 * w), batch::load_unaligned(b + i + 2 * w), s2);
+      s3 = xsimd::fma(batch::load_unaligned(a + i + 3 * w), batch::load_unaligned(b + i + 3 * w), s3);
+    }
+    for (; i + w <= dim; i += w)
+      s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
+    return xsimd::hadd((s0 + s1) + (s2 + s3)) + detail::dot_tail(a, b, i, dim);
+  }
+#endif
+  return detail::dot_tail(a, b, 0, dim);
+}
+
+}  // namespace vindex

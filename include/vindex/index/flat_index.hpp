@@ -1,0 +1,413 @@
+// vindex/index/flat_index.hpp — exact (brute-force) KNN over block-allocated vectors.
+//
+// `FlatIndex<T, MetricT>` stores one vector per binary-safe key and answers KNN and range queries
+// exactly: single queries with the SIMD kernels, many queries at once with Eigen matrix products
+// (then re-ranked with the same kernels, so batched results equal single-query results).
+//
+// Thread-safety: every public member function may be called from any thread. Searches take a shared
+// lock and run concurrently with each other; upsert, erase, compact and clear take an exclusive lock,
+// so a writer waits for running searches and searches wait for the writer.
+//
+// Errors: functions that take caller input throw `vindex::Error` (see core/error.hpp); a throwing
+// call leaves the index unchanged. Next: index/hnsw_index.hpp.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vindex/core/blob.hpp"
+#include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
+#include "vindex/core/schema.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/distance/metric.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/index/top_k.hpp"
+#include "vindex/storage/block_array.hpp"
+#include "vindex/storage/key_map.hpp"
+
+namespace vindex {
+
+/// FLAT parameters (Redis names in brackets).
+struct FlatParams {
+  std::size_t initial_cap = 1024;  ///< [INITIAL_CAP] slots allocated at the first insert
+  std::size_t block_size = 1024;   ///< [BLOCK_SIZE] vectors per storage block
+};
+
+/// What an upsert did.
+enum class UpsertOutcome : std::uint8_t {
+  kInserted,   ///< the key was new
+  kUpdated,    ///< the key existed with another vector, now replaced
+  kUnchanged,  ///< the key existed with this exact vector: nothing done
+  kRejected,   ///< the vector failed validation: nothing done (see `failure`)
+};
+
+/// Result of a non-throwing upsert.
+struct UpsertResult {
+  UpsertOutcome outcome = UpsertOutcome::kRejected;
+  VectorFailure failure = VectorFailure::kNone;  ///< why, when rejected
+  Id id = kInvalidId;                            ///< the entry's id, when not rejected
+};
+
+/// Exact KNN index. `T` is the stored element type (float); `MetricT` a policy of distance/metric.hpp.
+template <class T, class MetricT>
+class FlatIndex {
+  static_assert(std::is_same_v<T, float>, "FlatIndex stores float elements");
+
+ public:
+  using Metric = MetricT;
+
+  /// An empty index. Throws kInvalidArgument when the schema, parameters or metric don't fit.
+  explicit FlatIndex(VectorSchema schema, FlatParams params = {}, Limits limits = {})
+      : schema_(checked(schema, params, limits)),
+        params_(params),
+        limits_(limits),
+        vectors_(schema.dim, params.block_size),
+        magnitudes_(1, params.block_size) {}
+
+  /// The schema every vector follows.
+  const VectorSchema& schema() const noexcept { return schema_; }
+  /// The parameters the index was built with.
+  const FlatParams& params() const noexcept { return params_; }
+  /// The limits requests are checked against.
+  const Limits& limits() const noexcept { return limits_; }
+
+  /// Inserts or replaces the vector of `key`. Returns what happened; throws kSchemaMismatch or
+  /// kInvalidVector (index unchanged) for a vector that fails validation.
+  UpsertOutcome upsert(KeyView key, std::span<const float> vector) {
+    const UpsertResult r = try_upsert(key, vector);
+    throw_if_failed(r.failure, schema_, key, vector.size(), false);
+    return r.outcome;
+  }
+
+  /// Inserts or replaces the vector of `key` from a blob of the schema's element type.
+  UpsertOutcome upsert_blob(KeyView key, std::string_view blob) {
+    const UpsertResult r = try_upsert_blob(key, blob);
+    throw_if_failed(r.failure, schema_, key, blob.size(), true);
+    return r.outcome;
+  }
+
+  /// Like upsert, but reports an invalid vector as kRejected with its reason instead of throwing.
+  /// Still throws kInvalidArgument for an over-long key.
+  UpsertResult try_upsert(KeyView key, std::span<const float> vector) {
+    limits_.check_key(key.size());
+    std::vector<float> prepared(vector.begin(), vector.end());
+    if (auto failure = check_vector(schema_, prepared); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
+    return store(key, prepared);
+  }
+
+  /// Like upsert_blob, but reports an invalid blob as kRejected with its reason.
+  UpsertResult try_upsert_blob(KeyView key, std::string_view blob) {
+    limits_.check_key(key.size());
+    std::vector<float> prepared(schema_.dim);
+    if (auto failure = decode_blob(schema_, blob, prepared); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
+    return store(key, prepared);
+  }
+
+  /// Removes `key`; returns false (and does nothing) when it was absent.
+  bool erase(KeyView key) {
+    std::unique_lock lock(mutex_);
+    return keys_.erase(key).has_value();
+  }
+
+  /// True when `key` is indexed.
+  bool contains(KeyView key) const {
+    std::shared_lock lock(mutex_);
+    return keys_.find(key).has_value();
+  }
+
+  /// Number of indexed entries.
+  std::size_t size() const {
+    std::shared_lock lock(mutex_);
+    return keys_.size();
+  }
+
+  /// The vector stored for `key` as it was given (COSINE: de-normalised), or nullopt.
+  std::optional<std::vector<float>> get_vector(KeyView key) const {
+    std::shared_lock lock(mutex_);
+    const auto id = keys_.find(key);
+    if (!id) return std::nullopt;
+    std::vector<float> out(vectors_.slot(*id), vectors_.slot(*id) + schema_.dim);
+    if constexpr (MetricT::kNormalizes) {
+      const float magnitude = *magnitudes_.slot(*id);
+      for (float& x : out) x *= magnitude;
+    }
+    return out;
+  }
+
+  /// Bytes held by vectors, magnitudes, keys and bookkeeping.
+  std::size_t memory_bytes() const {
+    std::shared_lock lock(mutex_);
+    return vectors_.memory_bytes() + (MetricT::kNormalizes ? magnitudes_.memory_bytes() : 0) +
+           keys_.memory_bytes();
+  }
+
+  /// Bytes held by the slots of erased entries, waiting for reuse or `compact()`.
+  std::size_t deleted_memory_bytes() const {
+    std::shared_lock lock(mutex_);
+    return keys_.free_count() * slot_bytes();
+  }
+
+  /// Moves entries into the slots of erased ones and releases the emptied blocks. Ids of moved entries
+  /// change. Returns the number of entries moved.
+  std::size_t compact() {
+    std::unique_lock lock(mutex_);
+    const std::size_t moved = keys_.compact([&](Id from, Id to) {
+      std::copy_n(vectors_.slot(from), schema_.dim, vectors_.slot(to));
+      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
+    });
+    vectors_.shrink_slots(keys_.id_bound());
+    magnitudes_.shrink_slots(keys_.id_bound());
+    return moved;
+  }
+
+  /// Removes every entry and releases all storage.
+  void clear() {
+    std::unique_lock lock(mutex_);
+    keys_.clear();
+    vectors_.shrink_slots(0);
+    magnitudes_.shrink_slots(0);
+  }
+
+  /// The k nearest entries to `query`, closest first, ties by key; fewer when fewer match.
+  /// Throws kInvalidArgument for k outside 1..max_k, kSchemaMismatch / kInvalidVector for a bad query.
+  std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
+                                   const SearchOptions& options = {}) const {
+    limits_.check_k(k);
+    std::vector<float> q = prepare_query(query);
+    std::shared_lock lock(mutex_);
+    const Filter resolved = resolve(options.filter);
+    const Filter* filter = options.filter ? &resolved : nullptr;
+    TopK top(k, key_of());
+    scan(q.data(), filter, [&](Distance d, Id id) { top.push(d, id); },
+         [&] { return top.threshold(); });
+    return to_results(top.take_sorted());
+  }
+
+  /// The k nearest entries to each of `queries` (row-major, queries × dim floats). Equal to calling
+  /// `search` on each query; faster for many queries because distances come from matrix products.
+  std::vector<std::vector<SearchResult>> search_batch(std::span<const float> queries, std::size_t k,
+                                                      const SearchOptions& options = {}) const {
+    limits_.check_k(k);
+    const std::size_t dim = schema_.dim;
+    if (queries.size() % dim != 0)
+      throw Error(ErrorCode::kSchemaMismatch, "batch of " + std::to_string(queries.size()) +
+                                                  " floats is not a multiple of DIM " +
+                                                  std::to_string(dim));
+    const std::size_t nq = queries.size() / dim;
+    RowMatrix q(static_cast<Eigen::Index>(nq), static_cast<Eigen::Index>(dim));
+    for (std::size_t i = 0; i < nq; ++i) {
+      std::vector<float> one = prepare_query(queries.subspan(i * dim, dim));
+      std::copy(one.begin(), one.end(), q.row(static_cast<Eigen::Index>(i)).data());
+    }
+    std::shared_lock lock(mutex_);
+    const Filter resolved = resolve(options.filter);
+    const Filter* filter = options.filter ? &resolved : nullptr;
+    std::vector<std::vector<SearchResult>> out(nq);
+    // Approximate distances from the matrix product pick candidates; the exact kernel re-ranks them.
+    // The slack absorbs rounding differences between the two, so results match `search` exactly.
+    const std::size_t live = keys_.size();
+    const std::size_t candidates = std::min(live, k + std::max<std::size_t>(16, k / 4));
+    if (candidates == 0) return out;
+    for (std::size_t q0 = 0; q0 < nq; q0 += kQueryChunk) {
+      const std::size_t qn = std::min(kQueryChunk, nq - q0);
+      auto chunk = q.middleRows(static_cast<Eigen::Index>(q0), static_cast<Eigen::Index>(qn));
+      Eigen::VectorXf qnorm = chunk.rowwise().squaredNorm();
+      std::vector<TopK<KeyOf>> tops;
+      tops.reserve(qn);
+      for (std::size_t i = 0; i < qn; ++i) tops.emplace_back(candidates, key_of());
+      RowMatrix scores;
+      const std::size_t bound = keys_.id_bound();
+      const std::uint8_t* live_flags = keys_.live_flags();
+      for (std::size_t b = 0; b * params_.block_size < bound; ++b) {
+        const std::size_t first = b * params_.block_size;
+        const std::size_t rows = std::min(params_.block_size, bound - first);
+        Eigen::Map<const RowMatrix> x(vectors_.block(b), static_cast<Eigen::Index>(rows),
+                                      static_cast<Eigen::Index>(dim));
+        scores.noalias() = chunk * x.transpose();
+        Eigen::VectorXf xnorm;
+        if constexpr (MetricT::kind == vindex::Metric::kL2) xnorm = x.rowwise().squaredNorm();
+        for (std::size_t i = 0; i < qn; ++i) {
+          const float* s = scores.row(static_cast<Eigen::Index>(i)).data();
+          TopK<KeyOf>& top = tops[i];
+          for (std::size_t r = 0; r < rows; ++r) {
+            const Id id = static_cast<Id>(first + r);
+            if (!live_flags[id]) continue;
+            Distance d;
+            if constexpr (MetricT::kind == vindex::Metric::kL2) {
+              d = xnorm[static_cast<Eigen::Index>(r)] + qnorm[static_cast<Eigen::Index>(i)] - 2 * s[r];
+            } else {
+              d = 1.0f - s[r];
+            }
+            if (d > top.threshold()) continue;
+            if (filter && !filter->matches(keys_.key(id), id)) continue;
+            top.push(d, id);
+          }
+        }
+      }
+      for (std::size_t i = 0; i < qn; ++i) {
+        const float* qi = chunk.row(static_cast<Eigen::Index>(i)).data();
+        TopK exact(k, key_of());
+        for (auto [approx, id] : tops[i].take_sorted()) exact.push(MetricT::distance(qi, vectors_.slot(id), dim), id);
+        out[q0 + i] = to_results(exact.take_sorted());
+      }
+    }
+    return out;
+  }
+
+  /// Every entry within `radius` of `query` (distance <= radius), closest first, ties by key.
+  std::vector<SearchResult> range_search(std::span<const float> query, double radius,
+                                         const SearchOptions& options = {}) const {
+    if (!(radius >= 0) || !std::isfinite(radius))
+      throw Error(ErrorCode::kInvalidArgument, "radius must be a finite number >= 0");
+    std::vector<float> q = prepare_query(query);
+    std::shared_lock lock(mutex_);
+    const Filter resolved = resolve(options.filter);
+    const Filter* filter = options.filter ? &resolved : nullptr;
+    std::vector<std::pair<Distance, Id>> hits;
+    const auto r = static_cast<Distance>(radius);
+    scan(q.data(), filter, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); },
+         [&] { return r; });
+    std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
+    });
+    return to_results(hits);
+  }
+
+  /// Calls `visit(key, id, vector)` for every entry (stored, i.e. normalised, form) under a shared
+  /// lock; used by snapshots and reconcile. `visit` must not call back into this index.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    std::shared_lock lock(mutex_);
+    for (std::size_t id = 0; id < keys_.id_bound(); ++id)
+      if (keys_.is_live(static_cast<Id>(id)))
+        visit(keys_.key(static_cast<Id>(id)), static_cast<Id>(id),
+              std::span<const float>(vectors_.slot(id), schema_.dim));
+  }
+
+ private:
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  static constexpr std::size_t kQueryChunk = 256;
+
+  struct KeyOf {
+    const KeyMap* keys;
+    KeyView operator()(Id id) const noexcept { return keys->key(id); }
+  };
+  KeyOf key_of() const noexcept { return KeyOf{&keys_}; }
+
+  static VectorSchema checked(const VectorSchema& schema, const FlatParams& params,
+                              const Limits& limits) {
+    schema.validate(limits);
+    if (schema.metric != MetricT::kind)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "schema metric " + std::string(to_string(schema.metric)) +
+                      " does not match the index's metric " + std::string(to_string(MetricT::kind)));
+    limits.check_block_size(params.block_size);
+    if (params.initial_cap > (std::size_t{1} << 32))
+      throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
+    return schema;
+  }
+
+  std::size_t slot_bytes() const noexcept {
+    return vectors_.slot_bytes() + (MetricT::kNormalizes ? sizeof(float) : 0);
+  }
+
+  std::vector<float> prepare_query(std::span<const float> query) const {
+    std::vector<float> q(query.begin(), query.end());
+    const VectorFailure failure = check_vector(schema_, q);
+    if (failure != VectorFailure::kNone) {
+      if (failure == VectorFailure::kWrongSize)
+        throw Error(ErrorCode::kSchemaMismatch, "query has " + std::to_string(query.size()) +
+                                                    " elements, expected DIM " +
+                                                    std::to_string(schema_.dim));
+      throw Error(ErrorCode::kInvalidVector,
+                  "query " + std::string(to_string(failure)));
+    }
+    metric::prepare<MetricT>(q);
+    return q;
+  }
+
+  Filter resolve(const Filter* filter) const {
+    if (!filter) return {};
+    if (filter->is_key_list()) return filter->resolve_keys([&](KeyView k) { return keys_.find(k); });
+    return *filter;
+  }
+
+  UpsertResult store(KeyView key, std::vector<float>& v) {
+    const float magnitude = metric::prepare<MetricT>(v);
+    std::unique_lock lock(mutex_);
+    if (const auto existing = keys_.find(key)) {
+      float* slot = vectors_.slot(*existing);
+      if (std::equal(v.begin(), v.end(), slot) &&
+          (!MetricT::kNormalizes || *magnitudes_.slot(*existing) == magnitude))
+        return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *existing};
+      std::copy(v.begin(), v.end(), slot);
+      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(*existing) = magnitude;
+      return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
+    }
+    // Grow storage first: if allocation throws, the key map is untouched.
+    const std::size_t next = keys_.free_count() ? keys_.free_ids().back() : keys_.id_bound();
+    const std::size_t want = std::max(next + 1, vectors_.capacity_slots() ? 0 : params_.initial_cap);
+    vectors_.reserve_slots(want);
+    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
+    const Id id = keys_.insert(key);
+    std::copy(v.begin(), v.end(), vectors_.slot(id));
+    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    return {UpsertOutcome::kInserted, VectorFailure::kNone, id};
+  }
+
+  // Visits every live (and filter-matching) entry with its distance to q. `bound` returns the
+  // current distance cut-off so the filter predicate runs only for candidates that could be kept.
+  template <class Emit, class Bound>
+  void scan(const float* q, const Filter* filter, Emit&& emit, Bound&& bound) const {
+    const std::size_t dim = schema_.dim;
+    if (filter && filter->is_id_list()) {
+      for (Id id : filter->ids())
+        if (keys_.is_live(id)) emit(MetricT::distance(q, vectors_.slot(id), dim), id);
+      return;
+    }
+    const std::size_t ids = keys_.id_bound();
+    const std::uint8_t* live = keys_.live_flags();
+    const std::size_t block = params_.block_size;
+    for (std::size_t first = 0; first < ids; first += block) {
+      const float* base = vectors_.block(first / block);
+      const std::size_t end = std::min(ids, first + block);
+      for (std::size_t id = first; id < end; ++id) {
+        if (!live[id]) continue;
+        const Distance d = MetricT::distance(q, base + (id - first) * dim, dim);
+        if (d > bound()) continue;
+        if (filter && !filter->matches(keys_.key(static_cast<Id>(id)), static_cast<Id>(id))) continue;
+        emit(d, static_cast<Id>(id));
+      }
+    }
+  }
+
+  std::vector<SearchResult> to_results(const std::vector<std::pair<Distance, Id>>& hits) const {
+    std::vector<SearchResult> out;
+    out.reserve(hits.size());
+    for (auto [d, id] : hits) out.push_back({Key(keys_.key(id)), id, d});
+    return out;
+  }
+
+  VectorSchema schema_;
+  FlatParams params_;
+  Limits limits_;
+  mutable std::shared_mutex mutex_;
+  KeyMap keys_;
+  BlockArray<float> vectors_;
+  BlockArray<float> magnitudes_;
+};
+
+}  // namespace vindex

@@ -1,0 +1,19 @@
+// vindex/vindex.hpp — everything in one include.
+//
+// Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
+// kernels), storage (block arrays, key maps), index (filters, FlatIndex, HnswIndex).
+#pragma once
+
+#include "vindex/core/blob.hpp"
+#include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
+#include "vindex/core/schema.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/distance/metric.hpp"
+#include "vindex/distance/scalar.hpp"
+#include "vindex/distance/simd.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/index/flat_index.hpp"
+#include "vindex/index/top_k.hpp"
+#include "vindex/storage/block_array.hpp"
+#include "vindex/storage/key_map.hpp"
