@@ -15,5 +15,6 @@
 #include "vindex/index/filter.hpp"
 #include "vindex/index/flat_index.hpp"
 #include "vindex/index/top_k.hpp"
+#include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/key_map.hpp"

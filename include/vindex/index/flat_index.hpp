@@ -33,6 +33,7 @@
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/top_k.hpp"
+#include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/key_map.hpp"
 
@@ -42,21 +43,6 @@ namespace vindex {
 struct FlatParams {
   std::size_t initial_cap = 1024;  ///< [INITIAL_CAP] slots allocated at the first insert
   std::size_t block_size = 1024;   ///< [BLOCK_SIZE] vectors per storage block
-};
-
-/// What an upsert did.
-enum class UpsertOutcome : std::uint8_t {
-  kInserted,   ///< the key was new
-  kUpdated,    ///< the key existed with another vector, now replaced
-  kUnchanged,  ///< the key existed with this exact vector: nothing done
-  kRejected,   ///< the vector failed validation: nothing done (see `failure`)
-};
-
-/// Result of a non-throwing upsert.
-struct UpsertResult {
-  UpsertOutcome outcome = UpsertOutcome::kRejected;
-  VectorFailure failure = VectorFailure::kNone;  ///< why, when rejected
-  Id id = kInvalidId;                            ///< the entry's id, when not rejected
 };
 
 /// Exact KNN index. `T` is the stored element type (float); `MetricT` a policy of distance/metric.hpp.
@@ -409,5 +395,7 @@ class FlatIndex {
   BlockArray<float> vectors_;
   BlockArray<float> magnitudes_;
 };
+
+static_assert(VectorIndex<FlatIndex<float, metric::L2>>);
 
 }  // namespace vindex
