@@ -106,4 +106,31 @@ inline float dot(const float* a, const float* b, std::size_t dim) noexcept {
   return detail::dot_tail(a, b, 0, dim);
 }
 
+/// First index i in [from, n) with bias[i] + scale × score[i] <= limit, or n when there is none.
+/// Scans candidate scores from a matrix product for the few that can enter a top-k list.
+inline std::size_t find_first_at_most(const float* bias, const float* score, float scale, float limit,
+                                      std::size_t from, std::size_t n) noexcept {
+  std::size_t i = from;
+#if !defined(VINDEX_NO_SIMD)
+  if constexpr (detail::kHasSimd) {
+    using batch = xsimd::batch<float, detail::simd_arch>;
+    constexpr std::size_t w = batch::size;
+    const batch vscale(scale), vlimit(limit);
+    // Scalar until aligned to a batch boundary of the row, so batches are whole.
+    for (; i < n && i % w != 0; ++i)
+      if (bias[i] + scale * score[i] <= limit) return i;
+    for (; i + w <= n; i += w) {
+      const batch v = xsimd::fma(vscale, batch::load_unaligned(score + i), batch::load_unaligned(bias + i));
+      if (xsimd::any(v <= vlimit)) {
+        for (std::size_t j = i; j < i + w; ++j)
+          if (bias[j] + scale * score[j] <= limit) return j;
+      }
+    }
+  }
+#endif
+  for (; i < n; ++i)
+    if (bias[i] + scale * score[i] <= limit) return i;
+  return n;
+}
+
 }  // namespace vindex

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -215,31 +216,36 @@ class FlatIndex {
       tops.reserve(qn);
       for (std::size_t i = 0; i < qn; ++i) tops.emplace_back(candidates, key_of());
       RowMatrix scores;
+      Eigen::VectorXf bias;
       const std::size_t bound = keys_.id_bound();
       const std::uint8_t* live_flags = keys_.live_flags();
-      for (std::size_t b = 0; b * params_.block_size < bound; ++b) {
-        const std::size_t first = b * params_.block_size;
-        const std::size_t rows = std::min(params_.block_size, bound - first);
-        Eigen::Map<const RowMatrix> x(vectors_.block(b), static_cast<Eigen::Index>(rows),
-                                      static_cast<Eigen::Index>(dim));
+      // Tiles of at most kRowTile stored vectors (never crossing a block), so a tile's score matrix
+      // stays in cache between the product that writes it and the scan that reads it.
+      for (std::size_t first = 0, rows = 0; first < bound; first += rows) {
+        const std::size_t in_block = first % params_.block_size;
+        rows = std::min({kRowTile, params_.block_size - in_block, bound - first});
+        Eigen::Map<const RowMatrix> x(vectors_.block(first / params_.block_size) + in_block * dim,
+                                      static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dim));
         scores.noalias() = chunk * x.transpose();
-        Eigen::VectorXf xnorm;
-        if constexpr (MetricT::kind == vindex::Metric::kL2) xnorm = x.rowwise().squaredNorm();
+        // distance = bias[r] + scale × score + per-query term; erased rows get an infinite bias, so
+        // one SIMD comparison per score rejects them together with every hopeless candidate.
+        if constexpr (MetricT::kind == vindex::Metric::kL2) {
+          bias = x.rowwise().squaredNorm();
+        } else {
+          bias.setZero(static_cast<Eigen::Index>(rows));
+        }
+        for (std::size_t r = 0; r < rows; ++r)
+          if (!live_flags[first + r]) bias[static_cast<Eigen::Index>(r)] = std::numeric_limits<float>::infinity();
+        constexpr float scale = MetricT::kind == vindex::Metric::kL2 ? -2.0f : -1.0f;
         for (std::size_t i = 0; i < qn; ++i) {
           const float* s = scores.row(static_cast<Eigen::Index>(i)).data();
+          const float term = MetricT::kind == vindex::Metric::kL2 ? qnorm[static_cast<Eigen::Index>(i)] : 1.0f;
           TopK<KeyOf>& top = tops[i];
-          for (std::size_t r = 0; r < rows; ++r) {
+          for (std::size_t r = find_first_at_most(bias.data(), s, scale, top.threshold() - term, 0, rows);
+               r < rows; r = find_first_at_most(bias.data(), s, scale, top.threshold() - term, r + 1, rows)) {
             const Id id = static_cast<Id>(first + r);
-            if (!live_flags[id]) continue;
-            Distance d;
-            if constexpr (MetricT::kind == vindex::Metric::kL2) {
-              d = xnorm[static_cast<Eigen::Index>(r)] + qnorm[static_cast<Eigen::Index>(i)] - 2 * s[r];
-            } else {
-              d = 1.0f - s[r];
-            }
-            if (d > top.threshold()) continue;
             if (filter && !filter->matches(keys_.key(id), id)) continue;
-            top.push(d, id);
+            top.push(bias[static_cast<Eigen::Index>(r)] + scale * s[r] + term, id);
           }
         }
       }
@@ -285,7 +291,8 @@ class FlatIndex {
 
  private:
   using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  static constexpr std::size_t kQueryChunk = 256;
+  static constexpr std::size_t kQueryChunk = 512;
+  static constexpr std::size_t kRowTile = 256;
 
   struct KeyOf {
     const KeyMap* keys;
