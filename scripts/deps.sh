@@ -2,7 +2,7 @@
 # Installs the Debian packages vindex needs to build, test and benchmark, when any is missing.
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
-packages=(g++ meson ninja-build pkg-config libeigen3-dev libxsimd-dev doctest-dev "$@")
+packages=(g++ meson ninja-build pkg-config libxsimd-dev doctest-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

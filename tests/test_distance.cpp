@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "vindex/distance/batch_dot.hpp"
 #include "vindex/distance/metric.hpp"
 
 using namespace vindex;
@@ -68,4 +69,46 @@ TEST_CASE("cosine: normalize keeps the magnitude and makes 1 - dot equal the cos
 
 TEST_CASE("simd_arch_name names an instruction set") {
   CHECK_FALSE(simd_arch_name().empty());
+}
+
+TEST_CASE("dot_block over packed panels equals the scalar dot products, with ragged tails") {
+  constexpr std::size_t r = BatchDotShape::kRows, c = BatchDotShape::kCols;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (std::size_t dim : {1u, 3u, 16u, 19u, 128u, 301u}) {
+    for (std::size_t count : {std::size_t{1}, c - 1, c, 3 * c + 5}) {
+      std::vector<float> rows(count * dim), queries(r * dim);
+      for (float& x : rows) x = u(rng);
+      for (float& x : queries) x = u(rng);
+      const std::size_t panels = (count + c - 1) / c;
+      AlignedFloats packed(panels * c * dim);
+      pack_panels(rows.data(), count, dim, dim, packed.data());
+      std::vector<float> out(r * panels * c, -1.0f);
+      dot_block(queries.data(), packed.data(), panels, dim, out.data(), panels * c);
+      for (std::size_t i = 0; i < r; ++i) {
+        for (std::size_t j = 0; j < count; ++j) {
+          const double want = scalar::dot(queries.data() + i * dim, rows.data() + j * dim, dim);
+          CHECK(std::abs(out[i * panels * c + j] - want) <= 1e-5 * (dim + 1));
+        }
+        for (std::size_t j = count; j < panels * c; ++j) CHECK(out[i * panels * c + j] == 0.0f);  // padding
+      }
+    }
+  }
+}
+
+TEST_CASE("find_first_at_most finds every qualifying position in order") {
+  std::vector<float> bias(70), score(70);
+  for (std::size_t i = 0; i < 70; ++i) {
+    bias[i] = float(i % 7);
+    score[i] = float(i % 3);
+  }
+  for (float limit : {-1.0f, 0.0f, 2.5f, 10.0f}) {
+    std::vector<std::size_t> want, got;
+    for (std::size_t i = 0; i < 70; ++i)
+      if (bias[i] - 2 * score[i] <= limit) want.push_back(i);
+    for (std::size_t i = find_first_at_most(bias.data(), score.data(), -2, limit, 0, 70); i < 70;
+         i = find_first_at_most(bias.data(), score.data(), -2, limit, i + 1, 70))
+      got.push_back(i);
+    CHECK(got == want);
+  }
 }

@@ -1,8 +1,9 @@
 // vindex/index/flat_index.hpp — exact (brute-force) KNN over block-allocated vectors.
 //
 // `FlatIndex<T, MetricT>` stores one vector per binary-safe key and answers KNN and range queries
-// exactly: single queries with the SIMD kernels, many queries at once with Eigen matrix products
-// (then re-ranked with the same kernels, so batched results equal single-query results).
+// exactly: single queries with the SIMD kernels, many queries at once with a register-blocked
+// dot-product kernel (distance/batch_dot.hpp), whose candidates are re-ranked with the single-query
+// kernels, so batched results equal single-query results.
 //
 // Thread-safety: every public member function may be called from any thread. Searches take a shared
 // lock and run concurrently with each other; upsert, erase, compact and clear take an exclusive lock,
@@ -12,7 +13,6 @@
 // call leaves the index unchanged. Next: index/hnsw_index.hpp.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -31,6 +31,7 @@
 #include "vindex/core/limits.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/batch_dot.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/top_k.hpp"
@@ -184,7 +185,7 @@ class FlatIndex {
   }
 
   /// The k nearest entries to each of `queries` (row-major, queries × dim floats). Equal to calling
-  /// `search` on each query; faster for many queries because distances come from matrix products.
+  /// `search` on each query; faster for many queries because distances come from blocked dot products.
   std::vector<std::vector<SearchResult>> search_batch(std::span<const float> queries, std::size_t k,
                                                       const SearchOptions& options = {}) const {
     limits_.check_k(k);
@@ -194,67 +195,72 @@ class FlatIndex {
                                                   " floats is not a multiple of DIM " +
                                                   std::to_string(dim));
     const std::size_t nq = queries.size() / dim;
-    RowMatrix q(static_cast<Eigen::Index>(nq), static_cast<Eigen::Index>(dim));
+    constexpr std::size_t rows_per_block = BatchDotShape::kRows, cols = BatchDotShape::kCols;
+    // Prepared queries, padded with zero rows to whole kernel blocks; term = the query's own part
+    // of the distance (|q|² for L2, the 1 of 1 − dot otherwise).
+    std::vector<float> q((nq + rows_per_block - 1) / rows_per_block * rows_per_block * dim, 0.0f);
+    std::vector<float> term(nq, 1.0f);
     for (std::size_t i = 0; i < nq; ++i) {
       std::vector<float> one = prepare_query(queries.subspan(i * dim, dim));
-      std::copy(one.begin(), one.end(), q.row(static_cast<Eigen::Index>(i)).data());
+      std::copy(one.begin(), one.end(), q.begin() + static_cast<std::ptrdiff_t>(i * dim));
+      if constexpr (MetricT::kind == vindex::Metric::kL2) term[i] = vindex::dot(one.data(), one.data(), dim);
     }
     std::shared_lock lock(mutex_);
     const Filter resolved = resolve(options.filter);
     const Filter* filter = options.filter ? &resolved : nullptr;
     std::vector<std::vector<SearchResult>> out(nq);
-    // Approximate distances from the matrix product pick candidates; the exact kernel re-ranks them.
+    // Approximate distances from the dot products pick candidates; the exact kernel re-ranks them.
     // The slack absorbs rounding differences between the two, so results match `search` exactly.
-    const std::size_t live = keys_.size();
-    const std::size_t candidates = std::min(live, k + std::max<std::size_t>(16, k / 4));
+    const std::size_t candidates = std::min(keys_.size(), k + std::max<std::size_t>(16, k / 4));
     if (candidates == 0) return out;
-    for (std::size_t q0 = 0; q0 < nq; q0 += kQueryChunk) {
-      const std::size_t qn = std::min(kQueryChunk, nq - q0);
-      auto chunk = q.middleRows(static_cast<Eigen::Index>(q0), static_cast<Eigen::Index>(qn));
-      Eigen::VectorXf qnorm = chunk.rowwise().squaredNorm();
-      std::vector<TopK<KeyOf>> tops;
-      tops.reserve(qn);
-      for (std::size_t i = 0; i < qn; ++i) tops.emplace_back(candidates, key_of());
-      RowMatrix scores;
-      Eigen::VectorXf bias;
-      const std::size_t bound = keys_.id_bound();
-      const std::uint8_t* live_flags = keys_.live_flags();
-      // Tiles of at most kRowTile stored vectors (never crossing a block), so a tile's score matrix
-      // stays in cache between the product that writes it and the scan that reads it.
-      for (std::size_t first = 0, rows = 0; first < bound; first += rows) {
-        const std::size_t in_block = first % params_.block_size;
-        rows = std::min({kRowTile, params_.block_size - in_block, bound - first});
-        Eigen::Map<const RowMatrix> x(vectors_.block(first / params_.block_size) + in_block * dim,
-                                      static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dim));
-        scores.noalias() = chunk * x.transpose();
-        // distance = bias[r] + scale × score + per-query term; erased rows get an infinite bias, so
-        // one SIMD comparison per score rejects them together with every hopeless candidate.
-        if constexpr (MetricT::kind == vindex::Metric::kL2) {
-          bias = x.rowwise().squaredNorm();
+    std::vector<TopK<KeyOf>> tops;
+    tops.reserve(nq);
+    for (std::size_t i = 0; i < nq; ++i) tops.emplace_back(candidates, key_of());
+    // Stored vectors are taken a tile at a time (never crossing a storage block), packed once, and
+    // every query block is run against the packed tile while it is in cache.
+    const std::size_t tile = std::max(cols, kTileBytes / (dim * sizeof(float)) / cols * cols);
+    AlignedFloats packed(tile * dim);
+    std::vector<float> scores(rows_per_block * tile), bias(tile);
+    const std::size_t bound = keys_.id_bound();
+    const std::uint8_t* live_flags = keys_.live_flags();
+    constexpr float scale = MetricT::kind == vindex::Metric::kL2 ? -2.0f : -1.0f;
+    for (std::size_t first = 0, rows = 0; first < bound; first += rows) {
+      const std::size_t in_block = first % params_.block_size;
+      rows = std::min({tile, params_.block_size - in_block, bound - first});
+      const float* x = vectors_.block(first / params_.block_size) + in_block * dim;
+      pack_panels(x, rows, dim, dim, packed.data());
+      // distance = bias[r] + scale × dot + term; erased rows get an infinite bias, so one SIMD
+      // comparison per score rejects them together with every hopeless candidate.
+      for (std::size_t r = 0; r < rows; ++r) {
+        if (!live_flags[first + r]) {
+          bias[r] = std::numeric_limits<float>::infinity();
+        } else if constexpr (MetricT::kind == vindex::Metric::kL2) {
+          bias[r] = vindex::dot(x + r * dim, x + r * dim, dim);
         } else {
-          bias.setZero(static_cast<Eigen::Index>(rows));
+          bias[r] = 0.0f;
         }
-        for (std::size_t r = 0; r < rows; ++r)
-          if (!live_flags[first + r]) bias[static_cast<Eigen::Index>(r)] = std::numeric_limits<float>::infinity();
-        constexpr float scale = MetricT::kind == vindex::Metric::kL2 ? -2.0f : -1.0f;
-        for (std::size_t i = 0; i < qn; ++i) {
-          const float* s = scores.row(static_cast<Eigen::Index>(i)).data();
-          const float term = MetricT::kind == vindex::Metric::kL2 ? qnorm[static_cast<Eigen::Index>(i)] : 1.0f;
-          TopK<KeyOf>& top = tops[i];
-          for (std::size_t r = find_first_at_most(bias.data(), s, scale, top.threshold() - term, 0, rows);
-               r < rows; r = find_first_at_most(bias.data(), s, scale, top.threshold() - term, r + 1, rows)) {
+      }
+      const std::size_t panels = (rows + cols - 1) / cols;
+      for (std::size_t q0 = 0; q0 < nq; q0 += rows_per_block) {
+        dot_block(q.data() + q0 * dim, packed.data(), panels, dim, scores.data(), tile);
+        for (std::size_t i = 0; i < rows_per_block && q0 + i < nq; ++i) {
+          const float* s = scores.data() + i * tile;
+          const float t = term[q0 + i];
+          TopK<KeyOf>& top = tops[q0 + i];
+          for (std::size_t r = find_first_at_most(bias.data(), s, scale, top.threshold() - t, 0, rows);
+               r < rows; r = find_first_at_most(bias.data(), s, scale, top.threshold() - t, r + 1, rows)) {
             const Id id = static_cast<Id>(first + r);
             if (filter && !filter->matches(keys_.key(id), id)) continue;
-            top.push(bias[static_cast<Eigen::Index>(r)] + scale * s[r] + term, id);
+            top.push(bias[r] + scale * s[r] + t, id);
           }
         }
       }
-      for (std::size_t i = 0; i < qn; ++i) {
-        const float* qi = chunk.row(static_cast<Eigen::Index>(i)).data();
-        TopK exact(k, key_of());
-        for (auto [approx, id] : tops[i].take_sorted()) exact.push(MetricT::distance(qi, vectors_.slot(id), dim), id);
-        out[q0 + i] = to_results(exact.take_sorted());
-      }
+    }
+    for (std::size_t i = 0; i < nq; ++i) {
+      TopK exact(k, key_of());
+      for (auto [approx, id] : tops[i].take_sorted())
+        exact.push(MetricT::distance(q.data() + i * dim, vectors_.slot(id), dim), id);
+      out[i] = to_results(exact.take_sorted());
     }
     return out;
   }
@@ -290,9 +296,8 @@ class FlatIndex {
   }
 
  private:
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  static constexpr std::size_t kQueryChunk = 512;
-  static constexpr std::size_t kRowTile = 256;
+  // Bytes of packed stored vectors per tile of search_batch: half a typical L2 cache.
+  static constexpr std::size_t kTileBytes = 256 * 1024;
 
   struct KeyOf {
     const KeyMap* keys;
