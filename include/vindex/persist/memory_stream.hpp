@@ -34,6 +34,11 @@ class MemorySerializer final : public Serializer {
     std::memcpy(bytes_.data() + old_size, bytes.data(), bytes.size());
   }
 
+  /// Reserves room for `total_bytes` more bytes, so a save grows the buffer only once.
+  void expect_bytes(std::uint64_t total_bytes) override {
+    if (total_bytes <= SIZE_MAX - bytes_.size()) bytes_.reserve(bytes_.size() + static_cast<std::size_t>(total_bytes));
+  }
+
   /// The bytes written so far.
   std::span<const std::byte> bytes() const noexcept { return bytes_; }
   /// Moves the buffer out, leaving the serializer empty.
