@@ -24,6 +24,12 @@ namespace vindex {
 /// A Serializer that collects the bytes in memory.
 class MemorySerializer final : public Serializer {
  public:
+  /// An empty buffer.
+  MemorySerializer() = default;
+  /// Writes into `buffer`'s storage (its content is discarded, its capacity reused), so a host that
+  /// saves periodically can hand back the previous snapshot's buffer instead of faulting in a new one.
+  explicit MemorySerializer(std::vector<std::byte> buffer) noexcept : bytes_(std::move(buffer)) { bytes_.clear(); }
+
   /// Appends `bytes` to the buffer.
   void write(std::span<const std::byte> bytes) override {
     if (bytes.empty()) return;
