@@ -327,7 +327,7 @@ class FlatIndex {
                                                   " elements, expected DIM " + std::to_string(schema_.dim));
     std::unique_lock lock(mutex_);
     if (keys_.find(key)) return false;
-    const std::size_t want = keys_.id_bound() + 1;  // no free ids: restored entries are dense
+    const std::size_t want = keys_.id_bound() + 1;  // room for whichever id insert() hands out
     vectors_.reserve_slots(want);
     if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
     const Id id = keys_.insert(key);
