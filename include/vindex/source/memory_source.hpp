@@ -126,7 +126,14 @@ class MemorySource final : public KeyValueSource {
     failing_reads_ = reads;
   }
 
-  /// Number of scan calls and point reads served (for cost checks in tests).
+  /// Disarms every injected failure (duplicates stay as set).
+  void clear_faults() {
+    std::lock_guard lock(mutex_);
+    throw_after_.reset();
+    failing_reads_ = 0;
+  }
+
+  /// Number of scan calls served (for cost checks in tests).
   std::size_t scan_calls() const {
     std::lock_guard lock(mutex_);
     return scan_calls_;
