@@ -118,7 +118,9 @@ void run_model(unsigned seed, bool defer_writes, int operations) {
       INFO("indexed key " << printable_key(key));
       REQUIRE(want.indexed.count(std::string(key)) == 1);
     });
-    for (const auto& [key, e] : want.indexed) {
+    for (const auto& entry : want.indexed) {
+      const std::string& key = entry.first;
+      const Expected& e = entry.second;
       if (!ks.contains(key)) {
         INFO("missing key " << printable_key(key));
         CHECK(hooked.count(key) == 0);  // only keys no hook applied may still wait for the scan

@@ -790,7 +790,7 @@ class KeyspaceIndex {
   // over the index's keys; no source reads.
   void sweep(ScanCounts& swept) {
     std::vector<Key> gone;
-    index_->for_each([&](KeyView key, Id, std::span<const float>) {
+    index_->for_each([&](KeyView key, auto&&...) {  // (key, id, vector) on every index type
       if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
     });
     for (const Key& key : gone) {

@@ -144,6 +144,8 @@ class MemorySource final : public KeyValueSource {
     return read_calls_;
   }
 
+  /// Visits up to `budget` live slots from slot `cursor` on (plus injected duplicates); returns the
+  /// next slot, or 0 after the last one.
   Cursor scan(Cursor cursor, std::size_t budget, const ScanVisitor& visit) override {
     std::lock_guard lock(mutex_);
     ++scan_calls_;
@@ -170,6 +172,7 @@ class MemorySource final : public KeyValueSource {
     return at >= slots_.size() ? 0 : static_cast<Cursor>(at);
   }
 
+  /// Point read of one key (may throw an injected fault).
   bool read(KeyView key, const ReadVisitor& visit) override {
     std::lock_guard lock(mutex_);
     ++read_calls_;
@@ -184,6 +187,7 @@ class MemorySource final : public KeyValueSource {
     return true;
   }
 
+  /// The exact number of entries.
   std::size_t approximate_count() const override { return size(); }
 
  private:
