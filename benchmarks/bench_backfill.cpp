@@ -6,6 +6,7 @@
 //   plain loop (source)  the same inside MemorySource::for_each (pays the same source walk)
 //   backfill             KeyspaceIndex over a MemorySource, step(1024) until ready
 //   backfill, N threads  step(4096, executor, N): source read on this thread, inserts on a pool
+//   reconcile            start_reconcile() over an index already equal to the source
 // "machinery" = backfill / plain loop (source) − 1. Run with a dataset size as argument (default
 // 100000 vectors of siftsmall, repeated with noise, or generated when absent). Prints a table; times
 // are the best of several runs. Index types: FlatIndex now; HnswIndex to be added after its merge.
@@ -161,6 +162,21 @@ int main(int argc, char** argv) {
     };
   };
 
+  // Reconcile of an unchanged keyspace (after a snapshot load): one read and a compare per entry.
+  double t_reconcile = 1e300;
+  {
+    KeyspaceIndex<Flat> ks(vector_only, source, std::make_unique<Flat>(schema));
+    ks.start_backfill();
+    while (ks.step(1024) == BackfillState::kBackfilling) {
+    }
+    t_reconcile = best_ms(runs, [&] {
+      ks.start_reconcile();
+      while (ks.step(1024) == BackfillState::kBackfilling) {
+      }
+      if (ks.progress().counts.unchanged != n) std::abort();
+    });
+  }
+
   Pool pool(2);
   std::printf("bench_backfill: %zu vectors, dim %u (%s), FlatIndex<L2>, best of %d runs, %u hardware threads\n\n",
               n, dim, name.c_str(), runs, std::thread::hardware_concurrency());
@@ -179,6 +195,7 @@ int main(int argc, char** argv) {
   row("backfill, vector only", t_backfill, t_source);
   row("backfill, + TAG and NUMERIC", t_backfill_attr, t_source);
   row("backfill, vector only, 2 threads", t_backfill2, t_source);
+  row("reconcile, nothing changed", t_reconcile, t_source);
   std::printf("\n  2-thread speed-up over 1-thread backfill: %.2f×\n", t_backfill / t_backfill2);
   std::printf("  (FlatIndex inserts are a copy under an exclusive lock, so threads cannot help it; the\n"
               "   speed-up that matters is HnswIndex's, measured here once it is merged.)\n");
