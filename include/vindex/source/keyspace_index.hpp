@@ -24,7 +24,8 @@
 // worker thread while its main thread calls the hooks. The source is only called from inside those
 // calls, so from one thread at a time. `step(max_keys, executor, tasks)` reads the source on the
 // calling thread and runs the vector inserts as `tasks` tasks on the host's executor, returning when
-// they are all done (IndexT's writes must be thread-safe, as FlatIndex's and HnswIndex's are).
+// they are all done (IndexT's writes must be thread-safe, as FlatIndex's and HnswIndex's are; the
+// speed-up is what IndexT lets concurrent writes overlap: for FlatIndex only the blob decoding).
 // Searches, `progress()` and the other const members may run on any thread, concurrently with each
 // other and with mutations; a search running during a mutation sees each key either before or after
 // it (its attributes may briefly lag its vector). Next: persist/ (snapshots) for saving one.
