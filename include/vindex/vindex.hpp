@@ -1,7 +1,7 @@
 // vindex/vindex.hpp — everything in one include.
 //
 // Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
-// kernels), storage (block arrays, key maps), index (filters, FlatIndex, HnswIndex).
+// kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex, HnswIndex).
 #pragma once
 
 #include "vindex/core/blob.hpp"
@@ -14,7 +14,10 @@
 #include "vindex/distance/simd.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/flat_index.hpp"
+#include "vindex/index/hnsw_index.hpp"
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/key_map.hpp"
+#include "vindex/storage/upper_links.hpp"
+#include "vindex/storage/visited_set.hpp"

@@ -55,6 +55,24 @@ class KeyMap {
     return id;
   }
 
+  /// Inserts a new key (which must be absent) at exactly `id`, which must be at or above id_bound();
+  /// the ids skipped over become free. For restoring a saved index whose ids have holes.
+  void insert_at(Id id, KeyView key) {
+    if (id < keys_.size() || id == kInvalidId)
+      throw Error(ErrorCode::kInvalidArgument, "insert_at: id " + std::to_string(id) + " is taken");
+    free_.reserve(std::size_t{id} + 1);
+    keys_.reserve(std::size_t{id} + 1);
+    live_.reserve(std::size_t{id} + 1);
+    const std::size_t first_gap = keys_.size();
+    keys_.resize(id);
+    live_.resize(id, 0);
+    for (std::size_t gap = id; gap-- > first_gap;) free_.push_back(static_cast<Id>(gap));
+    keys_.emplace_back(key);
+    live_.push_back(1);
+    free_.reserve(keys_.size());
+    ids_.emplace(keys_[id], id);
+  }
+
   /// Removes `key`; returns its former id, or nullopt when it was absent.
   std::optional<Id> erase(KeyView key) {
     auto it = ids_.find(key);
@@ -64,6 +82,24 @@ class KeyMap {
     release(id);
     return id;
   }
+
+  /// Removes `key` but keeps its id out of reuse until `release_retired(id)`: for an index whose readers may
+  /// still reach the id (HNSW tombstones). Returns the former id, or nullopt when it was absent.
+  std::optional<Id> retire(KeyView key) {
+    auto it = ids_.find(key);
+    if (it == ids_.end()) return std::nullopt;
+    const Id id = it->second;
+    ids_.erase(it);
+    Key().swap(keys_[id]);
+    live_[id] = 0;
+    return id;
+  }
+
+  /// Makes a retired id available for reuse.
+  void release_retired(Id id) noexcept { free_.push_back(id); }  // capacity reserved in insert()
+
+  /// The id the next `insert` will hand out.
+  Id next_id() const noexcept { return free_.empty() ? static_cast<Id>(keys_.size()) : free_.back(); }
 
   /// Key of a live id.
   KeyView key(Id id) const noexcept { return keys_[id]; }

@@ -1,0 +1,1154 @@
+// vindex/index/hnsw_index.hpp — approximate KNN over a Hierarchical Navigable Small World graph.
+//
+// `HnswIndex<T, MetricT>` has the public shape of FlatIndex (see index/vector_index.hpp) and answers
+// KNN, filtered KNN and range queries approximately, following Malkov & Yashunin (2016): every node
+// has a random level (seeded: the same seed and insertion order give the same graph), links to at
+// most M neighbours on each upper layer and 2·M on layer 0, chosen by the paper's heuristic.
+//
+// Layout: one record per node holds its vector followed by its layer-0 links, in blocks that never
+// move (storage/block_array.hpp); upper-layer lists live in storage/upper_links.hpp; keys in
+// storage/key_map.hpp. Deletion is real: `erase` turns the node into a tombstone (never returned,
+// still traversed), and a sweep — run when tombstones reach 1/16 of the live entries, or by
+// `compact()` — repairs every list that pointed at a tombstone with the heuristic over the
+// tombstone's own neighbours, moves the entry point, and frees the slots for reuse.
+//
+// Thread-safety contract:
+//   * Every public member function may be called from any thread.
+//   * Searches (search, range_search, contains, get_vector, size, memory_*, for_each, export_graph)
+//     run concurrently with each other; each holds a shared lock for its duration and touches no
+//     shared mutable state (per-query scratch comes from a pool).
+//   * Writers (upsert*, try_upsert*, erase, insert_batch, compact, clear) are serialised among
+//     themselves. A write runs its costly part — the neighbour search for a new vector, the
+//     repair planning of a sweep — under the shared lock, concurrently with searches, and takes the
+//     exclusive lock only to apply the result (rewire a few lists), so searches pause for microseconds,
+//     not for the whole write.
+//   * `insert_batch` runs several inserting threads at once under the same rule (their searches
+//     overlap; their link updates take turns).
+//   * A Filter predicate is called from the searching thread, under the shared lock: it must not call
+//     back into this index.
+// The concurrency test (tests/test_hnsw_concurrency.cpp) runs under ThreadSanitizer in CI.
+//
+// Errors: functions that take caller input throw `vindex::Error`; a throwing call leaves the index
+// unchanged. Next: storage/upper_links.hpp, index/filter.hpp.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <shared_mutex>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "vindex/core/blob.hpp"
+#include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
+#include "vindex/core/schema.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/distance/metric.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/index/top_k.hpp"
+#include "vindex/index/vector_index.hpp"
+#include "vindex/storage/block_array.hpp"
+#include "vindex/storage/key_map.hpp"
+#include "vindex/storage/upper_links.hpp"
+#include "vindex/storage/visited_set.hpp"
+
+namespace vindex {
+
+/// HNSW parameters (Redis names in brackets).
+struct HnswParams {
+  std::size_t m = 16;                 ///< [M] links per node on upper layers; 2·M on layer 0
+  std::size_t ef_construction = 200;  ///< [EF_CONSTRUCTION] candidate list size while inserting
+  std::size_t ef_runtime = 10;        ///< [EF_RUNTIME] default candidate list size of a query
+  std::size_t initial_cap = 1024;     ///< [INITIAL_CAP] slots allocated at the first insert
+  std::size_t block_size = 1024;      ///< [BLOCK_SIZE] nodes per storage block
+  std::uint64_t seed = 100;           ///< seed of the level generator
+  double epsilon = 0.01;              ///< [EPSILON] default range-search boundary widening
+};
+
+/// Where an index's memory goes (bytes); `total()` equals memory_bytes().
+struct HnswMemory {
+  std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes)
+  std::size_t links = 0;    ///< layer-0 and upper-layer neighbour lists
+  std::size_t keys = 0;     ///< key bytes and the key ↔ id map
+  std::size_t other = 0;    ///< block directories, tombstone list, idle query scratch
+  /// Sum of the parts.
+  std::size_t total() const noexcept { return vectors + links + keys + other; }
+};
+
+/// One node of a saved graph (persistence hook): its id, key, stored vector (COSINE: normalised),
+/// magnitude (1 unless COSINE) and neighbour ids per layer (`links[0]` is layer 0; the node's level
+/// is links.size() - 1).
+struct HnswNodeData {
+  Id id = kInvalidId;
+  Key key;
+  std::vector<float> vector;
+  float magnitude = 1.0f;
+  std::vector<std::vector<Id>> links;
+};
+
+/// Graph-wide state of a saved graph (persistence hook).
+struct HnswGraphInfo {
+  Id entry_point = kInvalidId;        ///< node searches start from; kInvalidId when empty
+  int max_level = -1;                 ///< level of the entry point; -1 when empty
+  std::string level_generator_state;  ///< std::mt19937_64 state as text; empty: re-seed
+};
+
+/// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
+/// distance/metric.hpp.
+template <class T, class MetricT>
+class HnswIndex {
+  static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
+
+ public:
+  using Metric = MetricT;
+  /// One item of insert_batch: a key and its vector.
+  using BatchItem = std::pair<KeyView, std::span<const float>>;
+
+  /// An empty index. Throws kInvalidArgument when the schema, parameters or metric don't fit.
+  explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {})
+      : schema_(checked(schema, params, limits)),
+        params_(params),
+        limits_(limits),
+        m_(params.m),
+        m0_(2 * params.m),
+        level_mult_(1.0 / std::log(static_cast<double>(params.m))),
+        record_bytes_(schema.dim * sizeof(float) + 2 * params.m * sizeof(Id)),
+        nodes_(record_bytes_, params.block_size),
+        magnitudes_(1, params.block_size),
+        upper_(params.m, std::max<std::size_t>(1, params.block_size / 8)),
+        level_rng_(params.seed) {
+    const std::size_t b = params.block_size;
+    if ((b & (b - 1)) == 0) {
+      block_shift_ = 0;
+      while ((std::size_t{1} << block_shift_) < b) ++block_shift_;
+    }
+  }
+
+  /// Restores an index from saved graph data without re-inserting (persistence hook). Validates
+  /// everything first — vector sizes and values, key lengths, duplicate keys and ids, neighbour ids
+  /// (must name saved nodes of a high enough level), list lengths, levels, the entry point and the
+  /// generator state — and throws Error(kCorruptData) naming the first problem.
+  HnswIndex(VectorSchema schema, HnswParams params, Limits limits, const HnswGraphInfo& info,
+            std::span<const HnswNodeData> nodes)
+      : HnswIndex(schema, params, limits) {
+    restore(info, nodes);
+  }
+
+  HnswIndex(const HnswIndex&) = delete;
+  HnswIndex& operator=(const HnswIndex&) = delete;
+
+  /// The schema every vector follows.
+  const VectorSchema& schema() const noexcept { return schema_; }
+  /// The parameters the index was built with.
+  const HnswParams& params() const noexcept { return params_; }
+  /// The limits requests are checked against.
+  const Limits& limits() const noexcept { return limits_; }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writing
+
+  /// Inserts or replaces the vector of `key`. Returns what happened; throws kSchemaMismatch or
+  /// kInvalidVector (index unchanged) for a vector that fails validation.
+  UpsertOutcome upsert(KeyView key, std::span<const float> vector) {
+    const UpsertResult r = try_upsert(key, vector);
+    throw_if_failed(r.failure, schema_, key, vector.size(), false);
+    return r.outcome;
+  }
+
+  /// Inserts or replaces the vector of `key` from a blob of the schema's element type.
+  UpsertOutcome upsert_blob(KeyView key, std::string_view blob) {
+    const UpsertResult r = try_upsert_blob(key, blob);
+    throw_if_failed(r.failure, schema_, key, blob.size(), true);
+    return r.outcome;
+  }
+
+  /// Like upsert, but reports an invalid vector as kRejected with its reason instead of throwing.
+  /// Still throws kInvalidArgument for an over-long key. A replaced vector gets a new id.
+  UpsertResult try_upsert(KeyView key, std::span<const float> vector) {
+    limits_.check_key(key.size());
+    std::vector<float> prepared(vector.begin(), vector.end());
+    if (auto failure = check_vector(schema_, prepared); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
+    return store(key, prepared);
+  }
+
+  /// Like upsert_blob, but reports an invalid blob as kRejected with its reason.
+  UpsertResult try_upsert_blob(KeyView key, std::string_view blob) {
+    limits_.check_key(key.size());
+    std::vector<float> prepared(schema_.dim);
+    if (auto failure = decode_blob(schema_, blob, prepared); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
+    return store(key, prepared);
+  }
+
+  /// Upserts many entries using `threads` inserting threads (0: one per hardware thread). Every
+  /// vector is validated first: on a bad one this throws like `upsert` and inserts nothing. When a key
+  /// appears more than once, its last vector wins. Levels are drawn in item order, so the set of
+  /// levels is deterministic; with more than one thread the links depend on scheduling. Returns the
+  /// number of entries inserted or updated.
+  std::size_t insert_batch(std::span<const BatchItem> items, unsigned threads = 0) {
+    const std::size_t dim = schema_.dim;
+    for (const auto& [key, vector] : items) {
+      limits_.check_key(key.size());
+      throw_if_failed(check_vector(schema_, vector), schema_, key, vector.size(), false);
+    }
+    // Last occurrence of each key wins; keep the items' order otherwise.
+    std::vector<std::size_t> order;
+    order.reserve(items.size());
+    {
+      std::unordered_set<KeyView> seen;
+      for (std::size_t i = items.size(); i-- > 0;)
+        if (seen.insert(items[i].first).second) order.push_back(i);
+      std::reverse(order.begin(), order.end());
+    }
+    std::vector<float> prepared(order.size() * dim);
+    std::vector<float> magnitudes(order.size());
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      std::span<float> v(prepared.data() + j * dim, dim);
+      std::copy(items[order[j]].second.begin(), items[order[j]].second.end(), v.begin());
+      magnitudes[j] = metric::prepare<MetricT>(v);
+    }
+
+    std::lock_guard writer(writer_mutex_);
+    std::vector<unsigned> levels(order.size());
+    for (unsigned& level : levels) level = draw_level();
+    std::atomic<std::size_t> next{0}, changed{0};
+    auto insert_one = [&](std::size_t j) {
+      const auto r = insert_planned(items[order[j]].first, {prepared.data() + j * dim, dim},
+                                    magnitudes[j], levels[j]);
+      if (r.outcome != UpsertOutcome::kUnchanged) changed.fetch_add(1, std::memory_order_relaxed);
+    };
+    // The first node goes in alone, so that every thread starts from an entry point.
+    if (!order.empty() && entry_point_unlocked() == kInvalidId) insert_one(next++);
+
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+      try {
+        for (std::size_t j; (j = next.fetch_add(1)) < order.size();) insert_one(j);
+      } catch (...) {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next.store(order.size());
+      }
+    };
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads && t < order.size(); ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    maybe_sweep();
+    if (failure) std::rethrow_exception(failure);
+    return changed.load();
+  }
+
+  /// Removes `key` from results at once; returns false (and does nothing) when it was absent. The
+  /// node stays as a tombstone until the next sweep repairs its in-neighbours and frees its slot.
+  bool erase(KeyView key) {
+    std::lock_guard writer(writer_mutex_);
+    {
+      std::unique_lock lock(graph_mutex_);
+      retired_.reserve(retired_.size() + 1);
+      const auto id = keys_.retire(key);
+      if (!id) return false;
+      retired_.push_back(*id);
+    }
+    maybe_sweep();
+    return true;
+  }
+
+  /// Repairs the graph around every tombstone now and frees their slots (normally done
+  /// automatically once tombstones reach 1/16 of the entries). After it, export_graph() describes
+  /// exactly the graph searches walk.
+  void sweep_tombstones() {
+    std::lock_guard writer(writer_mutex_);
+    sweep();
+  }
+
+  /// Repairs the graph around every tombstone and frees their slots, then moves nodes into the
+  /// freed slots and releases the emptied blocks. Ids of moved entries change. Returns the number
+  /// of entries moved.
+  std::size_t compact() {
+    std::lock_guard writer(writer_mutex_);
+    sweep();
+    std::unique_lock lock(graph_mutex_);
+    std::vector<Id> remap;
+    const std::size_t moved = keys_.compact([&](Id from, Id to) {
+      if (remap.empty()) {
+        remap.resize(keys_.id_bound());
+        for (std::size_t i = 0; i < remap.size(); ++i) remap[i] = static_cast<Id>(i);
+      }
+      std::copy_n(record(from), record_bytes_, record(to));
+      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
+      upper_.rename(from, to);
+      remap[from] = to;
+    });
+    if (moved != 0) {
+      for (std::size_t id = 0; id < keys_.id_bound(); ++id) {
+        const unsigned top = level_of(static_cast<Id>(id));
+        for (unsigned l = 0; l <= top; ++l) {
+          const auto [list, cap] = neighbours(static_cast<Id>(id), l);
+          for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) list[i] = remap[list[i]];
+        }
+      }
+      if (entry_ != kInvalidId) entry_ = remap[entry_];
+    }
+    nodes_.shrink_slots(keys_.id_bound());
+    magnitudes_.shrink_slots(keys_.id_bound());
+    refresh_blocks();
+    scratch_.clear();
+    return moved;
+  }
+
+  /// Removes every entry and releases all storage (the level generator keeps its state).
+  void clear() {
+    std::lock_guard writer(writer_mutex_);
+    std::unique_lock lock(graph_mutex_);
+    keys_.clear();
+    nodes_.shrink_slots(0);
+    magnitudes_.shrink_slots(0);
+    upper_.clear();
+    retired_ = {};
+    entry_ = kInvalidId;
+    max_level_ = -1;
+    refresh_blocks();
+    scratch_.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading
+
+  /// True when `key` is indexed.
+  bool contains(KeyView key) const {
+    std::shared_lock lock(graph_mutex_);
+    return keys_.find(key).has_value();
+  }
+
+  /// Number of indexed entries (tombstones excluded).
+  std::size_t size() const {
+    std::shared_lock lock(graph_mutex_);
+    return keys_.size();
+  }
+
+  /// The vector stored for `key` as it was given (COSINE: de-normalised), or nullopt.
+  std::optional<std::vector<float>> get_vector(KeyView key) const {
+    std::shared_lock lock(graph_mutex_);
+    const auto id = keys_.find(key);
+    if (!id) return std::nullopt;
+    const float* v = vector_of(*id);
+    std::vector<float> out(v, v + schema_.dim);
+    if constexpr (MetricT::kNormalizes) {
+      const float magnitude = *magnitudes_.slot(*id);
+      for (float& x : out) x *= magnitude;
+    }
+    return out;
+  }
+
+  /// Bytes held by vectors, links, keys and bookkeeping (see memory_breakdown()).
+  std::size_t memory_bytes() const { return memory_breakdown().total(); }
+
+  /// memory_bytes() split into vectors, links, keys and other.
+  HnswMemory memory_breakdown() const {
+    std::shared_lock lock(graph_mutex_);
+    HnswMemory m;
+    const std::size_t slots = nodes_.capacity_slots();
+    const std::size_t vector_bytes = slots * schema_.dim * sizeof(float);
+    const std::size_t link0_bytes = slots * m0_ * sizeof(Id);
+    m.vectors = vector_bytes + (MetricT::kNormalizes ? magnitudes_.memory_bytes() : 0);
+    m.links = link0_bytes + upper_.memory_bytes();
+    m.keys = keys_.memory_bytes();
+    m.other = nodes_.memory_bytes() - vector_bytes - link0_bytes + retired_.capacity() * sizeof(Id) +
+              blocks_.capacity() * sizeof(std::byte*) + scratch_.memory_bytes();
+    return m;
+  }
+
+  /// Bytes held by erased entries: tombstones awaiting a sweep and freed slots awaiting reuse or
+  /// `compact()`.
+  std::size_t deleted_memory_bytes() const {
+    std::shared_lock lock(graph_mutex_);
+    std::size_t bytes = (retired_.size() + keys_.free_count()) * slot_bytes();
+    for (Id id : retired_) bytes += upper_.levels(id) * upper_.list_bytes();
+    return bytes;
+  }
+
+  /// The k nearest entries to `query`, closest first, ties by key; fewer when fewer match.
+  /// `options.ef` overrides EF_RUNTIME for this query (effective ef = max(ef, k)); `options.filter`
+  /// restricts results (selective filters are answered by an exact scan of the matches).
+  /// Throws kInvalidArgument for k or ef outside the limits, kSchemaMismatch / kInvalidVector for a
+  /// bad query.
+  std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
+                                   const SearchOptions& options = {}) const {
+    limits_.check_k(k);
+    const std::size_t ef = std::max(runtime_ef(options), k);
+    const std::vector<float> q = prepare_query(query);
+    std::shared_lock lock(graph_mutex_);
+    if (entry_ == kInvalidId) return {};
+    if (options.filter) {
+      const Filter filter = resolve(*options.filter);
+      if (prefer_exact(filter, ef)) return exact_search(q.data(), k, filter);
+      return knn(q.data(), k, ef,
+                 [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
+    }
+    return knn(q.data(), k, ef, [&](Id id) { return keys_.is_live(id); });
+  }
+
+  /// Every entry within `radius` of `query` (distance <= radius), closest first, ties by key.
+  /// The graph walk explores candidates up to radius × (1 + epsilon) (`options.epsilon`, default
+  /// params().epsilon); a larger epsilon finds more of the entries near the boundary.
+  std::vector<SearchResult> range_search(std::span<const float> query, double radius,
+                                         const SearchOptions& options = {}) const {
+    if (!(radius >= 0) || !std::isfinite(radius))
+      throw Error(ErrorCode::kInvalidArgument, "radius must be a finite number >= 0");
+    const double epsilon = options.epsilon.value_or(params_.epsilon);
+    if (!(epsilon >= 0) || !std::isfinite(epsilon))
+      throw Error(ErrorCode::kInvalidArgument, "epsilon must be a finite number >= 0");
+    const std::vector<float> q = prepare_query(query);
+    std::shared_lock lock(graph_mutex_);
+    if (entry_ == kInvalidId) return {};
+    const auto r = static_cast<Distance>(radius);
+    std::vector<std::pair<Distance, Id>> hits;
+    if (options.filter) {
+      const Filter filter = resolve(*options.filter);
+      if (prefer_exact(filter, params_.ef_runtime)) {
+        exact_scan(q.data(), filter, [&](Distance d, Id id) {
+          if (d <= r) hits.emplace_back(d, id);
+        });
+      } else {
+        range_walk(q.data(), r, epsilon, hits,
+                   [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
+      }
+    } else {
+      range_walk(q.data(), r, epsilon, hits, [&](Id id) { return keys_.is_live(id); });
+    }
+    sort_by_distance_then_key(hits);
+    return to_results(hits);
+  }
+
+  /// Calls `visit(key, id, vector)` for every entry (stored, i.e. normalised, form) under a shared
+  /// lock. `visit` must not call back into this index.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    std::shared_lock lock(graph_mutex_);
+    for (std::size_t id = 0; id < keys_.id_bound(); ++id)
+      if (keys_.is_live(static_cast<Id>(id)))
+        visit(keys_.key(static_cast<Id>(id)), static_cast<Id>(id),
+              std::span<const float>(vector_of(static_cast<Id>(id)), schema_.dim));
+  }
+
+  /// Persistence hook: calls `visit(const HnswNodeData&)` for every live node in id order (the
+  /// argument is reused between calls) and returns the graph-wide state. Links to tombstones are
+  /// left out, and a tombstoned entry point is replaced, so the data always passes the restoring
+  /// constructor's validation.
+  template <class Visit>
+  HnswGraphInfo export_graph(Visit&& visit) const {
+    std::shared_lock lock(graph_mutex_);
+    HnswGraphInfo info;
+    info.entry_point = entry_;
+    info.max_level = max_level_;
+    if (entry_ != kInvalidId && !keys_.is_live(entry_)) {
+      info.entry_point = best_live_entry();
+      info.max_level = info.entry_point == kInvalidId ? -1 : static_cast<int>(level_of(info.entry_point));
+    }
+    {
+      std::ostringstream state;
+      state << level_rng_;
+      info.level_generator_state = state.str();
+    }
+    HnswNodeData node;
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id id = static_cast<Id>(i);
+      if (!keys_.is_live(id)) continue;
+      node.id = id;
+      node.key.assign(keys_.key(id));
+      node.vector.assign(vector_of(id), vector_of(id) + schema_.dim);
+      node.magnitude = MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f;
+      const unsigned top = level_of(id);
+      node.links.resize(top + 1);
+      for (unsigned l = 0; l <= top; ++l) {
+        node.links[l].clear();
+        const auto [list, cap] = neighbours(id, l);
+        for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j)
+          if (keys_.is_live(list[j])) node.links[l].push_back(list[j]);
+      }
+      visit(static_cast<const HnswNodeData&>(node));
+    }
+    return info;
+  }
+
+ private:
+  // ---------------------------------------------------------------------------------------------
+  // Node storage: record(id) = [dim floats][2·M layer-0 ids], in blocks that never move.
+
+  std::byte* record(Id id) const noexcept {
+    if (block_shift_ != kNoShift)
+      return blocks_[id >> block_shift_] + (id & ((std::size_t{1} << block_shift_) - 1)) * record_bytes_;
+    return blocks_[id / params_.block_size] + (id % params_.block_size) * record_bytes_;
+  }
+  const float* vector_of(Id id) const noexcept { return reinterpret_cast<const float*>(record(id)); }
+  float* vector_of(Id id) noexcept { return reinterpret_cast<float*>(record(id)); }
+  Id* links0(Id id) const noexcept {
+    return reinterpret_cast<Id*>(record(id) + schema_.dim * sizeof(float));
+  }
+
+  /// The list of `id` at `level` and its capacity; an absent list is empty.
+  std::pair<Id*, std::size_t> neighbours(Id id, unsigned level) const noexcept {
+    if (level == 0) return {links0(id), m0_};
+    Id* list = const_cast<UpperLinks&>(upper_).links(id, level);
+    return {list, list ? m_ : 0};
+  }
+
+  unsigned level_of(Id id) const noexcept { return upper_.levels(id); }
+
+  Distance distance(const float* q, Id id) const noexcept {
+    return MetricT::distance(q, vector_of(id), schema_.dim);
+  }
+
+  void prefetch(Id id) const noexcept {
+#if defined(__GNUC__)
+    const char* p = reinterpret_cast<const char*>(vector_of(id));
+    const std::size_t bytes = std::min<std::size_t>(schema_.dim * sizeof(float), kPrefetchBytes);
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+#else
+    (void)id;
+#endif
+  }
+
+  void grow_nodes(std::size_t slots) {
+    if (slots <= nodes_.capacity_slots()) return;
+    blocks_.reserve((slots + params_.block_size - 1) / params_.block_size);
+    nodes_.reserve_slots(slots);
+    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(slots);
+    refresh_blocks();
+  }
+  void refresh_blocks() noexcept {
+    blocks_.resize(nodes_.block_count());  // never grows past the reserved capacity
+    for (std::size_t b = 0; b < blocks_.size(); ++b) blocks_[b] = const_cast<std::byte*>(nodes_.block(b));
+  }
+
+  std::size_t slot_bytes() const noexcept {
+    return record_bytes_ + (MetricT::kNormalizes ? sizeof(float) : 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Insert: draw a level, plan the links under the shared lock, commit them under the exclusive one.
+
+  struct Candidate {
+    Distance distance;
+    Id id;
+  };
+  static bool closer(const Candidate& a, const Candidate& b) noexcept {
+    return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+  }
+  static bool farther(const Candidate& a, const Candidate& b) noexcept { return closer(b, a); }
+
+  struct Scratch {
+    VisitedSet visited;
+    std::vector<Candidate> candidates;  // min-heap on distance (via `farther`)
+    std::vector<Candidate> results;     // max-heap on distance (via `closer`)
+    std::vector<Id> fresh;              // unvisited neighbours of the node being expanded
+    std::size_t memory_bytes() const noexcept {
+      return visited.memory_bytes() + (candidates.capacity() + results.capacity()) * sizeof(Candidate) +
+             fresh.capacity() * sizeof(Id);
+    }
+  };
+
+  struct Plan {
+    std::vector<std::vector<Id>> links;  // chosen neighbours per layer, layer 0 first
+  };
+
+  unsigned draw_level() {
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    const double r = uniform(level_rng_);
+    const double level = -std::log(std::max(r, 1e-300)) * level_mult_;
+    return static_cast<unsigned>(std::min<double>(level, UpperLinks::kMaxLevel));
+  }
+
+  UpsertResult store(KeyView key, std::vector<float>& v) {
+    const float magnitude = metric::prepare<MetricT>(v);
+    std::lock_guard writer(writer_mutex_);
+    {
+      std::shared_lock lock(graph_mutex_);
+      if (const auto id = keys_.find(key); id && same_vector(*id, v.data(), magnitude))
+        return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *id};
+    }
+    const UpsertResult r = insert_planned(key, v, magnitude, draw_level());
+    maybe_sweep();
+    return r;
+  }
+
+  bool same_vector(Id id, const float* v, float magnitude) const noexcept {
+    return std::equal(v, v + schema_.dim, vector_of(id)) &&
+           (!MetricT::kNormalizes || *magnitudes_.slot(id) == magnitude);
+  }
+
+  Id entry_point_unlocked() const {
+    std::shared_lock lock(graph_mutex_);
+    return entry_;
+  }
+
+  // Callable from several threads at once (insert_batch) while the caller holds writer_mutex_.
+  UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level) {
+    const Plan plan = plan_links(v.data(), level);
+    std::unique_lock lock(graph_mutex_);
+    return commit(key, v.data(), magnitude, level, plan);
+  }
+
+  Plan plan_links(const float* q, unsigned level) const {
+    Plan plan;
+    std::shared_lock lock(graph_mutex_);
+    if (entry_ == kInvalidId) return plan;
+    auto scratch = scratch_.take();
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    for (int l = max_level_; l > static_cast<int>(level); --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+    const int top = std::min(static_cast<int>(level), max_level_);
+    plan.links.resize(static_cast<std::size_t>(top) + 1);
+    std::vector<Candidate> sorted;
+    for (int l = top; l >= 0; --l) {
+      // Tombstones are accepted as neighbours too: they keep the graph connected until a sweep
+      // replaces them.
+      search_layer(q, ep, d_ep, params_.ef_construction, static_cast<unsigned>(l), *scratch,
+                   [](Id) { return true; });
+      sorted = scratch->results;
+      std::sort(sorted.begin(), sorted.end(), closer);
+      select_by_heuristic(sorted, m_, plan.links[static_cast<std::size_t>(l)]);
+      if (!sorted.empty()) {
+        ep = sorted.front().id;
+        d_ep = sorted.front().distance;
+      }
+    }
+    return plan;
+  }
+
+  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan) {
+    UpsertOutcome outcome = UpsertOutcome::kInserted;
+    const auto old = keys_.find(key);
+    if (old) {
+      if (same_vector(*old, v, magnitude)) return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *old};
+      outcome = UpsertOutcome::kUpdated;
+    }
+    // Allocate everything first: past this point nothing throws.
+    const std::size_t next = keys_.next_id();
+    grow_nodes(std::max(next + 1, nodes_.capacity_slots() ? 0 : params_.initial_cap));
+    upper_.reserve(level);
+    retired_.reserve(retired_.size() + 1);
+    if (old) {
+      keys_.retire(key);
+      retired_.push_back(*old);
+    }
+    const Id id = keys_.insert(key);
+
+    std::copy_n(v, schema_.dim, vector_of(id));
+    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    std::fill_n(links0(id), m0_, kInvalidId);
+    upper_.add(id, level);
+    for (std::size_t l = 0; l < plan.links.size(); ++l) {
+      const auto [mine, cap] = neighbours(id, static_cast<unsigned>(l));
+      (void)cap;
+      std::copy(plan.links[l].begin(), plan.links[l].end(), mine);
+      for (Id n : plan.links[l]) connect(n, id, static_cast<unsigned>(l));
+    }
+    if (entry_ == kInvalidId || static_cast<int>(level) > max_level_) {
+      entry_ = id;
+      max_level_ = static_cast<int>(level);
+    }
+    return {outcome, VectorFailure::kNone, id};
+  }
+
+  // Adds `id` to the list of `n` at `level`; a full list is re-chosen by the heuristic.
+  void connect(Id n, Id id, unsigned level) {
+    const auto [list, cap] = neighbours(n, level);
+    for (std::size_t i = 0; i < cap; ++i) {
+      if (list[i] == id) return;
+      if (list[i] == kInvalidId) {
+        list[i] = id;
+        return;
+      }
+    }
+    std::vector<Candidate> candidates;
+    candidates.reserve(cap + 1);
+    const float* base = vector_of(n);
+    for (std::size_t i = 0; i < cap; ++i) candidates.push_back({distance(base, list[i]), list[i]});
+    candidates.push_back({distance(base, id), id});
+    std::sort(candidates.begin(), candidates.end(), closer);
+    std::vector<Id> kept;
+    select_by_heuristic(candidates, cap, kept);
+    std::copy(kept.begin(), kept.end(), list);
+    std::fill(list + kept.size(), list + cap, kInvalidId);
+  }
+
+  // The HNSW paper's neighbour heuristic (Algorithm 4): walking candidates closest first, keep one
+  // only when it is closer to the base than to every neighbour kept so far, up to `max_count`. This
+  // spreads links over directions, which is what keeps clustered data navigable.
+  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
+                           std::vector<Id>& out) const {
+    out.clear();
+    for (const Candidate& c : sorted) {
+      if (out.size() >= max_count) break;
+      const float* cv = vector_of(c.id);
+      bool keep = true;
+      for (Id s : out)
+        if (MetricT::distance(cv, vector_of(s), schema_.dim) < c.distance) {
+          keep = false;
+          break;
+        }
+      if (keep) out.push_back(c.id);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Search: greedy descent through the upper layers, then a best-first search on one layer.
+
+  void greedy(const float* q, Id& ep, Distance& d_ep, unsigned level) const {
+    for (bool moved = true; moved;) {
+      moved = false;
+      const auto [list, cap] = neighbours(ep, level);
+      for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) prefetch(list[i]);
+      for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) {
+        const Distance d = distance(q, list[i]);
+        if (d < d_ep) {
+          d_ep = d;
+          ep = list[i];
+          moved = true;
+        }
+      }
+    }
+  }
+
+  // Best-first search of one layer from `ep` keeping the `ef` closest accepted nodes in
+  // scratch.results (a max-heap). Rejected nodes (tombstones, filtered out) are still expanded, so
+  // the walk goes through them; it stops once the closest unexpanded candidate is farther than the
+  // worst of ef accepted results.
+  template <class Accept>
+  void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
+                    Accept&& accept) const {
+    s.visited.begin(keys_.id_bound());
+    s.candidates.clear();
+    s.results.clear();
+    s.visited.insert(ep);
+    s.candidates.push_back({d_ep, ep});
+    Distance bound = std::numeric_limits<Distance>::infinity();
+    if (accept(ep)) {
+      s.results.push_back({d_ep, ep});
+      if (ef == 1) bound = d_ep;
+    }
+    while (!s.candidates.empty()) {
+      const Candidate c = s.candidates.front();
+      if (c.distance > bound) break;
+      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
+      s.candidates.pop_back();
+
+      const auto [list, cap] = neighbours(c.id, level);
+      s.fresh.clear();
+      for (std::size_t i = 0; i < cap; ++i) {
+        const Id n = list[i];
+        if (n == kInvalidId) break;
+        if (!s.visited.insert(n)) continue;
+        prefetch(n);
+        s.fresh.push_back(n);
+      }
+      for (const Id n : s.fresh) {
+        const Distance d = distance(q, n);
+        if (!(d < bound)) continue;
+        s.candidates.push_back({d, n});
+        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+        if (!accept(n)) continue;
+        s.results.push_back({d, n});
+        std::push_heap(s.results.begin(), s.results.end(), closer);
+        if (s.results.size() > ef) {
+          std::pop_heap(s.results.begin(), s.results.end(), closer);
+          s.results.pop_back();
+        }
+        if (s.results.size() == ef) bound = s.results.front().distance;
+      }
+    }
+  }
+
+  template <class Accept>
+  std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, Accept&& accept) const {
+    auto scratch = scratch_.take();
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+    search_layer(q, ep, d_ep, ef, 0, *scratch, accept);
+    std::vector<std::pair<Distance, Id>> hits;
+    hits.reserve(scratch->results.size());
+    for (const Candidate& c : scratch->results) hits.emplace_back(c.distance, c.id);
+    sort_by_distance_then_key(hits);
+    if (hits.size() > k) hits.resize(k);
+    return to_results(hits);
+  }
+
+  // Range search in the manner of RediSearch: a best-first walk whose boundary starts at the
+  // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found.
+  template <class Accept>
+  void range_walk(const float* q, Distance radius, double epsilon,
+                  std::vector<std::pair<Distance, Id>>& hits, Accept&& accept) const {
+    auto scratch = scratch_.take();
+    Scratch& s = *scratch;
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+    s.visited.begin(keys_.id_bound());
+    s.candidates.clear();
+    s.visited.insert(ep);
+    s.candidates.push_back({d_ep, ep});
+    Distance dynamic = std::max(d_ep, radius);
+    auto boundary = [&] { return static_cast<Distance>(dynamic + std::abs(dynamic) * epsilon); };
+    if (d_ep <= radius && accept(ep)) hits.emplace_back(d_ep, ep);
+    while (!s.candidates.empty()) {
+      const Candidate c = s.candidates.front();
+      if (c.distance > boundary()) break;
+      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
+      s.candidates.pop_back();
+      const auto [list, cap] = neighbours(c.id, 0);
+      for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) {
+        const Id n = list[i];
+        if (!s.visited.insert(n)) continue;
+        const Distance d = distance(q, n);
+        if (d > boundary()) continue;
+        s.candidates.push_back({d, n});
+        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+        if (d < dynamic) dynamic = std::max(d, radius);
+        if (d <= radius && accept(n)) hits.emplace_back(d, n);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Filters: an exact scan of the matches when that is cheaper than a filtered graph walk.
+
+  Filter resolve(const Filter& filter) const {
+    if (filter.is_key_list()) return filter.resolve_keys([&](KeyView k) { return keys_.find(k); });
+    return filter;
+  }
+
+  // A filtered walk visits roughly ef·M·N / matches nodes, an exact scan `matches`; pick the cheaper.
+  bool prefer_exact(const Filter& filter, std::size_t ef) const {
+    const double live = static_cast<double>(keys_.size());
+    double matches;
+    if (const auto estimate = filter.estimated_matches()) {
+      matches = static_cast<double>(*estimate);
+    } else {  // sample the predicate on evenly spread ids
+      const std::size_t bound = keys_.id_bound();
+      const std::size_t step = std::max<std::size_t>(1, bound / kFilterSample);
+      std::size_t sampled = 0, matched = 0;
+      for (std::size_t i = 0; i < bound; i += step) {
+        const Id id = static_cast<Id>(i);
+        if (!keys_.is_live(id)) continue;
+        ++sampled;
+        matched += filter.matches(keys_.key(id), id) ? 1 : 0;
+      }
+      matches = sampled ? live * static_cast<double>(matched) / static_cast<double>(sampled) : 0;
+    }
+    return matches <= 2.0 * static_cast<double>(ef) ||
+           matches * matches <= static_cast<double>(ef) * static_cast<double>(m_) * live;
+  }
+
+  template <class Emit>
+  void exact_scan(const float* q, const Filter& filter, Emit&& emit) const {
+    if (filter.is_id_list()) {
+      for (Id id : filter.ids())
+        if (keys_.is_live(id)) emit(distance(q, id), id);
+      return;
+    }
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id id = static_cast<Id>(i);
+      if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) emit(distance(q, id), id);
+    }
+  }
+
+  std::vector<SearchResult> exact_search(const float* q, std::size_t k, const Filter& filter) const {
+    TopK top(k, KeyOf{&keys_});
+    exact_scan(q, filter, [&](Distance d, Id id) { top.push(d, id); });
+    return to_results(top.take_sorted());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Deletion: tombstones are repaired in sweeps.
+
+  void maybe_sweep() {
+    std::size_t pending, live;
+    {
+      std::shared_lock lock(graph_mutex_);
+      pending = retired_.size();
+      live = keys_.size();
+    }
+    if (pending >= std::max<std::size_t>(kMinSweep, live / kSweepFraction)) sweep();
+  }
+
+  // Caller holds writer_mutex_, so the graph cannot change between planning (shared lock, searches
+  // keep running) and applying (exclusive lock).
+  void sweep() {
+    struct Fix {
+      Id node;
+      unsigned level;
+      std::vector<Id> links;
+    };
+    std::vector<Fix> fixes;
+    Id entry = kInvalidId;
+    {
+      std::shared_lock lock(graph_mutex_);
+      if (retired_.empty()) return;
+      std::vector<std::uint8_t> dead(keys_.id_bound(), 0);
+      for (Id r : retired_) dead[r] = 1;
+      std::vector<Candidate> candidates;
+      std::vector<Id> pool;
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+        const Id u = static_cast<Id>(i);
+        if (!keys_.is_live(u)) continue;
+        const unsigned top = level_of(u);
+        for (unsigned l = 0; l <= top; ++l) {
+          const auto [list, cap] = neighbours(u, l);
+          bool touched = false;
+          pool.clear();
+          for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j) {
+            const Id n = list[j];
+            if (!dead[n]) {
+              pool.push_back(n);
+              continue;
+            }
+            touched = true;
+            // The tombstone's own neighbours are the natural replacements.
+            const auto [via, via_cap] = neighbours(n, l);
+            for (std::size_t t = 0; t < via_cap && via[t] != kInvalidId; ++t)
+              if (via[t] != u && !dead[via[t]]) pool.push_back(via[t]);
+          }
+          if (!touched) continue;
+          std::sort(pool.begin(), pool.end());
+          pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+          candidates.clear();
+          const float* base = vector_of(u);
+          for (Id n : pool) candidates.push_back({distance(base, n), n});
+          std::sort(candidates.begin(), candidates.end(), closer);
+          Fix fix{u, l, {}};
+          select_by_heuristic(candidates, cap, fix.links);
+          fixes.push_back(std::move(fix));
+        }
+      }
+      entry = entry_ != kInvalidId && !dead[entry_] ? entry_ : best_live_entry();
+    }
+    std::unique_lock lock(graph_mutex_);
+    for (const Fix& fix : fixes) {
+      const auto [list, cap] = neighbours(fix.node, fix.level);
+      std::copy(fix.links.begin(), fix.links.end(), list);
+      std::fill(list + fix.links.size(), list + cap, kInvalidId);
+    }
+    entry_ = entry;
+    max_level_ = entry == kInvalidId ? -1 : static_cast<int>(level_of(entry));
+    for (Id r : retired_) {
+      upper_.remove(r);
+      std::fill_n(links0(r), m0_, kInvalidId);
+      keys_.release_retired(r);
+    }
+    retired_.clear();
+  }
+
+  // The live node with the highest level (smallest id among equals), or kInvalidId.
+  Id best_live_entry() const {
+    Id best = kInvalidId;
+    unsigned best_level = 0;
+    upper_.for_each_node([&](Id id, unsigned levels) {
+      if (!keys_.is_live(id)) return;
+      if (best == kInvalidId || levels > best_level || (levels == best_level && id < best)) {
+        best = id;
+        best_level = levels;
+      }
+    });
+    if (best != kInvalidId) return best;
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i)
+      if (keys_.is_live(static_cast<Id>(i))) return static_cast<Id>(i);
+    return kInvalidId;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Restoring saved graph data (persistence hook).
+
+  [[noreturn]] static void corrupt(const std::string& what) { throw Error(ErrorCode::kCorruptData, what); }
+
+  void restore(const HnswGraphInfo& info, std::span<const HnswNodeData> nodes) {
+    const std::size_t n = nodes.size();
+    // Sizes before allocating: ids may leave holes, but not unboundedly many.
+    Id max_id = 0;
+    for (const HnswNodeData& node : nodes) {
+      if (node.id == kInvalidId) corrupt("node id " + std::to_string(node.id) + " is reserved");
+      max_id = std::max(max_id, node.id);
+    }
+    const std::size_t bound = n == 0 ? 0 : std::size_t{max_id} + 1;
+    if (bound > 2 * n + params_.block_size)
+      corrupt("node id " + std::to_string(max_id) + " is out of range for " + std::to_string(n) + " nodes");
+    std::vector<int> level_at(bound, -1);
+    std::unordered_set<KeyView> keys;
+    keys.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const HnswNodeData& node = nodes[i];
+      const std::string where = "node " + std::to_string(node.id) + " (key " + printable_key(node.key) + ")";
+      if (level_at[node.id] != -1) corrupt("duplicate node id " + std::to_string(node.id));
+      if (node.links.empty() || node.links.size() > UpperLinks::kMaxLevel + 1)
+        corrupt(where + " has " + std::to_string(node.links.size()) + " layers");
+      level_at[node.id] = static_cast<int>(node.links.size()) - 1;
+      if (node.key.size() > limits_.max_key_bytes) corrupt(where + " has an over-long key");
+      if (!keys.insert(node.key).second) corrupt("duplicate key " + printable_key(node.key));
+      if (const auto f = check_vector(schema_, node.vector); f != VectorFailure::kNone)
+        corrupt(where + " has an invalid vector: " + std::string(to_string(f)) + " (" +
+                std::to_string(node.vector.size()) + " elements)");
+      if (!std::isfinite(node.magnitude) || node.magnitude <= 0 ||
+          (!MetricT::kNormalizes && node.magnitude != 1.0f))
+        corrupt(where + " has magnitude " + std::to_string(node.magnitude));
+    }
+    int top_level = -1;
+    for (const HnswNodeData& node : nodes) {
+      top_level = std::max(top_level, level_at[node.id]);
+      for (std::size_t l = 0; l < node.links.size(); ++l) {
+        const auto& list = node.links[l];
+        const std::size_t cap = l == 0 ? m0_ : m_;
+        if (list.size() > cap)
+          corrupt("node " + std::to_string(node.id) + " has " + std::to_string(list.size()) +
+                  " links on layer " + std::to_string(l) + ", at most " + std::to_string(cap) + " allowed");
+        for (Id to : list) {
+          if (to >= bound || level_at[to] < static_cast<int>(l) || to == node.id)
+            corrupt("node " + std::to_string(node.id) + " links to " + std::to_string(to) + " on layer " +
+                    std::to_string(l) + ", which is not a node of that layer");
+        }
+      }
+    }
+    if (n == 0 ? (info.entry_point != kInvalidId || info.max_level != -1)
+               : (info.entry_point >= bound || level_at[info.entry_point] != info.max_level ||
+                  info.max_level != top_level))
+      corrupt("entry point " + std::to_string(info.entry_point) + " at level " +
+              std::to_string(info.max_level) + " is not a node of the top level " + std::to_string(top_level));
+    std::mt19937_64 rng(params_.seed);
+    if (!info.level_generator_state.empty()) {
+      std::istringstream state(info.level_generator_state);
+      state >> rng;
+      if (!state) corrupt("level generator state does not parse");
+    }
+
+    // Valid: build.
+    std::vector<std::size_t> by_id(n);
+    for (std::size_t i = 0; i < n; ++i) by_id[i] = i;
+    std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return nodes[a].id < nodes[b].id; });
+    grow_nodes(std::max(bound, n ? params_.initial_cap : 0));
+    for (std::size_t i : by_id) {
+      const HnswNodeData& node = nodes[i];
+      keys_.insert_at(node.id, node.key);
+      std::copy(node.vector.begin(), node.vector.end(), vector_of(node.id));
+      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(node.id) = node.magnitude;
+      const unsigned levels = static_cast<unsigned>(node.links.size() - 1);
+      upper_.reserve(levels);
+      upper_.add(node.id, levels);
+      for (unsigned l = 0; l <= levels; ++l) {
+        const auto [list, cap] = neighbours(node.id, l);
+        std::fill(list, list + cap, kInvalidId);
+        std::copy(node.links[l].begin(), node.links[l].end(), list);
+      }
+    }
+    entry_ = info.entry_point;
+    max_level_ = info.max_level;
+    level_rng_ = rng;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers shared with FlatIndex's conventions.
+
+  struct KeyOf {
+    const KeyMap* keys;
+    KeyView operator()(Id id) const noexcept { return keys->key(id); }
+  };
+
+  static VectorSchema checked(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
+    schema.validate(limits);
+    if (schema.metric != MetricT::kind)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "schema metric " + std::string(to_string(schema.metric)) +
+                      " does not match the index's metric " + std::string(to_string(MetricT::kind)));
+    limits.check_m(params.m);
+    limits.check_ef(params.ef_construction, "EF_CONSTRUCTION");
+    limits.check_ef(params.ef_runtime, "EF_RUNTIME");
+    limits.check_block_size(params.block_size);
+    if (params.initial_cap > (std::size_t{1} << 32))
+      throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
+    if (!(params.epsilon >= 0) || !std::isfinite(params.epsilon))
+      throw Error(ErrorCode::kInvalidArgument, "EPSILON must be a finite number >= 0");
+    return schema;
+  }
+
+  std::size_t runtime_ef(const SearchOptions& options) const {
+    if (!options.ef) return params_.ef_runtime;
+    limits_.check_ef(*options.ef, "EF_RUNTIME");
+    return *options.ef;
+  }
+
+  std::vector<float> prepare_query(std::span<const float> query) const {
+    std::vector<float> q(query.begin(), query.end());
+    const VectorFailure failure = check_vector(schema_, q);
+    if (failure != VectorFailure::kNone) {
+      if (failure == VectorFailure::kWrongSize)
+        throw Error(ErrorCode::kSchemaMismatch, "query has " + std::to_string(query.size()) +
+                                                    " elements, expected DIM " + std::to_string(schema_.dim));
+      throw Error(ErrorCode::kInvalidVector, "query " + std::string(to_string(failure)));
+    }
+    metric::prepare<MetricT>(q);
+    return q;
+  }
+
+  void sort_by_distance_then_key(std::vector<std::pair<Distance, Id>>& hits) const {
+    std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
+    });
+  }
+
+  std::vector<SearchResult> to_results(const std::vector<std::pair<Distance, Id>>& hits) const {
+    std::vector<SearchResult> out;
+    out.reserve(hits.size());
+    for (auto [d, id] : hits) out.push_back({Key(keys_.key(id)), id, d});
+    return out;
+  }
+
+  static constexpr unsigned kNoShift = ~0u;
+  static constexpr std::size_t kPrefetchBytes = 256;  // the hardware prefetcher streams the rest
+  static constexpr std::size_t kFilterSample = 256;
+  static constexpr std::size_t kMinSweep = 16;
+  static constexpr std::size_t kSweepFraction = 16;
+
+  VectorSchema schema_;
+  HnswParams params_;
+  Limits limits_;
+  std::size_t m_;
+  std::size_t m0_;
+  double level_mult_;
+  std::size_t record_bytes_;
+  unsigned block_shift_ = kNoShift;
+
+  mutable std::shared_mutex graph_mutex_;  // searches: shared; applying a write: exclusive
+  std::mutex writer_mutex_;                // one writer at a time (batch threads share it)
+
+  KeyMap keys_;
+  BlockArray<std::byte> nodes_;
+  std::vector<std::byte*> blocks_;  // cached block addresses of nodes_
+  BlockArray<float> magnitudes_;
+  UpperLinks upper_;
+  std::vector<Id> retired_;  // tombstones awaiting a sweep
+  Id entry_ = kInvalidId;
+  int max_level_ = -1;
+  std::mt19937_64 level_rng_;
+  mutable ScratchPool<Scratch> scratch_;
+};
+
+static_assert(VectorIndex<HnswIndex<float, metric::L2>>);
+
+}  // namespace vindex
