@@ -1,0 +1,72 @@
+// examples/redis_module/events.cpp — from server notifications to vindex hooks.
+#include "events.hpp"
+
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "index_registry.hpp"
+#include "redis_source.hpp"
+
+namespace vindex_redis {
+namespace {
+
+// Events after which the key no longer exists (under this name).
+bool is_removal(std::string_view event) {
+  return event == "del" || event == "expired" || event == "evicted" || event == "rename_from" ||
+         event == "move_from";
+}
+
+int on_keyspace_event(rm::Ctx* ctx, int, const char* event, rm::String* key) {
+  Registry& reg = registry();
+  if (reg.loading() || reg.all().empty() || rm::GetSelectedDb(ctx) != 0) return rm::kOk;
+  std::size_t length = 0;
+  const char* data = rm::StringPtrLen(key, &length);
+  const std::string_view name(data, length);
+  const bool removal = is_removal(event);
+  RedisSource::ContextScope scope(keyspace(), ctx);
+  for (auto& [index_name, entry] : reg.all()) {
+    if (!entry.spec.definition.matches_key(name)) continue;
+    try {
+      if (removal) {
+        entry.index->on_delete(name);
+      } else {
+        entry.index->on_write(name);
+      }
+    } catch (const std::exception& e) {
+      rm::Log(ctx, "warning", "vindex: index '%s' could not apply event '%s': %s", index_name.c_str(),
+              event, e.what());
+    }
+  }
+  return rm::kOk;
+}
+
+void on_flush(rm::Ctx* ctx, rm::Event, std::uint64_t subevent, void*) {
+  if (subevent != rm::kSubeventFlushDbStart) return;
+  registry().reset_all();
+  registry().schedule(ctx);
+}
+
+void on_loading(rm::Ctx* ctx, rm::Event, std::uint64_t subevent, void*) {
+  switch (subevent) {
+    case rm::kSubeventLoadingRdbStart:
+    case rm::kSubeventLoadingAofStart:
+    case rm::kSubeventLoadingReplStart: registry().loading_started(); break;
+    case rm::kSubeventLoadingEnded:
+    case rm::kSubeventLoadingFailed: registry().loading_ended(ctx); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+bool subscribe_events(rm::Ctx* ctx) {
+  const int types = rm::kNotifyGeneric | rm::kNotifyString | rm::kNotifyList | rm::kNotifySet |
+                    rm::kNotifyHash | rm::kNotifyZset | rm::kNotifyExpired | rm::kNotifyEvicted |
+                    rm::kNotifyStream | rm::kNotifyModule;
+  return rm::SubscribeToKeyspaceEvents(ctx, types, on_keyspace_event) == rm::kOk &&
+         rm::SubscribeToServerEvent(ctx, rm::kEventFlushDb, on_flush) == rm::kOk &&
+         rm::SubscribeToServerEvent(ctx, rm::kEventLoading, on_loading) == rm::kOk;
+}
+
+}  // namespace vindex_redis
