@@ -1,8 +1,9 @@
 // vindex/vindex.hpp — everything in one include.
 //
 // Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
-// kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex, HnswIndex), source (host
-// keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill, KeyspaceIndex).
+// kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
+// HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
+// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex snapshots).
 #pragma once
 
 #include "vindex/core/blob.hpp"
@@ -29,3 +30,13 @@
 #include "vindex/storage/key_map.hpp"
 #include "vindex/storage/upper_links.hpp"
 #include "vindex/storage/visited_set.hpp"
+#include "vindex/persist/chunked_stream.hpp"
+#include "vindex/persist/crc32c.hpp"
+#include "vindex/persist/file_stream.hpp"
+#include "vindex/persist/flat_snapshot.hpp"
+#include "vindex/persist/little_endian.hpp"
+#include "vindex/persist/memory_stream.hpp"
+#include "vindex/persist/payload.hpp"
+#include "vindex/persist/serializer.hpp"
+#include "vindex/persist/snapshot_format.hpp"
+#include "vindex/persist/snapshot_options.hpp"

@@ -289,6 +289,59 @@ class FlatIndex {
               std::span<const float>(vectors_.slot(id), schema_.dim));
   }
 
+  // ---- Persistence hooks, used by persist/flat_snapshot.hpp (not needed for ordinary use). ----
+
+  /// A read-only view of the stored state, valid only inside `read_stored`.
+  class StoredView {
+   public:
+    /// One past the highest id in use; ids below it are live or erased.
+    std::size_t id_bound() const noexcept { return index_.keys_.id_bound(); }
+    /// Number of live entries.
+    std::size_t size() const noexcept { return index_.keys_.size(); }
+    /// True when `id` holds an entry.
+    bool is_live(Id id) const noexcept { return index_.keys_.is_live(id); }
+    /// Key of a live id.
+    KeyView key(Id id) const noexcept { return index_.keys_.key(id); }
+    /// Stored vector of a live id (COSINE: unit length).
+    std::span<const float> vector(Id id) const noexcept { return {index_.vectors_.slot(id), index_.schema_.dim}; }
+    /// Original length of a live id's vector under COSINE; 1 for other metrics.
+    float magnitude(Id id) const noexcept {
+      if constexpr (MetricT::kNormalizes) return *index_.magnitudes_.slot(id);
+      return 1.0f;
+    }
+
+   private:
+    friend class FlatIndex;
+    explicit StoredView(const FlatIndex& index) noexcept : index_(index) {}
+    const FlatIndex& index_;
+  };
+
+  /// Calls `read(const StoredView&)` under the shared lock, so it sees one consistent state, and
+  /// returns its result. `read` must not call back into this index.
+  template <class Read>
+  decltype(auto) read_stored(Read&& read) const {
+    std::shared_lock lock(mutex_);
+    return read(StoredView(*this));
+  }
+
+  /// Loader hook for an index nobody else uses yet: appends `key` at the next id with an already
+  /// prepared vector (COSINE: unit length; not normalised again) and its magnitude (ignored unless
+  /// COSINE). Returns false, storing nothing, when `key` is already present.
+  bool restore_entry(KeyView key, std::span<const float> stored, float magnitude) {
+    if (stored.size() != schema_.dim)
+      throw Error(ErrorCode::kSchemaMismatch, "restored vector has " + std::to_string(stored.size()) +
+                                                  " elements, expected DIM " + std::to_string(schema_.dim));
+    std::unique_lock lock(mutex_);
+    if (keys_.find(key)) return false;
+    const std::size_t want = keys_.id_bound() + 1;  // no free ids: restored entries are dense
+    vectors_.reserve_slots(want);
+    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
+    const Id id = keys_.insert(key);
+    std::copy_n(stored.begin(), schema_.dim, vectors_.slot(id));
+    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    return true;
+  }
+
  private:
   using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   static constexpr std::size_t kQueryChunk = 512;

@@ -1,0 +1,70 @@
+// Regenerates the committed snapshot samples: the golden snapshot of format version 1
+// (tests/data/flat_golden_v1.vdx) and the fuzzer's seed corpus (tests/fuzz/corpus/).
+// Usage: make_snapshot_samples <golden-file> <corpus-dir>
+// The golden file is committed once per format version and never regenerated afterwards: later
+// versions must load the committed bytes.
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "support/snapshot_support.hpp"
+#include "vindex/vindex.hpp"
+
+using namespace vindex;
+using namespace vindex_test;
+
+namespace {
+
+void write_file(const std::string& path, std::span<const std::byte> bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    std::exit(1);
+  }
+}
+
+template <class MetricT>
+Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
+  FlatIndex<float, MetricT> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind}, {.initial_cap = 4, .block_size = 4});
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(-8, 8);
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> v(dim);
+    for (float& x : v) x = static_cast<float>(value(rng));
+    v[0] = 9;  // never the zero vector
+    std::string key = "k";
+    key += static_cast<char>(i);
+    index.upsert(key, v);
+  }
+  for (int i = 0; i < n; i += 3) index.erase(std::string("k") + static_cast<char>(i));
+  return snapshot_bytes(index, {.section_bytes = section_bytes});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s <golden-file> <corpus-dir>\n", argv[0]);
+    return 2;
+  }
+  write_file(argv[1], snapshot_bytes(*GoldenContent::build()));
+
+  const std::string dir = argv[2];
+  write_file(dir + "/golden_cosine_dim8.vdx", snapshot_bytes(*GoldenContent::build()));
+  write_file(dir + "/l2_dim3.vdx", small_index<metric::L2>(3, 12, 1, 64));
+  write_file(dir + "/ip_dim2.vdx", small_index<metric::InnerProduct>(2, 6, 2, 1 << 20));
+  write_file(dir + "/cosine_dim5_small_sections.vdx", small_index<metric::Cosine>(5, 9, 3, 16));
+  write_file(dir + "/empty_l2.vdx", small_index<metric::L2>(1, 0, 4, 64));
+  // A snapshot with an extra skippable section, as a newer writer would make it.
+  auto sections = split_sections(small_index<metric::L2>(2, 4, 5, 64));
+  sections.insert(sections.begin() + 2, RawSection{snapshot::fourcc("NEWX"), snapshot::section_flag::kSkippable,
+                                                   Bytes(9, std::byte{0x33}), 0});
+  write_file(dir + "/l2_with_skippable_section.vdx", assemble(sections));
+  // Edge cases: the header alone, and a header with an END right after it.
+  const Bytes l2 = small_index<metric::L2>(3, 12, 1, 64);
+  write_file(dir + "/header_only.vdx", std::span<const std::byte>(l2).first(snapshot::kHeaderBytes));
+  write_file(dir + "/header_and_end.vdx", assemble({}));
+  return 0;
+}

@@ -1,0 +1,108 @@
+// snapshot_support.hpp — helpers for the snapshot specifications: sample indexes, the golden
+// snapshot's content, and taking snapshots apart and putting them back together.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vindex/vindex.hpp"
+
+namespace vindex_test {
+
+using Bytes = std::vector<std::byte>;
+
+/// Snapshot of any index into memory.
+template <class Index>
+Bytes snapshot_bytes(const Index& index, const vindex::SaveOptions& options = {}) {
+  vindex::MemorySerializer out;
+  vindex::save(index, out, options);
+  return out.take();
+}
+
+/// Loads `bytes` with the metric taken from the snapshot.
+inline vindex::AnyFlatIndex load_any(std::span<const std::byte> bytes, const vindex::LoadOptions& options = {}) {
+  vindex::MemoryDeserializer in(bytes);
+  return vindex::load_any_flat(in, options);
+}
+
+/// The golden snapshot's content: DIM 8, COSINE, binary keys with NULs and high bytes, built by
+/// inserting 44 keys and erasing 8 of them (so the saved ids had holes).
+struct GoldenContent {
+  static constexpr std::uint32_t kDim = 8;
+  static vindex::VectorSchema schema() { return {kDim, vindex::ElementType::kFloat32, vindex::Metric::kCosine}; }
+  static vindex::FlatParams params() { return {.initial_cap = 16, .block_size = 16}; }
+  static std::string key(int i) {
+    std::string k("g\0", 2);
+    k += static_cast<char>(0x80 + i);
+    return k + "k" + std::to_string(i);
+  }
+  // Exactly representable values; never the zero vector (the 0.25 * j term is never an integer).
+  static std::vector<float> vector(int i) {
+    std::vector<float> v(kDim);
+    for (int j = 0; j < static_cast<int>(kDim); ++j)
+      v[static_cast<std::size_t>(j)] = static_cast<float>((7 * i + 3 * j) % 11 - 5) + 0.25f * static_cast<float>(j);
+    return v;
+  }
+  static bool erased(int i) { return i < 40 && i % 5 == 3; }
+  /// Builds the index the golden snapshot was made from.
+  static std::unique_ptr<vindex::FlatIndex<float, vindex::metric::Cosine>> build() {
+    auto index = std::make_unique<vindex::FlatIndex<float, vindex::metric::Cosine>>(schema(), params());
+    for (int i = 0; i < 40; ++i) index->upsert(key(i), vector(i));
+    for (int i = 0; i < 40; ++i)
+      if (erased(i)) index->erase(key(i));
+    for (int i = 40; i < 44; ++i) index->upsert(key(i), vector(i));  // reuse erased slots
+    return index;
+  }
+};
+
+/// One section of a snapshot, as framed on disk (END excluded).
+struct RawSection {
+  std::uint32_t tag = 0;
+  std::uint32_t flags = 0;
+  Bytes payload;
+  std::size_t offset = 0;  ///< stream offset of the section header
+};
+
+/// Splits a valid snapshot into its sections (without END), trusting the framing.
+inline std::vector<RawSection> split_sections(std::span<const std::byte> bytes) {
+  std::vector<RawSection> out;
+  std::size_t at = vindex::snapshot::kHeaderBytes;
+  while (at < bytes.size()) {
+    RawSection s;
+    s.offset = at;
+    s.tag = vindex::le::load<std::uint32_t>(bytes.data() + at);
+    s.flags = vindex::le::load<std::uint32_t>(bytes.data() + at + 4);
+    const auto length = static_cast<std::size_t>(vindex::le::load<std::uint64_t>(bytes.data() + at + 8));
+    const std::byte* p = bytes.data() + at + 16;
+    s.payload.assign(p, p + length);
+    at += 16 + length + 4;
+    if (s.tag == vindex::snapshot::tag::kEnd) break;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// Frames sections into a snapshot (header, sections, END) as a writer of this version would.
+inline Bytes assemble(const std::vector<RawSection>& sections) {
+  vindex::MemorySerializer out;
+  vindex::snapshot::SnapshotWriter writer(out);
+  for (const RawSection& s : sections) writer.section(s.tag, s.payload, s.flags);
+  writer.finish();
+  return out.take();
+}
+
+/// Stream offsets where a section (or END) starts, plus the end of the stream.
+inline std::vector<std::size_t> section_boundaries(std::span<const std::byte> bytes) {
+  std::vector<std::size_t> at;
+  for (const RawSection& s : split_sections(bytes)) at.push_back(s.offset);
+  const std::size_t end_offset = bytes.size() - (16 + 8 + 4);
+  at.push_back(end_offset);
+  at.push_back(bytes.size());
+  return at;
+}
+
+}  // namespace vindex_test
