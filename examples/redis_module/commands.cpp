@@ -218,7 +218,7 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
     rm::ReplyWithArray(ctx, 1 + static_cast<long>(spec.definition.attributes.size()));
     {
       const bool hnsw = spec.algorithm == Algorithm::kHnsw;
-      rm::ReplyWithArray(ctx, hnsw ? 22 : 18);
+      rm::ReplyWithArray(ctx, hnsw ? 26 : 18);
       reply_str(ctx, "identifier");
       reply_str(ctx, spec.definition.vector_field);
       reply_str(ctx, "attribute");
