@@ -281,6 +281,18 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
     reply_str(ctx, vindex::to_string(p.state));
     key("backfill_error");
     reply_str(ctx, p.error);
+    key("scan_mode");
+    reply_str(ctx, p.mode == vindex::ScanMode::kReconcile ? "reconcile" : "backfill");
+    key("scan_counts");
+    rm::ReplyWithArray(ctx, 12);
+    const std::pair<const char*, std::uint64_t> counts[] = {
+        {"keys_scanned", p.counts.keys_scanned}, {"inserted", p.counts.inserted},
+        {"updated", p.counts.updated},           {"unchanged", p.counts.unchanged},
+        {"removed", p.counts.removed},           {"skipped", p.counts.skipped}};
+    for (const auto& [name, value] : counts) {
+      reply_str(ctx, name);
+      rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
+    }
     key("vector_index_sz_mb");
     reply_str(ctx, format_double(static_cast<double>(memory) / (1024.0 * 1024.0)));
     key("total_memory_bytes");
