@@ -404,7 +404,7 @@ class FlatIndex {
       return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
     }
     // Grow storage first: if allocation throws, the key map is untouched.
-    const std::size_t next = keys_.free_count() ? keys_.free_ids().back() : keys_.id_bound();
+    const std::size_t next = keys_.next_id();
     const std::size_t want = std::max(next + 1, vectors_.capacity_slots() ? 0 : params_.initial_cap);
     vectors_.reserve_slots(want);
     if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
@@ -425,13 +425,12 @@ class FlatIndex {
       return;
     }
     const std::size_t ids = keys_.id_bound();
-    const std::uint8_t* live = keys_.live_flags();
     const std::size_t block = params_.block_size;
     for (std::size_t first = 0; first < ids; first += block) {
       const float* base = vectors_.block(first / block);
       const std::size_t end = std::min(ids, first + block);
       for (std::size_t id = first; id < end; ++id) {
-        if (!live[id]) continue;
+        if (!keys_.is_live(static_cast<Id>(id))) continue;
         const Distance d = MetricT::distance(q, base + (id - first) * dim, dim);
         if (d > bound()) continue;
         if (filter && !filter->matches(keys_.key(static_cast<Id>(id)), static_cast<Id>(id))) continue;

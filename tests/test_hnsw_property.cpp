@@ -1,0 +1,87 @@
+// Property test: random upsert / erase / batch / compact / search sequences against a std::map model.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <set>
+
+#include "support/reference.hpp"
+#include "vindex/vindex.hpp"
+
+using namespace vindex;
+using namespace vindex_test;
+
+TEST_CASE_TEMPLATE("HnswIndex keeps the model's key set and true distances under random operations", M, metric::L2,
+                   metric::InnerProduct, metric::Cosine) {
+  constexpr std::uint32_t kDim = 9;
+  HnswIndex<float, M> index(VectorSchema{kDim, ElementType::kFloat32, M::kind},
+                            HnswParams{.m = 6, .ef_construction = 40, .initial_cap = 4, .block_size = 16, .seed = 3});
+  Model model;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> op(0, 99), key_of(0, 299);
+  // Short keys are stored inline, long ones out of line: use both.
+  auto make_key = [](int i) { return i % 3 == 0 ? "a-rather-long-key:" + std::to_string(i) : "k" + std::to_string(i); };
+  std::size_t searches = 0, found = 0, wanted = 0;
+  for (int step = 0; step < 5000; ++step) {
+    const int o = op(rng);
+    const std::string key = make_key(key_of(rng));
+    if (o < 40) {
+      auto v = random_vector(rng, kDim);
+      const bool existed = model.count(key) != 0;
+      const auto outcome = index.upsert_blob(key, to_float32_blob(v));
+      CHECK(outcome == (existed ? UpsertOutcome::kUpdated : UpsertOutcome::kInserted));
+      model[key] = v;
+    } else if (o < 44 && model.count(key)) {
+      CHECK(index.upsert(key, model[key]) == UpsertOutcome::kUnchanged);
+    } else if (o < 46) {
+      // A small batch with a repeated key: the last vector wins.
+      std::vector<std::string> keys = {make_key(key_of(rng)), make_key(key_of(rng)), key, key};
+      std::vector<std::vector<float>> vs;
+      std::vector<typename HnswIndex<float, M>::BatchItem> items;
+      for (std::size_t i = 0; i < keys.size(); ++i) vs.push_back(random_vector(rng, kDim));
+      for (std::size_t i = 0; i < keys.size(); ++i) items.emplace_back(keys[i], vs[i]);
+      index.insert_batch(items, 2);
+      for (std::size_t i = 0; i < keys.size(); ++i) model[keys[i]] = vs[i];
+    } else if (o < 70) {
+      CHECK(index.erase(key) == (model.erase(key) == 1));
+    } else if (o < 72) {
+      index.compact();
+      CHECK(index.deleted_memory_bytes() == 0);
+    } else if (o < 74) {
+      CHECK(index.try_upsert_blob(key, "bad").outcome == UpsertOutcome::kRejected);
+    } else {
+      const auto q = random_vector(rng, kDim);
+      const std::size_t k = 1 + static_cast<std::size_t>(op(rng)) % 40;
+      const auto hits = index.search(q, k, {.ef = 64});
+      CHECK(hits.size() <= std::min(k, model.size()));
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < hits.size(); ++i) {
+        auto it = model.find(hits[i].key);
+        REQUIRE(it != model.end());  // never an erased or unknown key
+        CHECK(seen.insert(hits[i].key).second);
+        const double truth = ref_distance<M>(q, it->second);
+        CHECK(std::abs(hits[i].distance - truth) <= 1e-4 * std::max(1.0, std::abs(truth)));
+        if (i > 0) CHECK(hits[i - 1].distance <= hits[i].distance);
+      }
+      const auto want = brute_force<M>(model, q, k);
+      for (const auto& w : want) found += seen.count(w.key);
+      wanted += want.size();
+      ++searches;
+    }
+    REQUIRE(index.size() == model.size());
+  }
+  for (const auto& [key, v] : model) {
+    REQUIRE(index.contains(key));
+    const auto stored = *index.get_vector(key);
+    for (std::size_t i = 0; i < kDim; ++i) CHECK(stored[i] == doctest::Approx(v[i]).epsilon(1e-5));
+  }
+  std::size_t live = 0;
+  index.for_each([&](KeyView key, Id, std::span<const float>) {
+    CHECK(model.count(std::string(key)) == 1);
+    ++live;
+  });
+  CHECK(live == model.size());
+  CHECK(searches > 500);
+  const double recall = double(found) / double(wanted);
+  MESSAGE("recall of the random searches: " << recall);
+  CHECK(recall > 0.95);
+}
