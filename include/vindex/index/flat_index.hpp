@@ -218,7 +218,6 @@ class FlatIndex {
       RowMatrix scores;
       Eigen::VectorXf bias;
       const std::size_t bound = keys_.id_bound();
-      const std::uint8_t* live_flags = keys_.live_flags();
       // Tiles of at most kRowTile stored vectors (never crossing a block), so a tile's score matrix
       // stays in cache between the product that writes it and the scan that reads it.
       for (std::size_t first = 0, rows = 0; first < bound; first += rows) {
@@ -235,7 +234,7 @@ class FlatIndex {
           bias.setZero(static_cast<Eigen::Index>(rows));
         }
         for (std::size_t r = 0; r < rows; ++r)
-          if (!live_flags[first + r]) bias[static_cast<Eigen::Index>(r)] = std::numeric_limits<float>::infinity();
+          if (!keys_.is_live(static_cast<Id>(first + r))) bias[static_cast<Eigen::Index>(r)] = std::numeric_limits<float>::infinity();
         constexpr float scale = MetricT::kind == vindex::Metric::kL2 ? -2.0f : -1.0f;
         for (std::size_t i = 0; i < qn; ++i) {
           const float* s = scores.row(static_cast<Eigen::Index>(i)).data();
