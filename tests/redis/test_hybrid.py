@@ -70,6 +70,25 @@ with Server() as server:
                           f"{algorithm} '{text}': {got} vs {want}")
                 check(all(allowed[i] for i in got), f"{algorithm} '{text}' returned a non-matching key")
                 check(np.allclose(scores, d[got], rtol=1e-4, atol=1e-3), f"{algorithm} '{text}' scores")
+
+    # Reply shapes redis-py and raw clients rely on.
+    q = rng.standard_normal(DIM).astype(np.float32)
+    d = ((X.astype(np.float64) - q) ** 2).sum(1)
+    order = [f"item:{i}" for i in np.argsort(d, kind="stable")[:10]]
+    blob = q.tobytes()
+    base = ["FT.SEARCH", "flat", "*=>[KNN 10 @vec $v AS dist]", "PARAMS", "2", "v", blob]
+    reply = r.execute_command(*base, "NOCONTENT", "DIALECT", "2")
+    check(reply[0] == 10 and [x.decode() for x in reply[1:]] == order, "NOCONTENT: count then keys")
+    reply = r.execute_command(*base, "LIMIT", "3", "4", "DIALECT", "2")
+    check(reply[0] == 10 and [reply[i].decode() for i in (1, 3, 5, 7)] == order[3:7], "LIMIT offset num")
+    fields = dict(zip(reply[2][::2], reply[2][1::2]))
+    check(set(fields) == {b"dist", b"vec", b"color", b"price"} and fields[b"vec"] == X[int(order[3][5:])].tobytes(),
+          f"default content: the score (alias) and every hash field: {sorted(fields)}")
+    reply = r.execute_command(*base, "RETURN", "3", "price", "nosuch", "dist", "SORTBY", "dist", "DESC", "DIALECT", "2")
+    check([reply[i].decode() for i in range(1, 21, 2)] == order[::-1], "SORTBY score DESC reverses the order")
+    check([x for x in reply[2][::2]] == [b"price", b"dist"], "RETURN lists present fields in the asked order")
+    reply = r.execute_command(*base, "LIMIT", "0", "0", "DIALECT", "2")
+    check(reply == [10], "LIMIT 0 0 returns only the count")
     check(server.alive(), "server still up")
 
 check.done()
