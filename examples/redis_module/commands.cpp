@@ -73,8 +73,16 @@ int guarded(rm::Ctx* ctx, Body&& body) {
 
 const vindex::Limits kLimits{};
 
+// Indexes cover database 0 (the keyspace the module scans and watches).
+bool wrong_db(rm::Ctx* ctx) {
+  if (rm::GetSelectedDb(ctx) == 0) return false;
+  reply_error(ctx, "vindex indexes cover database 0 only: SELECT 0 first");
+  return true;
+}
+
 int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 3) return rm::WrongArity(ctx);
+  if (wrong_db(ctx)) return rm::kOk;
   return guarded(ctx, [&] {
     const std::string name = text(argv[1]);
     IndexSpec spec = parse_create(name, texts(argv, 2, argc), kLimits);
@@ -121,6 +129,7 @@ int ft_list(rm::Ctx* ctx, rm::String**, int argc) {
 
 int ft_search(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 3) return rm::WrongArity(ctx);
+  if (wrong_db(ctx)) return rm::kOk;
   return guarded(ctx, [&] {
     IndexEntry* entry = registry().find(text(argv[1]));
     if (!entry) return reply_error(ctx, text(argv[1]) + ": no such index");

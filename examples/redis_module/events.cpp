@@ -41,8 +41,10 @@ int on_keyspace_event(rm::Ctx* ctx, int, const char* event, rm::String* key) {
   return rm::kOk;
 }
 
-void on_flush(rm::Ctx* ctx, rm::Event, std::uint64_t subevent, void*) {
+void on_flush(rm::Ctx* ctx, rm::Event, std::uint64_t subevent, void* data) {
   if (subevent != rm::kSubeventFlushDbStart) return;
+  const auto* info = static_cast<const rm::FlushInfo*>(data);
+  if (info && info->dbnum != -1 && info->dbnum != 0) return;  // another database
   registry().reset_all();
   registry().schedule(ctx);
 }

@@ -66,6 +66,7 @@ void Registry::schedule(rm::Ctx* ctx) {
 void Registry::tick(rm::Ctx* ctx) {
   timer_armed_ = false;
   if (loading_) return;
+  rm::SelectDb(ctx, 0);  // the timer runs in the database of whoever armed it; indexes cover db 0
   RedisSource::ContextScope scope(keyspace(), ctx);
   std::size_t active = 0;
   for (auto& [name, entry] : indexes_) active += scanning(*entry.index) ? 1 : 0;

@@ -45,6 +45,7 @@ int (*IsIOError)(IO*) = nullptr;
 void (*Free)(void*) = nullptr;
 Ctx* (*GetContextFromIO)(IO*) = nullptr;
 int (*GetSelectedDb)(Ctx*) = nullptr;
+int (*SelectDb)(Ctx*, int) = nullptr;
 int (*ReplicateVerbatim)(Ctx*) = nullptr;
 void (*ReplySetArrayLength)(Ctx*, long) = nullptr;
 
@@ -94,7 +95,7 @@ bool init(Ctx* ctx, const char* module_name, int module_version) {
       load("RedisModule_LoadStringBuffer", LoadStringBuffer) &&
       load("RedisModule_IsIOError", IsIOError) && load("RedisModule_Free", Free) &&
       load("RedisModule_GetContextFromIO", GetContextFromIO) &&
-      load("RedisModule_GetSelectedDb", GetSelectedDb) &&
+      load("RedisModule_GetSelectedDb", GetSelectedDb) && load("RedisModule_SelectDb", SelectDb) &&
       load("RedisModule_ReplicateVerbatim", ReplicateVerbatim) &&
       load("RedisModule_ReplySetArrayLength", ReplySetArrayLength);
   if (!ok) return false;

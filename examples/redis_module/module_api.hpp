@@ -82,6 +82,12 @@ struct Event {
 inline constexpr Event kEventFlushDb{2, 1};
 inline constexpr Event kEventLoading{3, 1};
 inline constexpr std::uint64_t kSubeventFlushDbStart = 0;
+/// What a FLUSHDB / FLUSHALL event carries: the database flushed, -1 for all.
+struct FlushInfo {
+  std::uint64_t version;
+  std::int32_t sync;
+  std::int32_t dbnum;
+};
 inline constexpr std::uint64_t kSubeventLoadingRdbStart = 0;
 inline constexpr std::uint64_t kSubeventLoadingAofStart = 1;
 inline constexpr std::uint64_t kSubeventLoadingReplStart = 2;
@@ -166,6 +172,7 @@ extern int (*IsIOError)(IO*);
 extern void (*Free)(void*);
 extern Ctx* (*GetContextFromIO)(IO*);
 extern int (*GetSelectedDb)(Ctx*);
+extern int (*SelectDb)(Ctx*, int db);
 extern int (*ReplicateVerbatim)(Ctx*);
 extern void (*ReplySetArrayLength)(Ctx*, long length);
 

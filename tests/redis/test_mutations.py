@@ -103,6 +103,18 @@ with Server() as server:
     check(evicted > 0, f"keys were evicted ({evicted})")
     check(indexed(r) == expected(), "index equals the keyspace after evictions")
 
+    # Other databases are not indexed, and flushing one leaves the index alone.
+    before = indexed(r)
+    r1 = server.client(db=1)
+    r1.hset("m:db1", "vec", vec(3))
+    r1.flushdb()
+    check(indexed(r) == before, "writes to and FLUSHDB of database 1 leave the index alone")
+    try:
+        r1.execute_command("FT.SEARCH", "idx", "*=>[KNN 1 @vec $v]", "PARAMS", "2", "v", vec(1), "DIALECT", "2")
+        check(False, "FT.SEARCH from database 1 is refused")
+    except Exception as e:  # noqa: BLE001
+        check("database 0" in str(e), f"FT.SEARCH from database 1 is refused: {e}")
+
     r.flushall()
     inf = wait_ready(r, "idx")
     check(int(inf["num_docs"]) == 0 and indexed(r) == set(), "FLUSHALL empties the index")
