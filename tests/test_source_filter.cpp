@@ -31,14 +31,15 @@ using Raw = std::map<std::string, std::map<std::string, std::string>>;
 
 AttributeIndex build(const IndexDefinition& def, const Raw& raw) {
   AttributeIndex index(def);
-  for (const auto& [key, fields] : raw) {
+  for (const auto& item : raw) {
+    const auto& fields = item.second;
     auto parsed = parse_attributes(def, [&](std::string_view name) -> std::optional<std::string_view> {
       auto it = fields.find(std::string(name));
       if (it == fields.end()) return std::nullopt;
       return std::string_view(it->second);
     });
     REQUIRE_FALSE(parsed.bad_field.has_value());
-    index.set(key, parsed.row);
+    index.set(item.first, parsed.row);
   }
   return index;
 }

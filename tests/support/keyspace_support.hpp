@@ -122,7 +122,9 @@ inline ExpectedState expected_state(const vindex::MemorySource& source,
 template <class KS>
 void check_holds(const KS& ks, const ExpectedState& want) {
   REQUIRE(ks.size() == want.indexed.size());
-  for (const auto& [key, e] : want.indexed) {
+  for (const auto& entry : want.indexed) {
+    const std::string& key = entry.first;
+    const Expected& e = entry.second;
     INFO("key " << key);
     const auto got = ks.index().get_vector(key);
     REQUIRE(got.has_value());
@@ -136,9 +138,9 @@ void check_holds(const KS& ks, const ExpectedState& want) {
     }
   }
   CHECK(ks.failures() == want.failures);
-  for (const auto& [key, why] : want.failing) {
-    INFO("key " << key);
-    CHECK(ks.failure_of(key) == std::optional<vindex::IndexingFailure>(why));
+  for (const auto& failing : want.failing) {
+    INFO("key " << failing.first);
+    CHECK(ks.failure_of(failing.first) == std::optional<vindex::IndexingFailure>(failing.second));
   }
 }
 

@@ -369,13 +369,16 @@ class KeyspaceIndex {
 
   // ---- snapshots --------------------------------------------------------------------------------
 
-  /// Everything but the vector index, as plain data for a snapshot. Consistent with index() as long
-  /// as no mutation runs between the two reads (the host saves from its mutating thread).
+  /// Everything but the vector index, as plain data for a snapshot (lists sorted by key, so equal
+  /// indexes export equal states). Consistent with index() as long as no mutation runs between the
+  /// two reads (the host saves from its mutating thread).
   KeyspaceState export_state() const {
     std::lock_guard mutation(mutation_mutex_);
     KeyspaceState s;
     s.definition = definition_;  // writers of the data below all hold mutation_mutex_
     attributes_.for_each([&](KeyView key, const AttributeRow& row) { s.attributes.emplace_back(key, row); });
+    std::sort(s.attributes.begin(), s.attributes.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [key, why] : failing_) s.failing.emplace_back(key, why);
     std::sort(s.failing.begin(), s.failing.end());
     s.failure_events = failure_events_;
@@ -787,7 +790,7 @@ class KeyspaceIndex {
   // over the index's keys; no source reads.
   void sweep(ScanCounts& swept) {
     std::vector<Key> gone;
-    index_->for_each([&](KeyView key, Id, std::span<const float>) {
+    index_->for_each([&](KeyView key, auto&&...) {  // (key, id, vector) on every index type
       if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
     });
     for (const Key& key : gone) {

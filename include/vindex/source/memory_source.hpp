@@ -126,7 +126,14 @@ class MemorySource final : public KeyValueSource {
     failing_reads_ = reads;
   }
 
-  /// Number of scan calls and point reads served (for cost checks in tests).
+  /// Disarms every injected failure (duplicates stay as set).
+  void clear_faults() {
+    std::lock_guard lock(mutex_);
+    throw_after_.reset();
+    failing_reads_ = 0;
+  }
+
+  /// Number of scan calls served (for cost checks in tests).
   std::size_t scan_calls() const {
     std::lock_guard lock(mutex_);
     return scan_calls_;
@@ -137,6 +144,8 @@ class MemorySource final : public KeyValueSource {
     return read_calls_;
   }
 
+  /// Visits up to `budget` live slots from slot `cursor` on (plus injected duplicates); returns the
+  /// next slot, or 0 after the last one.
   Cursor scan(Cursor cursor, std::size_t budget, const ScanVisitor& visit) override {
     std::lock_guard lock(mutex_);
     ++scan_calls_;
@@ -163,6 +172,7 @@ class MemorySource final : public KeyValueSource {
     return at >= slots_.size() ? 0 : static_cast<Cursor>(at);
   }
 
+  /// Point read of one key (may throw an injected fault).
   bool read(KeyView key, const ReadVisitor& visit) override {
     std::lock_guard lock(mutex_);
     ++read_calls_;
@@ -177,6 +187,7 @@ class MemorySource final : public KeyValueSource {
     return true;
   }
 
+  /// The exact number of entries.
   std::size_t approximate_count() const override { return size(); }
 
  private:
