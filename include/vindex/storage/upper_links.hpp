@@ -51,7 +51,6 @@ class UpperLinks {
     if (next_slot_ + levels > kMaxSlots)
       throw Error(ErrorCode::kInvalidArgument, "index is full: too many upper-layer lists");
     lists_.reserve_slots(next_slot_ + levels);
-    free_slots_.reserve(next_slot_ + levels);  // remove() can then never reallocate
     std::size_t size = std::max<std::size_t>(16, table_.size());
     while ((count_ + levels) * 8 > size * 7) size *= 2;
     if (size != table_.size()) rehash(size);
@@ -61,9 +60,9 @@ class UpperLinks {
   void add(Id id, unsigned levels) noexcept {
     for (unsigned l = 1; l <= levels; ++l) {
       std::uint32_t slot;
-      if (!free_slots_.empty()) {
-        slot = free_slots_.back();
-        free_slots_.pop_back();
+      if (free_head_ != kNoSlot) {
+        slot = free_head_;
+        free_head_ = lists_.slot(slot)[0];
       } else {
         slot = next_slot_++;
       }
@@ -79,7 +78,9 @@ class UpperLinks {
     for (unsigned l = 1; l <= kMaxLevel; ++l) {
       const std::size_t at = find(id, l);
       if (at == kNone) return;
-      free_slots_.push_back(slot_of(table_[at]));  // capacity kept by reserve(): never reallocates
+      const std::uint32_t slot = slot_of(table_[at]);
+      lists_.slot(slot)[0] = free_head_;  // a free list slot holds the next free slot
+      free_head_ = slot;
       erase_at(at);
       --count_;
     }
@@ -105,10 +106,9 @@ class UpperLinks {
 
   /// Number of (node, layer) lists held.
   std::size_t list_count() const noexcept { return count_; }
-  /// Heap bytes held by lists, table and free list.
+  /// Heap bytes held by lists and table.
   std::size_t memory_bytes() const noexcept {
-    return lists_.memory_bytes() + table_.capacity() * sizeof(std::uint64_t) +
-           free_slots_.capacity() * sizeof(std::uint32_t);
+    return lists_.memory_bytes() + table_.capacity() * sizeof(std::uint64_t);
   }
   /// Bytes one list takes.
   std::size_t list_bytes() const noexcept { return m_ * sizeof(Id); }
@@ -116,7 +116,7 @@ class UpperLinks {
   /// Removes every list and releases storage.
   void clear() noexcept {
     table_ = {};
-    free_slots_ = {};
+    free_head_ = kNoSlot;
     lists_.shrink_slots(0);
     next_slot_ = 0;
     count_ = 0;
@@ -126,6 +126,7 @@ class UpperLinks {
   // An entry packs id (bits 0-31), layer (32-37) and list slot + 1 (38-63); 0 marks an empty entry.
   static constexpr std::size_t kNone = SIZE_MAX;
   static constexpr std::uint32_t kMaxSlots = (1u << 26) - 2;
+  static constexpr std::uint32_t kNoSlot = ~0u;
   static std::uint64_t pack(Id id, unsigned level, std::uint32_t slot) noexcept {
     return std::uint64_t{id} | (std::uint64_t{level} << 32) | (std::uint64_t{slot + 1} << 38);
   }
@@ -184,7 +185,7 @@ class UpperLinks {
   std::size_t m_;
   BlockArray<Id> lists_;
   std::vector<std::uint64_t> table_;
-  std::vector<std::uint32_t> free_slots_;
+  std::uint32_t free_head_ = kNoSlot;  // first free list slot; each holds the next in its entry 0
   std::uint32_t next_slot_ = 0;
   std::size_t count_ = 0;
 };

@@ -1,7 +1,6 @@
 // vindex/storage/visited_set.hpp — "have I seen this id?" for one graph search, and a pool of them.
 //
-// `VisitedSet` marks ids with a per-query epoch tag, so starting a new query costs nothing (the tag
-// array is wiped only when the 16-bit epoch wraps, once every 65535 queries). `ScratchPool<S>` hands
+// `VisitedSet` marks ids in a bit array (one bit per id, so it stays in cache). `ScratchPool<S>` hands
 // out reusable per-query scratch objects so a search allocates nothing in steady state and concurrent
 // searches never share one. A VisitedSet is not synchronised (one query owns it); ScratchPool is
 // thread-safe (a short mutex around take/give-back). Next: storage/upper_links.hpp.
@@ -18,33 +17,39 @@
 
 namespace vindex {
 
-/// Epoch-tagged membership marks for ids below a bound.
+/// Membership bits for ids below a bound, one bit per id.
 class VisitedSet {
  public:
-  /// Starts a new query over ids below `id_bound`; all marks are cleared.
+  /// Starts a new query over ids below `id_bound`; all marks are cleared. Clearing costs id_bound/8
+  /// bytes (12.5 KB at 100k ids), which keeps the set small enough to live in L1/L2 cache.
   void begin(std::size_t id_bound) {
-    if (tags_.size() < id_bound) tags_.resize(id_bound + id_bound / 4, 0);
-    if (++epoch_ == 0) {  // wrapped: forget every old tag once
-      std::memset(tags_.data(), 0, tags_.size() * sizeof(std::uint16_t));
-      epoch_ = 1;
-    }
+    const std::size_t words = (id_bound + 63) / 64;
+    if (bits_.size() < words) bits_.resize(words);
+    std::memset(bits_.data(), 0, words * sizeof(std::uint64_t));
   }
   /// True when `id` was marked during this query.
-  bool contains(Id id) const noexcept { return tags_[id] == epoch_; }
+  bool contains(Id id) const noexcept { return (bits_[id >> 6] >> (id & 63)) & 1; }
   /// Marks `id`; returns true when it was not marked yet.
   bool insert(Id id) noexcept {
-    if (tags_[id] == epoch_) return false;
-    tags_[id] = epoch_;
+    std::uint64_t& word = bits_[id >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (id & 63);
+    if (word & bit) return false;
+    word |= bit;
     return true;
   }
-  /// Address of the tag of `id`, for prefetching.
-  const void* address(Id id) const noexcept { return tags_.data() + id; }
+  /// Starts loading the mark of `id` into cache.
+  void prefetch(Id id) const noexcept {
+#if defined(__GNUC__)
+    __builtin_prefetch(bits_.data() + (id >> 6), 1, 3);
+#else
+    (void)id;
+#endif
+  }
   /// Heap bytes held.
-  std::size_t memory_bytes() const noexcept { return tags_.capacity() * sizeof(std::uint16_t); }
+  std::size_t memory_bytes() const noexcept { return bits_.capacity() * sizeof(std::uint64_t); }
 
  private:
-  std::vector<std::uint16_t> tags_;
-  std::uint16_t epoch_ = 0;
+  std::vector<std::uint64_t> bits_;
 };
 
 /// A thread-safe free list of per-query scratch objects (default-constructible `S`).
