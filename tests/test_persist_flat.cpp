@@ -292,3 +292,26 @@ TEST_CASE("this version still writes the golden snapshot byte for byte") {
   // When the format version changes, add a new golden file; the old one must keep loading above.
   CHECK(snapshot_bytes(*GoldenContent::build()) == read_file_bytes(golden_path()));
 }
+
+TEST_CASE("save announces the exact snapshot size before writing") {
+  struct Counting final : Serializer {
+    std::uint64_t announced = 0, written = 0;
+    int hints = 0;
+    void write(std::span<const std::byte> b) override { written += b.size(); }
+    void expect_bytes(std::uint64_t total) override {
+      announced = total;
+      ++hints;
+    }
+  };
+  const auto index_ptr = sample_index<metric::Cosine>(7, 120, 13);
+  for (std::size_t section_bytes : {1u, 50u, 333u, 1u << 20}) {
+    Counting out;
+    save(*index_ptr, out, {.section_bytes = section_bytes});
+    CHECK(out.hints == 1);
+    CHECK(out.announced == out.written);
+  }
+  FlatIndex<float, metric::L2> empty(VectorSchema{3, ElementType::kFloat32, Metric::kL2});
+  Counting out;
+  save(empty, out);
+  CHECK(out.announced == out.written);
+}

@@ -93,6 +93,10 @@ TEST_CASE("the memory streams round-trip bytes and refuse to read past the end")
   CHECK(written == data);
   CHECK(out.bytes().empty());
 
+  MemorySerializer reuse{Bytes(written)};  // a reused buffer starts empty
+  reuse.write(std::span<const std::byte>(data).first(3));
+  CHECK(reuse.bytes().size() == 3);
+
   MemoryDeserializer in(written);
   Bytes got(120);
   in.read(got);

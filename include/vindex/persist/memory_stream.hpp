@@ -24,6 +24,12 @@ namespace vindex {
 /// A Serializer that collects the bytes in memory.
 class MemorySerializer final : public Serializer {
  public:
+  /// An empty buffer.
+  MemorySerializer() = default;
+  /// Writes into `buffer`'s storage (its content is discarded, its capacity reused), so a host that
+  /// saves periodically can hand back the previous snapshot's buffer instead of faulting in a new one.
+  explicit MemorySerializer(std::vector<std::byte> buffer) noexcept : bytes_(std::move(buffer)) { bytes_.clear(); }
+
   /// Appends `bytes` to the buffer.
   void write(std::span<const std::byte> bytes) override {
     if (bytes.empty()) return;
@@ -32,6 +38,11 @@ class MemorySerializer final : public Serializer {
     if (bytes_.capacity() < old_size + bytes.size()) bytes_.reserve(std::max(2 * bytes_.capacity(), old_size + bytes.size()));
     bytes_.resize(old_size + bytes.size());
     std::memcpy(bytes_.data() + old_size, bytes.data(), bytes.size());
+  }
+
+  /// Reserves room for `total_bytes` more bytes, so a save grows the buffer only once.
+  void expect_bytes(std::uint64_t total_bytes) override {
+    if (total_bytes <= SIZE_MAX - bytes_.size()) bytes_.reserve(bytes_.size() + static_cast<std::size_t>(total_bytes));
   }
 
   /// The bytes written so far.

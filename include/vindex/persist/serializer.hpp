@@ -27,6 +27,10 @@ class Serializer {
 
   /// Appends `bytes` to the stream. Throws Error(kIo) when the storage behind it fails.
   virtual void write(std::span<const std::byte> bytes) = 0;
+
+  /// A hint, given once before the first write: the snapshot will have `total_bytes` bytes. An
+  /// adapter may preallocate; ignoring it is fine.
+  virtual void expect_bytes(std::uint64_t total_bytes) { (void)total_bytes; }
 };
 
 /// Source of snapshot bytes.
