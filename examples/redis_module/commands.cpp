@@ -162,6 +162,7 @@ int ft_search(rm::Ctx* ctx, rm::String** argv, int argc) {
     const std::size_t first = std::min(request.offset, hits.size());
     const std::size_t last = std::min(hits.size(), first + request.count);
 
+    Registry::Busy busy(registry(), ctx);  // reading results may expire keys
     RedisSource::ContextScope scope(keyspace(), ctx);
     const long per_hit = request.no_content ? 1 : 2;
     rm::ReplyWithArray(ctx, 1 + per_hit * static_cast<long>(last - first));

@@ -2,7 +2,6 @@
 #include "events.hpp"
 
 #include <cstring>
-#include <exception>
 #include <string_view>
 
 #include "index_registry.hpp"
@@ -22,22 +21,7 @@ int on_keyspace_event(rm::Ctx* ctx, int, const char* event, rm::String* key) {
   if (reg.loading() || reg.all().empty() || rm::GetSelectedDb(ctx) != 0) return rm::kOk;
   std::size_t length = 0;
   const char* data = rm::StringPtrLen(key, &length);
-  const std::string_view name(data, length);
-  const bool removal = is_removal(event);
-  RedisSource::ContextScope scope(keyspace(), ctx);
-  for (auto& [index_name, entry] : reg.all()) {
-    if (!entry.spec.definition.matches_key(name)) continue;
-    try {
-      if (removal) {
-        entry.index->on_delete(name);
-      } else {
-        entry.index->on_write(name);
-      }
-    } catch (const std::exception& e) {
-      rm::Log(ctx, "warning", "vindex: index '%s' could not apply event '%s': %s", index_name.c_str(),
-              event, e.what());
-    }
-  }
+  reg.key_changed(ctx, std::string_view(data, length), is_removal(event));
   return rm::kOk;
 }
 

@@ -63,10 +63,47 @@ void Registry::schedule(rm::Ctx* ctx) {
   }
 }
 
+void Registry::key_changed(rm::Ctx* ctx, std::string_view key, bool removal) {
+  if (busy_ > 0) {
+    deferred_.emplace_back(std::string(key), removal);
+    return;
+  }
+  Busy busy(*this, ctx);
+  apply(ctx, key, removal);
+}
+
+void Registry::apply(rm::Ctx* ctx, std::string_view key, bool removal) {
+  RedisSource::ContextScope scope(keyspace(), ctx);
+  for (auto& [name, entry] : indexes_) {
+    if (!entry.spec.definition.matches_key(key)) continue;
+    try {
+      if (removal) {
+        entry.index->on_delete(key);
+      } else {
+        entry.index->on_write(key);
+      }
+    } catch (const std::exception& e) {
+      rm::Log(ctx, "warning", "vindex: index '%s' could not apply a change of a key: %s", name.c_str(), e.what());
+    }
+  }
+}
+
+Registry::Busy::~Busy() {
+  if (--registry_.busy_ > 0 || registry_.deferred_.empty()) return;
+  ++registry_.busy_;  // changes made while draining are queued behind the current ones
+  while (!registry_.deferred_.empty()) {
+    auto [key, removal] = std::move(registry_.deferred_.front());
+    registry_.deferred_.pop_front();
+    registry_.apply(ctx_, key, removal);
+  }
+  --registry_.busy_;
+}
+
 void Registry::tick(rm::Ctx* ctx) {
   timer_armed_ = false;
   if (loading_) return;
   rm::SelectDb(ctx, 0);  // the timer runs in the database of whoever armed it; indexes cover db 0
+  Busy busy(*this, ctx);
   RedisSource::ContextScope scope(keyspace(), ctx);
   std::size_t active = 0;
   for (auto& [name, entry] : indexes_) active += scanning(*entry.index) ? 1 : 0;

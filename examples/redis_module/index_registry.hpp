@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,27 @@ class Registry {
   /// Loading ended: starts each index's reconcile or backfill and the timer.
   void loading_ended(rm::Ctx* ctx);
 
+  /// A key changed (`removal`: it no longer exists under this name): runs vindex's on_write or
+  /// on_delete on every index whose prefixes match. Inside a Busy region the change is queued and
+  /// applied when the region ends. Never throws.
+  void key_changed(rm::Ctx* ctx, std::string_view key, bool removal);
+
+  /// A region in which vindex may be reading the keyspace. Reading a key can expire it, and the
+  /// server then notifies the module synchronously; those notifications are queued instead of
+  /// re-entering vindex (whose mutation calls are not re-entrant) and applied when the outermost
+  /// region ends.
+  class Busy {
+   public:
+    Busy(Registry& registry, rm::Ctx* ctx) : registry_(registry), ctx_(ctx) { ++registry_.busy_; }
+    ~Busy();
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+   private:
+    Registry& registry_;
+    rm::Ctx* ctx_;
+  };
+
   /// Makes sure the backfill timer is running when some index is scanning.
   void schedule(rm::Ctx* ctx);
   /// One timer tick: advances every scanning index for a bounded time.
@@ -68,6 +90,10 @@ class Registry {
   std::map<std::string, IndexEntry, std::less<>> indexes_;
   bool loading_ = false;
   bool timer_armed_ = false;
+  int busy_ = 0;
+  std::deque<std::pair<std::string, bool>> deferred_;
+
+  void apply(rm::Ctx* ctx, std::string_view key, bool removal);
 };
 
 /// The module's registry.

@@ -122,4 +122,24 @@ with Server() as server:
     check(indexed(r) == {"m:after"}, "the index works after FLUSHALL")
     check(server.alive(), "server still up")
 
+# Keys that expire while the backfill scans them: the server expires a key when SCAN or a read
+# reaches it and notifies the module from inside vindex's scan; those notifications must be queued,
+# not re-enter vindex. Active expiry is off so the scan itself meets the expired keys.
+with Server(extra=["--enable-debug-command", "yes"]) as server:
+    r = server.client()
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    pipe = r.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.hset(f"m:{i}", mapping={"vec": vec(i % 50), "tag": "x"})
+        if i % 2:
+            pipe.pexpire(f"m:{i}", 1)
+    pipe.execute()
+    time.sleep(0.05)
+    r.ft("idx").create_index(
+        [VectorField("vec", "HNSW", {"TYPE": "FLOAT32", "DIM": DIM, "DISTANCE_METRIC": "L2"}), TagField("tag")],
+        definition=IndexDefinition(prefix=["m:"], index_type=IndexType.HASH))
+    inf = wait_ready(r, "idx", timeout=60)
+    check(server.alive() and r.ping(), "server survives keys expiring under the backfill scan")
+    check(int(inf["num_docs"]) == r.dbsize() == 1500, f"only live keys indexed: {inf['num_docs']} of {r.dbsize()}")
+
 check.done()
