@@ -1,0 +1,111 @@
+// examples/redis_module/any_index.cpp — the six instantiations behind AnyIndex.
+#include "any_index.hpp"
+
+#include <chrono>
+
+#include "vindex/distance/metric.hpp"
+#include "vindex/index/flat_index.hpp"
+#include "vindex/index/hnsw_index.hpp"
+#if __has_include("vindex/persist/flat_snapshot.hpp")
+#include "vindex/persist/flat_snapshot.hpp"
+#define VINDEX_REDIS_HAVE_SNAPSHOTS 1
+#endif
+#if __has_include("vindex/persist/hnsw_snapshot.hpp")
+#include "vindex/persist/hnsw_snapshot.hpp"
+#endif
+
+namespace vindex_redis {
+namespace {
+
+template <class IndexT>
+class Impl final : public AnyIndex {
+ public:
+  Impl(const IndexSpec& spec, vindex::KeyValueSource& source, std::unique_ptr<IndexT> index)
+      : keyspace_(spec.definition, source, std::move(index)) {}
+
+  void start_backfill() override { keyspace_.start_backfill(); }
+  void start_reconcile() override { keyspace_.start_reconcile(); }
+  vindex::BackfillState step_for(std::chrono::nanoseconds budget, std::size_t batch_keys) override {
+    return keyspace_.step_for(budget, batch_keys);
+  }
+  vindex::BackfillProgress progress() const override { return keyspace_.progress(); }
+  vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_.on_write(key); }
+  vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_.on_delete(key); }
+  std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
+                                           const vindex::FilterExpr& filter,
+                                           vindex::SearchOptions options) const override {
+    return keyspace_.search(query, k, filter, options);
+  }
+  std::size_t size() const override { return keyspace_.size(); }
+  std::size_t memory_bytes() const override {
+    return keyspace_.index().memory_bytes() + keyspace_.attribute_memory_bytes();
+  }
+  const vindex::IndexDefinition& definition() const override { return keyspace_.definition(); }
+  bool can_save() const override { return kCanSave; }
+  void save([[maybe_unused]] vindex::Serializer& out) const override {
+#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+    if constexpr (kCanSave) vindex::save(keyspace_.index(), out);
+#endif
+  }
+
+ private:
+#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+  static constexpr bool kCanSave = requires(const IndexT& i, vindex::Serializer& s) { vindex::save(i, s); };
+#else
+  static constexpr bool kCanSave = false;
+#endif
+  vindex::KeyspaceIndex<IndexT> keyspace_;
+};
+
+template <class MetricT>
+std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source) {
+  if (spec.algorithm == Algorithm::kFlat) {
+    using I = vindex::FlatIndex<float, MetricT>;
+    return std::make_unique<Impl<I>>(spec, source, std::make_unique<I>(spec.schema, spec.flat));
+  }
+  using I = vindex::HnswIndex<float, MetricT>;
+  return std::make_unique<Impl<I>>(spec, source, std::make_unique<I>(spec.schema, spec.hnsw));
+}
+
+template <class MetricT>
+std::unique_ptr<AnyIndex> load_for_metric([[maybe_unused]] const IndexSpec& spec,
+                                          [[maybe_unused]] vindex::KeyValueSource& source,
+                                          [[maybe_unused]] vindex::Deserializer& in) {
+#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+  vindex::LoadOptions options;
+  options.expect_schema = spec.schema;
+  if (spec.algorithm == Algorithm::kFlat) {
+    using I = vindex::FlatIndex<float, MetricT>;
+    return std::make_unique<Impl<I>>(spec, source, vindex::load_flat<MetricT>(in, options));
+  }
+#if __has_include("vindex/persist/hnsw_snapshot.hpp")
+  using I = vindex::HnswIndex<float, MetricT>;
+  return std::make_unique<Impl<I>>(spec, source, vindex::load_hnsw<MetricT>(in, options));
+#endif
+#endif
+  throw vindex::Error(vindex::ErrorCode::kInvalidArgument,
+                      "this build cannot load a snapshot of a " + std::string(to_string(spec.algorithm)) + " index");
+}
+
+}  // namespace
+
+std::unique_ptr<AnyIndex> load_index(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                     vindex::Deserializer& in) {
+  switch (spec.schema.metric) {
+    case vindex::Metric::kL2: return load_for_metric<vindex::metric::L2>(spec, source, in);
+    case vindex::Metric::kIP: return load_for_metric<vindex::metric::InnerProduct>(spec, source, in);
+    case vindex::Metric::kCosine: return load_for_metric<vindex::metric::Cosine>(spec, source, in);
+  }
+  throw vindex::Error(vindex::ErrorCode::kInvalidArgument, "unknown metric");
+}
+
+std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source) {
+  switch (spec.schema.metric) {
+    case vindex::Metric::kL2: return make_for_metric<vindex::metric::L2>(spec, source);
+    case vindex::Metric::kIP: return make_for_metric<vindex::metric::InnerProduct>(spec, source);
+    case vindex::Metric::kCosine: return make_for_metric<vindex::metric::Cosine>(spec, source);
+  }
+  throw vindex::Error(vindex::ErrorCode::kInvalidArgument, "unknown metric");
+}
+
+}  // namespace vindex_redis

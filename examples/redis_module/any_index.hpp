@@ -1,0 +1,73 @@
+// examples/redis_module/any_index.hpp — one runtime-chosen vindex keyspace index.
+//
+// FT.CREATE picks the algorithm (FLAT/HNSW) and the metric (L2/IP/COSINE) at run time, while vindex
+// takes them as template parameters. `AnyIndex` is the small virtual interface the module talks to;
+// `make_index` instantiates `vindex::KeyspaceIndex<FlatIndex|HnswIndex<float, Metric>>` behind it.
+// Every call forwards to vindex: backfill steps, reconcile, mutation hooks, filtered search,
+// snapshots. Same thread-safety as KeyspaceIndex (the module uses it from the main thread only).
+// Next: redis_source.hpp.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "index_spec.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/source/backfill.hpp"
+#include "vindex/source/filter_expression.hpp"
+#include "vindex/source/key_value_source.hpp"
+#include "vindex/source/keyspace_index.hpp"
+
+namespace vindex {
+class Serializer;
+class Deserializer;
+}  // namespace vindex
+
+namespace vindex_redis {
+
+/// A vindex keyspace index of any algorithm and metric.
+class AnyIndex {
+ public:
+  virtual ~AnyIndex() = default;
+
+  /// Starts a backfill scan of the whole keyspace.
+  virtual void start_backfill() = 0;
+  /// Starts a reconcile scan (after a snapshot load).
+  virtual void start_reconcile() = 0;
+  /// Runs scan steps for about `budget` (at least one step of `batch_keys`); returns the state.
+  virtual vindex::BackfillState step_for(std::chrono::nanoseconds budget, std::size_t batch_keys) = 0;
+  /// State, counters, percent.
+  virtual vindex::BackfillProgress progress() const = 0;
+  /// The host wrote `key`.
+  virtual vindex::EntryOutcome on_write(vindex::KeyView key) = 0;
+  /// The host deleted `key`.
+  virtual vindex::EntryOutcome on_delete(vindex::KeyView key) = 0;
+  /// Filtered KNN.
+  virtual std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
+                                                   const vindex::FilterExpr& filter,
+                                                   vindex::SearchOptions options) const = 0;
+  /// Indexed entries.
+  virtual std::size_t size() const = 0;
+  /// Bytes held by the vector index and the attribute index.
+  virtual std::size_t memory_bytes() const = 0;
+  /// The definition (prefixes, fields).
+  virtual const vindex::IndexDefinition& definition() const = 0;
+  /// True when this index type can write a vindex snapshot of its vectors.
+  virtual bool can_save() const = 0;
+  /// Writes the vector index as a vindex snapshot (only when can_save()).
+  virtual void save(vindex::Serializer& out) const = 0;
+};
+
+/// A new, empty index for `spec` over `source` (which must outlive it).
+std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source);
+
+/// An index for `spec` whose vectors come from a vindex snapshot in `in`; attribute values and
+/// anything changed since the snapshot are restored by a reconcile scan, which the caller starts.
+/// Throws vindex::Error when the snapshot is damaged or does not match `spec`.
+std::unique_ptr<AnyIndex> load_index(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                     vindex::Deserializer& in);
+
+}  // namespace vindex_redis

@@ -1,0 +1,102 @@
+// examples/redis_module/index_registry.hpp — the module's indexes by name, and the backfill timer.
+//
+// One `Registry` holds every index: its parsed FT.CREATE (`IndexSpec`) and the vindex index behind
+// it (`AnyIndex`). Backfill and reconcile scans advance from a server timer in bounded steps (a few
+// milliseconds per tick), so the server keeps answering other clients between ticks. While the
+// server loads an RDB or AOF, keyspace events are ignored and indexes wait; when loading ends each
+// index reconciles against (or backfills from) the loaded keyspace. Main thread only.
+// Next: commands.cpp, events.cpp, persistence.cpp.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "any_index.hpp"
+#include "index_spec.hpp"
+#include "module_api.hpp"
+
+namespace vindex_redis {
+
+/// What an index needs once the keyspace has loaded.
+enum class AfterLoad { kNothing, kBackfill, kReconcile };
+
+/// One index.
+struct IndexEntry {
+  IndexSpec spec;                       ///< what FT.CREATE asked for
+  std::unique_ptr<AnyIndex> index;      ///< the vindex index
+  AfterLoad after_load = AfterLoad::kNothing;  ///< scan to start when loading ends
+};
+
+/// All indexes of the module.
+class Registry {
+ public:
+  /// The index called `name`, or null.
+  IndexEntry* find(std::string_view name);
+  /// Adds an index (replacing none: the caller checked the name) and returns it.
+  IndexEntry& add(IndexEntry entry);
+  /// Removes the index called `name`; false when absent.
+  bool drop(std::string_view name);
+  /// Removes every index (before an RDB load replaces them).
+  void clear() { indexes_.clear(); }
+  /// Every index, by name.
+  std::map<std::string, IndexEntry, std::less<>>& all() { return indexes_; }
+
+  /// Replaces every index by an empty one with the same definition (after FLUSHALL / FLUSHDB).
+  void reset_all();
+
+  /// True between the start and the end of an RDB / AOF load.
+  bool loading() const noexcept { return loading_; }
+  /// Loading started: keyspace events are ignored until it ends.
+  void loading_started() { loading_ = true; }
+  /// Loading ended: starts each index's reconcile or backfill and the timer.
+  void loading_ended(rm::Ctx* ctx);
+
+  /// A key changed (`removal`: it no longer exists under this name): runs vindex's on_write or
+  /// on_delete on every index whose prefixes match. Inside a Busy region the change is queued and
+  /// applied when the region ends. Never throws.
+  void key_changed(rm::Ctx* ctx, std::string_view key, bool removal);
+
+  /// A region in which vindex may be reading the keyspace. Reading a key can expire it, and the
+  /// server then notifies the module synchronously; those notifications are queued instead of
+  /// re-entering vindex (whose mutation calls are not re-entrant) and applied when the outermost
+  /// region ends.
+  class Busy {
+   public:
+    Busy(Registry& registry, rm::Ctx* ctx) : registry_(registry), ctx_(ctx) { ++registry_.busy_; }
+    ~Busy();
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+   private:
+    Registry& registry_;
+    rm::Ctx* ctx_;
+  };
+
+  /// Makes sure the backfill timer is running when some index is scanning.
+  void schedule(rm::Ctx* ctx);
+  /// One timer tick: advances every scanning index for a bounded time.
+  void tick(rm::Ctx* ctx);
+
+  /// Budget of one timer tick across all indexes.
+  static constexpr std::chrono::milliseconds kTickBudget{5};
+  /// Entries per vindex step inside a tick.
+  static constexpr std::size_t kStepKeys = 64;
+
+ private:
+  std::map<std::string, IndexEntry, std::less<>> indexes_;
+  bool loading_ = false;
+  bool timer_armed_ = false;
+  int busy_ = 0;
+  std::deque<std::pair<std::string, bool>> deferred_;
+
+  void apply(rm::Ctx* ctx, std::string_view key, bool removal);
+};
+
+/// The module's registry.
+Registry& registry();
+
+}  // namespace vindex_redis

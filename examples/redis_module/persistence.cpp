@@ -1,0 +1,152 @@
+// examples/redis_module/persistence.cpp — RDB aux save/load of every index.
+#include "persistence.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "index_registry.hpp"
+#include "redis_source.hpp"
+#if __has_include("vindex/persist/chunked_stream.hpp")
+#include "vindex/persist/chunked_stream.hpp"
+#define VINDEX_REDIS_HAVE_SNAPSHOTS 1
+#endif
+
+namespace vindex_redis {
+namespace {
+
+// Version of the aux layout below (not of vindex's snapshot format, which has its own).
+constexpr std::uint64_t kAuxVersion = 1;
+// Snapshot bytes go into the RDB as string buffers of at most this size.
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
+rm::Type* g_type = nullptr;
+
+std::string load_string(rm::IO* io) {
+  std::size_t length = 0;
+  char* data = rm::LoadStringBuffer(io, &length);
+  if (!data) return {};
+  std::string out(data, length);
+  rm::Free(data);
+  return out;
+}
+
+void save_string(rm::IO* io, std::string_view s) { rm::SaveStringBuffer(io, s.data(), s.size()); }
+
+// Layout, per index: name, argument count, arguments, then the snapshot as a run of
+// (1, chunk) pairs closed by 0. An index that cannot be snapshotted writes only the closing 0.
+void aux_save(rm::IO* io, int when) {
+  if (when != rm::kAuxBeforeRdb) return;
+  auto& all = registry().all();
+  rm::SaveUnsigned(io, kAuxVersion);
+  rm::SaveUnsigned(io, all.size());
+  for (auto& [name, entry] : all) {
+    save_string(io, name);
+    rm::SaveUnsigned(io, entry.spec.arguments.size());
+    for (const std::string& argument : entry.spec.arguments) save_string(io, argument);
+#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+    if (entry.index->can_save()) {
+      try {
+        vindex::ChunkedSerializer out(kChunkBytes, [&](std::span<const std::byte> chunk) {
+          rm::SaveUnsigned(io, 1);
+          rm::SaveStringBuffer(io, reinterpret_cast<const char*>(chunk.data()), chunk.size());
+        });
+        entry.index->save(out);
+        out.finish();
+      } catch (const std::exception& e) {
+        // Chunks already written stay; the loader then fails to read the snapshot and backfills.
+        rm::Log(rm::GetContextFromIO(io), "warning", "vindex: saving index '%s' failed: %s", name.c_str(),
+                e.what());
+      }
+    }
+#endif
+    rm::SaveUnsigned(io, 0);
+  }
+}
+
+int aux_load(rm::IO* io, int, int when) {
+  if (when != rm::kAuxBeforeRdb) return rm::kOk;
+  rm::Ctx* ctx = rm::GetContextFromIO(io);
+  const std::uint64_t version = rm::LoadUnsigned(io);
+  if (rm::IsIOError(io)) return rm::kErr;
+  if (version != kAuxVersion) {
+    rm::Log(ctx, "warning", "vindex: RDB aux data has version %llu, this module reads %llu",
+            static_cast<unsigned long long>(version), static_cast<unsigned long long>(kAuxVersion));
+    return rm::kErr;
+  }
+  Registry& reg = registry();
+  reg.clear();
+  const std::uint64_t count = rm::LoadUnsigned(io);
+  if (rm::IsIOError(io) || count > (1u << 20)) return rm::kErr;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const std::string name = load_string(io);
+    const std::uint64_t nargs = rm::LoadUnsigned(io);
+    if (rm::IsIOError(io) || nargs > (1u << 16)) return rm::kErr;
+    std::vector<std::string> arguments;
+    for (std::uint64_t a = 0; a < nargs; ++a) arguments.push_back(load_string(io));
+    if (rm::IsIOError(io)) return rm::kErr;
+    IndexEntry entry;
+    try {
+      entry.spec = parse_create(name, arguments);
+    } catch (const std::exception& e) {
+      rm::Log(ctx, "warning", "vindex: stored definition of index '%s' is invalid: %s", name.c_str(), e.what());
+      return rm::kErr;
+    }
+    // Pull chunks lazily so a large snapshot is never held twice.
+    bool ended = false;
+    std::string chunk;
+    auto next_chunk = [&]() -> std::span<const std::byte> {
+      if (ended) return {};
+      if (rm::LoadUnsigned(io) == 0 || rm::IsIOError(io)) {
+        ended = true;
+        return {};
+      }
+      chunk = load_string(io);
+      return std::as_bytes(std::span<const char>(chunk));
+    };
+    std::string why = "no snapshot was saved";
+#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+    try {
+      vindex::ChunkedDeserializer in(next_chunk);
+      entry.index = load_index(entry.spec, keyspace(), in);
+      entry.after_load = AfterLoad::kReconcile;
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+#endif
+    while (!ended) next_chunk();  // skip what the loader did not read
+    if (rm::IsIOError(io)) return rm::kErr;
+    if (!entry.index) {
+      rm::Log(ctx, "notice", "vindex: index '%s' will be rebuilt by a backfill (%s)", name.c_str(), why.c_str());
+      entry.index = make_index(entry.spec, keyspace());
+      entry.after_load = AfterLoad::kBackfill;
+    }
+    reg.add(std::move(entry));
+  }
+  return rm::kOk;
+}
+
+// Redis 7.2+ calls this instead of aux_save: writing nothing when there is no index leaves no module
+// data in the RDB, so a server without the module can still load it.
+void aux_save_if_any(rm::IO* io, int when) {
+  if (!registry().all().empty()) aux_save(io, when);
+}
+
+}  // namespace
+
+bool register_persistence(rm::Ctx* ctx) {
+  rm::TypeMethods methods{};
+  methods.version = rm::kTypeMethodsVersion;
+  methods.aux_load = aux_load;
+  methods.aux_save = aux_save;
+  methods.aux_save2 = aux_save_if_any;
+  methods.aux_save_triggers = rm::kAuxBeforeRdb;
+  g_type = rm::CreateDataType(ctx, "vindex-ix", 1, &methods);
+  if (g_type) rm::SetModuleOptions(ctx, rm::kOptionHandleIoErrors);
+  return g_type != nullptr;
+}
+
+}  // namespace vindex_redis

@@ -1,0 +1,148 @@
+// examples/redis_module/search_request.cpp — FT.SEARCH parsing.
+#include "search_request.hpp"
+
+#include <charconv>
+#include <map>
+#include <string_view>
+
+#include "vindex/core/error.hpp"
+
+namespace vindex_redis {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) {
+  throw vindex::Error(vindex::ErrorCode::kInvalidArgument, message);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
+    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::size_t to_size(std::string_view text, std::string_view what, std::size_t hi) {
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > hi)
+    fail(std::string(what) + " must be an integer in 0.." + std::to_string(hi) + ", got '" +
+         std::string(text) + "'");
+  return value;
+}
+
+// Splits the bracketed KNN clause on blanks.
+std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_blank(s[i])) ++i;
+    const std::size_t start = i;
+    while (i < s.size() && !is_blank(s[i])) ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+}  // namespace
+
+SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_t max_k) {
+  if (arguments.empty()) fail("missing query string");
+  SearchRequest r;
+  std::map<std::string, std::string, std::less<>> params;
+  std::optional<std::string> sort_field;
+  std::size_t i = 1;
+  auto next = [&](std::string_view what) -> const std::string& {
+    if (i >= arguments.size()) fail("missing " + std::string(what));
+    return arguments[i++];
+  };
+  while (i < arguments.size()) {
+    const std::string& word = arguments[i++];
+    if (iequals(word, "NOCONTENT")) {
+      r.no_content = true;
+    } else if (iequals(word, "RETURN")) {
+      const std::size_t n = to_size(next("RETURN count"), "RETURN count", 1024);
+      std::vector<std::string> fields;
+      for (std::size_t f = 0; f < n; ++f) fields.push_back(next("RETURN field"));
+      r.return_fields = std::move(fields);
+    } else if (iequals(word, "SORTBY")) {
+      sort_field = next("SORTBY field");
+      if (i < arguments.size() && iequals(arguments[i], "ASC")) {
+        ++i;
+      } else if (i < arguments.size() && iequals(arguments[i], "DESC")) {
+        ++i;
+        r.descending = true;
+      }
+    } else if (iequals(word, "LIMIT")) {
+      r.offset = to_size(next("LIMIT offset"), "LIMIT offset", 1000000);
+      r.count = to_size(next("LIMIT num"), "LIMIT num", 1000000);
+    } else if (iequals(word, "PARAMS")) {
+      const std::size_t n = to_size(next("PARAMS count"), "PARAMS count", 1024);
+      if (n % 2 != 0) fail("PARAMS count must be even, got " + std::to_string(n));
+      for (std::size_t p = 0; p < n / 2; ++p) {
+        std::string name = next("PARAMS name");
+        params[name] = next("PARAMS value");
+      }
+    } else if (iequals(word, "DIALECT")) {
+      const std::size_t d = to_size(next("DIALECT"), "DIALECT", 4);
+      if (d < 2) fail("DIALECT must be 2 or more for KNN queries");
+    } else if (iequals(word, "TIMEOUT")) {
+      next("TIMEOUT value");
+    } else {
+      fail("unknown or unsupported argument '" + word + "'");
+    }
+  }
+
+  auto param = [&](std::string_view ref, std::string_view what) -> const std::string& {
+    if (ref.empty() || ref.front() != '$') fail(std::string(what) + " must be a $parameter");
+    auto it = params.find(ref.substr(1));
+    if (it == params.end()) fail("no PARAMS value for " + std::string(ref));
+    return it->second;
+  };
+  auto number = [&](std::string_view text, std::string_view what, std::size_t hi) {
+    if (!text.empty() && text.front() == '$') return to_size(param(text, what), what, hi);
+    return to_size(text, what, hi);
+  };
+
+  const std::string_view query = arguments[0];
+  const std::size_t arrow = query.find("=>");
+  if (arrow == std::string_view::npos) fail("query must be '<filter>=>[KNN k @field $param]'");
+  const std::string_view filter = trim(query.substr(0, arrow));
+  r.filter = filter.empty() ? "*" : std::string(filter);
+  std::string_view knn = trim(query.substr(arrow + 2));
+  if (knn.size() < 2 || knn.front() != '[' || knn.back() != ']')
+    fail("KNN clause must be enclosed in [ ]");
+  const std::vector<std::string_view> w = words(knn.substr(1, knn.size() - 2));
+  if (w.size() < 4 || !iequals(w[0], "KNN")) fail("KNN clause must read 'KNN k @field $param'");
+  r.k = number(w[1], "KNN k", max_k);
+  if (r.k == 0) fail("KNN k must be at least 1");
+  if (w[2].size() < 2 || w[2].front() != '@') fail("KNN field must be written @field");
+  r.vector_field = std::string(w[2].substr(1));
+  r.blob = param(w[3], "KNN vector");
+  for (std::size_t j = 4; j < w.size(); ++j) {
+    if (iequals(w[j], "EF_RUNTIME") && j + 1 < w.size()) {
+      r.ef_runtime = number(w[++j], "EF_RUNTIME", 1u << 20);
+    } else if (iequals(w[j], "AS") && j + 1 < w.size()) {
+      r.score_field = std::string(w[++j]);
+    } else {
+      fail("unknown KNN argument '" + std::string(w[j]) + "'");
+    }
+  }
+  if (r.score_field.empty()) r.score_field = "__" + r.vector_field + "_score";
+  if (sort_field && *sort_field != r.score_field)
+    fail("SORTBY supports only the score field '" + r.score_field + "'");
+  return r;
+}
+
+}  // namespace vindex_redis

@@ -1,0 +1,171 @@
+"""Shared set-up of the Redis module tests: a private redis-server with the module loaded.
+
+Each test starts its own server on a free loopback port in a temporary directory and stops it.
+A test skips (exit code 77, Meson's skip code) with a message when redis-server, redis-py or numpy
+is missing, and siftsmall tests skip when the dataset is absent.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def skip(message):
+    print("SKIP:", message)
+    sys.exit(SKIP)
+
+
+try:
+    import numpy as np  # noqa: F401
+    import redis  # noqa: F401
+    from redis.commands.search.field import NumericField, TagField, VectorField  # noqa: F401
+    from redis.commands.search.indexDefinition import IndexDefinition, IndexType  # noqa: F401
+    from redis.commands.search.query import Query  # noqa: F401
+except ImportError as e:  # pragma: no cover - depends on the machine
+    skip(f"python3-redis and python3-numpy are needed ({e})")
+
+REDIS_SERVER = shutil.which("redis-server")
+MODULE = os.environ.get("VINDEX_REDIS_MODULE", "")
+if not REDIS_SERVER:
+    skip("redis-server not found (apt-get install redis-server)")
+if not MODULE or not os.path.exists(MODULE):
+    skip("VINDEX_REDIS_MODULE does not name the built module")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A redis-server process; `with Server() as s:` starts it and always stops it."""
+
+    def __init__(self, directory=None, module=True, extra=()):
+        self.owns_dir = directory is None
+        self.dir = directory or tempfile.mkdtemp(prefix="vindex-redis-")
+        self.module = module
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.port = free_port()
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendfilename", "appendonly.aof", "--logfile", "server.log"]
+        if self.module:
+            args += ["--loadmodule", MODULE]
+        args += self.extra
+        self.proc = subprocess.Popen(args, cwd=self.dir)
+        deadline = time.time() + 20
+        while True:
+            try:
+                self.client().ping()
+                break
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                if self.proc.poll() is not None:
+                    raise RuntimeError("redis-server exited:\n" + self.log()) from None
+                if time.time() > deadline:
+                    raise RuntimeError("redis-server did not start:\n" + self.log()) from None
+                time.sleep(0.05)
+        return self
+
+    def client(self, **kw):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=60, **kw)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "server.log")) as f:
+                return f.read()[-4000:]
+        except OSError:
+            return "(no log)"
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if self.owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+def wait_ready(r, index, timeout=120):
+    """Waits until the index's backfill or reconcile is complete; returns FT.INFO."""
+    deadline = time.time() + timeout
+    while True:
+        info = r.ft(index).info()
+        if to_str(info["state"]) == "ready":
+            return info
+        if time.time() > deadline:
+            raise AssertionError(f"index {index} not ready: {info}")
+        time.sleep(0.02)
+
+
+def to_str(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def siftsmall():
+    """(base, queries, ground truth) of siftsmall, or a skip when it is absent."""
+    root = os.environ.get("VINDEX_DATASETS", "")
+    d = os.path.join(root, "siftsmall")
+    if not os.path.exists(os.path.join(d, "siftsmall_base.fvecs")):
+        skip(f"siftsmall not found under VINDEX_DATASETS={root!r}")
+
+    def read(name, dtype):
+        raw = np.fromfile(os.path.join(d, name), dtype=dtype)
+        dim = raw[:1].view(np.int32)[0]
+        return raw.reshape(-1, dim + 1)[:, 1:].copy()
+
+    return (read("siftsmall_base.fvecs", np.float32), read("siftsmall_query.fvecs", np.float32),
+            read("siftsmall_groundtruth.ivecs", np.int32))
+
+
+def knn(r, index, vec, k, filt="*", field="vec", extra="", **kw):
+    """(keys, scores) of a KNN query through redis-py's search client."""
+    q = Query(f"{filt}=>[KNN {k} @{field} $v{extra}]").sort_by(f"__{field}_score").paging(0, k) \
+        .return_fields(f"__{field}_score").dialect(2)
+    res = r.ft(index).search(q, query_params={"v": np.asarray(vec, dtype=np.float32).tobytes()})
+    return [d.id for d in res.docs], [float(getattr(d, f"__{field}_score")) for d in res.docs]
+
+
+class Checks:
+    """Counts checks and failures; `done()` exits 1 when any failed."""
+
+    def __init__(self):
+        self.count = 0
+        self.failed = 0
+
+    def __call__(self, ok, message):
+        self.count += 1
+        if not ok:
+            self.failed += 1
+            print("FAIL:", message)
+        return ok
+
+    def done(self):
+        print(f"{self.count - self.failed}/{self.count} checks passed")
+        sys.exit(1 if self.failed else 0)
