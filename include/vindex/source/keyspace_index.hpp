@@ -778,7 +778,7 @@ class KeyspaceIndex {
       error_ = error;
       return state_;
     }
-    cursor_ = *next;
+    cursor_ = next.value_or(cursor_);  // a step without error always has a next cursor
     if (complete) {
       state_ = BackfillState::kReady;
       touched_.clear();
