@@ -519,7 +519,8 @@ class HnswIndex {
     return MetricT::distance(q, vector_of(id), schema_.dim);
   }
 
-  // Starts loading the vector of `id` into cache.
+  // Starts loading the whole vector of `id` into cache (measured: fetching every line beats fetching
+  // the first 1, 2 or 4 and leaving the rest to the hardware prefetcher).
   void prefetch(Id id) const noexcept {
 #if defined(__GNUC__)
     const char* p = reinterpret_cast<const char*>(vector_of(id));
@@ -565,10 +566,17 @@ class HnswIndex {
     Distance distance;
     Id id;
   };
-  static bool closer(const Candidate& a, const Candidate& b) noexcept {
-    return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
-  }
-  static bool farther(const Candidate& a, const Candidate& b) noexcept { return closer(b, a); }
+  // Orderings as function objects (not function pointers) so the heap operations inline them.
+  struct Closer {
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept {
+      return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+    }
+  };
+  struct Farther {
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return Closer{}(b, a); }
+  };
+  static constexpr Closer closer{};
+  static constexpr Farther farther{};
 
   struct Scratch {
     VisitedSet visited;
@@ -694,13 +702,13 @@ class HnswIndex {
         return;
       }
     }
-    std::vector<Candidate> candidates;
-    candidates.reserve(cap + 1);
+    thread_local std::vector<Candidate> candidates;  // reused: connect runs M times per insert
+    thread_local std::vector<Id> kept;
+    candidates.clear();
     const float* base = vector_of(n);
     for (std::size_t i = 0; i < cap; ++i) candidates.push_back({distance(base, list[i]), list[i]});
     candidates.push_back({distance(base, id), id});
     std::sort(candidates.begin(), candidates.end(), closer);
-    std::vector<Id> kept;
     select_by_heuristic(candidates, cap, kept);
     std::copy(kept.begin(), kept.end(), list);
     std::fill(list + kept.size(), list + cap, kInvalidId);
@@ -802,9 +810,18 @@ class HnswIndex {
     Distance d_ep = distance(q, ep);
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
     search_layer(q, ep, d_ep, ef, 0, *scratch, accept);
+    // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
+    auto& r = scratch->results;
+    if (r.size() > k) {
+      std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k - 1), r.end(), closer);
+      const Distance kth = r[k - 1].distance;
+      r.erase(std::partition(r.begin() + static_cast<std::ptrdiff_t>(k), r.end(),
+                             [&](const Candidate& c) { return c.distance <= kth; }),
+              r.end());
+    }
     std::vector<std::pair<Distance, Id>> hits;
-    hits.reserve(scratch->results.size());
-    for (const Candidate& c : scratch->results) hits.emplace_back(c.distance, c.id);
+    hits.reserve(r.size());
+    for (const Candidate& c : r) hits.emplace_back(c.distance, c.id);
     sort_by_distance_then_key(hits);
     if (hits.size() > k) hits.resize(k);
     return to_results(hits);
