@@ -2,7 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <random>
+#include <map>
 #include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "support/reference.hpp"
 #include "vindex/vindex.hpp"
@@ -84,4 +88,85 @@ TEST_CASE_TEMPLATE("HnswIndex keeps the model's key set and true distances under
   const double recall = double(found) / double(wanted);
   MESSAGE("recall of the random searches: " << recall);
   CHECK(recall > 0.95);
+}
+
+namespace {
+
+// Live keys not reached by a breadth-first walk of layer 0 from the entry point (export_graph
+// leaves out links to tombstones, so call this right after a sweep).
+template <class Index>
+std::vector<std::string> unreachable_on_layer0(const Index& index) {
+  std::vector<HnswNodeData> nodes;
+  std::unordered_map<Id, std::size_t> at;
+  const HnswGraphInfo info = index.export_graph([&](const HnswNodeData& n) {
+    at[n.id] = nodes.size();
+    nodes.push_back(n);
+  });
+  std::vector<bool> seen(nodes.size(), false);
+  std::vector<Id> queue;
+  if (info.entry_point != kInvalidId) {
+    seen[at.at(info.entry_point)] = true;
+    queue.push_back(info.entry_point);
+  }
+  for (std::size_t head = 0; head < queue.size(); ++head)
+    for (Id to : nodes[at.at(queue[head])].links[0])
+      if (!seen[at.at(to)]) {
+        seen[at.at(to)] = true;
+        queue.push_back(to);
+      }
+  std::vector<std::string> lost;
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (!seen[i]) lost.push_back(nodes[i].key);
+  return lost;
+}
+
+// Live keys that an exhaustive search (ef >= size) for their own vector does not return at distance 0.
+template <class Index>
+std::vector<std::string> not_found_by_own_vector(const Index& index, const std::map<std::string, std::vector<float>>& model) {
+  std::vector<std::string> lost;
+  const SearchOptions options{.ef = std::max<std::size_t>(1, index.size())};
+  for (const auto& [key, v] : model) {
+    const auto hits = index.search(v, 1, options);
+    if (hits.empty() || hits[0].key != key || hits[0].distance != 0) lost.push_back(key);
+  }
+  return lost;
+}
+
+}  // namespace
+
+TEST_CASE("every live entry stays reachable from the entry point under update and delete churn") {
+  constexpr std::uint32_t kDim = 12;
+  HnswIndex<float, metric::L2> index(VectorSchema{kDim, ElementType::kFloat32, metric::L2::kind},
+                                     HnswParams{.m = 6, .ef_construction = 48, .seed = 11});
+  std::map<std::string, std::vector<float>> model;
+  std::mt19937 rng(2024);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string key = "seed:" + std::to_string(i);
+    model[key] = random_vector(rng, kDim);
+    index.upsert(key, model[key]);
+  }
+  // Updates give a key a new id and leave the old one a tombstone; deletes add tombstones; sweeps
+  // repair around them as they pile up.
+  std::uniform_int_distribution<int> key_of(0, 799), op(0, 6);
+  std::size_t lost_midway = 0;
+  for (int step = 0; step < 8000; ++step) {
+    const std::string key = "w:" + std::to_string(key_of(rng));
+    if (op(rng) == 0) {
+      index.erase(key);
+      model.erase(key);
+    } else {
+      model[key] = random_vector(rng, kDim);
+      index.upsert(key, model[key]);
+    }
+    if (step % 2000 == 1999) lost_midway += not_found_by_own_vector(index, model).size();
+  }
+  REQUIRE(index.size() == model.size());
+  CHECK(lost_midway == 0);
+  const auto lost = not_found_by_own_vector(index, model);
+  CHECK_MESSAGE(lost.empty(), lost.size() << " of " << model.size() << " live keys not found, e.g. " << lost.front());
+  index.sweep_tombstones();
+  const auto unreachable = unreachable_on_layer0(index);
+  CHECK_MESSAGE(unreachable.empty(), unreachable.size() << " of " << model.size()
+                                                        << " live keys unreachable on layer 0 after a sweep");
+  CHECK(not_found_by_own_vector(index, model).empty());
 }

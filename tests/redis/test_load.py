@@ -77,17 +77,23 @@ with Server() as server:
         check(int(info["num_docs"]) == len(existing), f"{name}: {info['num_docs']} docs for {len(existing)} keys")
     keys, _ = knn(r, "flat", np.zeros(DIM), 10000)
     check(set(keys) == existing, f"flat: index equals the keyspace ({len(set(keys) ^ existing)} differ)")
-    # HNSW holds every key (num_docs above); searching each written key by its own vector measures
-    # the graph's reachability after churn. vindex's HnswIndex currently leaves a few updated
-    # entries unreachable (reproduced without Redis), so this is a recall bound, not equality.
+    # HNSW holds every key (num_docs above). Searching each written key by its own vector at
+    # EF_RUNTIME 64 measures recall; a key missed there is searched again exhaustively (EF_RUNTIME
+    # above the entry count walks everything reachable), which checks that churn cut no entry off
+    # from the graph's entry point.
     written = sorted(k for k in existing if not k.startswith("l:seed:"))
-    unreachable = 0
+    missed, unreachable = 0, 0
     for key in written:
         v = np.frombuffer(r.hget(key, "vec"), dtype=np.float32)
         got, scores = knn(r, "hnsw", v, 1, extra=" EF_RUNTIME 64")
+        if got == [key] and scores[0] == 0.0:
+            continue
+        missed += 1
+        got, scores = knn(r, "hnsw", v, 1, extra=" EF_RUNTIME 4096")
         unreachable += not (got == [key] and scores[0] == 0.0)
-    print(f"hnsw: {unreachable} of {len(written)} written keys not found by their own vector")
-    check(unreachable <= 0.01 * len(written), f"hnsw: {unreachable} of {len(written)} unreachable (> 1%)")
+    print(f"hnsw: {missed} of {len(written)} written keys missed at EF_RUNTIME 64, {unreachable} unreachable")
+    check(unreachable == 0, f"hnsw: {unreachable} of {len(written)} written keys unreachable")
+    check(missed <= 0.005 * len(written), f"hnsw: {missed} of {len(written)} missed at EF_RUNTIME 64 (> 0.5%)")
     check(server.alive(), "server still up")
 
 check.done()

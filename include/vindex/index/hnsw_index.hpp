@@ -10,7 +10,9 @@
 // storage/key_map.hpp. Deletion is real: `erase` turns the node into a tombstone (never returned,
 // still traversed), and a sweep — run when tombstones reach 1/16 of the live entries, or by
 // `compact()` — repairs every list that pointed at a tombstone with the heuristic over the
-// tombstone's own neighbours, moves the entry point, and frees the slots for reuse.
+// tombstone's own neighbours, links back in any live node that the re-chosen lists cut off from the
+// entry point on layer 0 (so every entry stays findable), moves the entry point, and frees the slots
+// for reuse.
 //
 // Thread-safety contract:
 //   * Every public member function may be called from any thread.
@@ -710,8 +712,28 @@ class HnswIndex {
     candidates.push_back({distance(base, id), id});
     std::sort(candidates.begin(), candidates.end(), closer);
     select_by_heuristic(candidates, cap, kept);
+    // On layer 0, which searches walk, a pruned node that none of its own neighbours links back to
+    // may be losing its last in-link here: keep it while there is room. (A sweep re-links any node
+    // that is cut off all the same; see relink_unreachable.)
+    if (level == 0)
+      for (const Candidate& c : candidates)
+        if (kept.size() < cap && std::find(kept.begin(), kept.end(), c.id) == kept.end() &&
+            !linked_back(c.id, n))
+          kept.push_back(c.id);
     std::copy(kept.begin(), kept.end(), list);
     std::fill(list + kept.size(), list + cap, kInvalidId);
+  }
+
+  // Whether some layer-0 neighbour of `id` other than `except` links back to `id`.
+  bool linked_back(Id id, Id except) const noexcept {
+    const Id* out = links0(id);
+    for (std::size_t i = 0; i < m0_ && out[i] != kInvalidId; ++i) {
+      if (out[i] == except) continue;
+      const Id* back = links0(out[i]);
+      for (std::size_t j = 0; j < m0_ && back[j] != kInvalidId; ++j)
+        if (back[j] == id) return true;
+    }
+    return false;
   }
 
   // The HNSW paper's neighbour heuristic (Algorithm 4): walking candidates closest first, keep one
@@ -925,14 +947,16 @@ class HnswIndex {
     if (pending >= std::max<std::size_t>(kMinSweep, live / kSweepFraction)) sweep();
   }
 
+  // A list a sweep will rewrite: the new links of `node` on `level`.
+  struct Fix {
+    Id node;
+    unsigned level;
+    std::vector<Id> links;
+  };
+
   // Caller holds writer_mutex_, so the graph cannot change between planning (shared lock, searches
   // keep running) and applying (exclusive lock).
   void sweep() {
-    struct Fix {
-      Id node;
-      unsigned level;
-      std::vector<Id> links;
-    };
     std::vector<Fix> fixes;
     Id entry = kInvalidId;
     {
@@ -975,6 +999,7 @@ class HnswIndex {
         }
       }
       entry = entry_ != kInvalidId && !dead[entry_] ? entry_ : best_live_entry();
+      relink_unreachable(entry, dead, fixes);
     }
     std::unique_lock lock(graph_mutex_);
     for (const Fix& fix : fixes) {
@@ -990,6 +1015,108 @@ class HnswIndex {
       keys_.release_retired(r);
     }
     retired_.clear();
+  }
+
+  // Re-choosing lists by the heuristic can leave a live node without any in-link from the part of
+  // layer 0 that searches reach: its in-links came only through tombstones, or every list that held
+  // it pruned it (here, or when an insert overflowed a list). Searches descend to layer 0 and walk
+  // it from there, so such a node is never found again. This walks the planned layer 0 (`fixes`
+  // applied, tombstones left out) from `entry` and links every unreached live node back in: from
+  // the closest reached node with a free slot among its own neighbours, else among all live nodes;
+  // only when no reached node has a free slot does it displace the farthest link of the closest
+  // one (the displaced node is then handled in turn). Caller holds the shared lock.
+  void relink_unreachable(Id entry, const std::vector<std::uint8_t>& dead, std::vector<Fix>& fixes) const {
+    if (entry == kInvalidId) return;
+    const std::size_t bound = keys_.id_bound();
+    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+    std::vector<std::size_t> fix_of(bound, kNone);  // index in `fixes` of each node's layer-0 fix
+    for (std::size_t i = 0; i < fixes.size(); ++i)
+      if (fixes[i].level == 0) fix_of[fixes[i].node] = i;
+    // The layer-0 list of `u` as it will be after the sweep.
+    std::vector<Id> current;
+    auto planned = [&](Id u) -> const std::vector<Id>& {
+      if (fix_of[u] != kNone) return fixes[fix_of[u]].links;
+      current.clear();
+      const Id* list = links0(u);
+      for (std::size_t j = 0; j < m0_ && list[j] != kInvalidId; ++j)
+        if (!dead[list[j]]) current.push_back(list[j]);
+      return current;
+    };
+    std::vector<std::uint8_t> reached(bound, 0);
+    std::vector<Id> queue;
+    auto reach_from = [&](Id start) {
+      reached[start] = 1;
+      queue.assign(1, start);
+      while (!queue.empty()) {
+        const Id u = queue.back();
+        queue.pop_back();
+        for (Id n : planned(u))
+          if (!reached[n]) {
+            reached[n] = 1;
+            queue.push_back(n);
+          }
+      }
+    };
+    // Makes the layer-0 list of `host` a fix (if it is not one yet) and returns it.
+    auto fix_for = [&](Id host) -> std::vector<Id>& {
+      if (fix_of[host] == kNone) {
+        Fix fix{host, 0, planned(host)};
+        fix_of[host] = fixes.size();
+        fixes.push_back(std::move(fix));
+      }
+      return fixes[fix_of[host]].links;
+    };
+    auto has_room = [&](Id host) { return planned(host).size() < m0_; };
+    std::vector<Id> own;
+    // A displacement can cut off the displaced node: walk again, a bounded number of times.
+    for (int round = 0; round < kRelinkRounds; ++round) {
+      std::fill(reached.begin(), reached.end(), 0);
+      reach_from(entry);
+      bool displaced = false;
+      for (std::size_t i = 0; i < bound; ++i) {
+        const Id x = static_cast<Id>(i);
+        if (!keys_.is_live(x) || reached[x]) continue;  // may be reached via a node re-linked before
+        const float* base = vector_of(x);
+        Id host = kInvalidId;
+        Distance best = std::numeric_limits<Distance>::infinity();
+        own = planned(x);
+        for (Id n : own) {
+          if (!reached[n] || !has_room(n)) continue;
+          if (const Distance d = distance(base, n); d < best) {
+            best = d;
+            host = n;
+          }
+        }
+        Id closest = kInvalidId;  // the closest reached node, whatever its room
+        if (host == kInvalidId) {
+          Distance closest_d = std::numeric_limits<Distance>::infinity();
+          for (std::size_t j = 0; j < bound; ++j) {
+            const Id n = static_cast<Id>(j);
+            if (!reached[n]) continue;
+            const Distance d = distance(base, n);
+            if (d < closest_d) {
+              closest_d = d;
+              closest = n;
+            }
+            if (d < best && has_room(n)) {
+              best = d;
+              host = n;
+            }
+          }
+        }
+        if (host != kInvalidId) {
+          fix_for(host).push_back(x);
+        } else {  // every reached list is full: displace the farthest link of the closest node
+          std::vector<Id>& links = fix_for(closest);
+          const float* cv = vector_of(closest);
+          *std::max_element(links.begin(), links.end(),
+                            [&](Id a, Id b) { return distance(cv, a) < distance(cv, b); }) = x;
+          displaced = true;
+        }
+        reach_from(x);
+      }
+      if (!displaced) return;
+    }
   }
 
   // The live node with the highest level (smallest id among equals), or kInvalidId.
@@ -1157,6 +1284,7 @@ class HnswIndex {
   static constexpr std::size_t kFilterSample = 256;
   static constexpr std::size_t kMinSweep = 16;
   static constexpr std::size_t kSweepFraction = 16;
+  static constexpr int kRelinkRounds = 4;
 
   VectorSchema schema_;
   HnswParams params_;
