@@ -2,7 +2,8 @@
 //
 // Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
 // kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
-// HnswIndex), persist (byte streams, the snapshot format, FlatIndex snapshots).
+// HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
+// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex snapshots).
 #pragma once
 
 #include "vindex/core/blob.hpp"
@@ -18,6 +19,13 @@
 #include "vindex/index/hnsw_index.hpp"
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
+#include "vindex/source/attribute_index.hpp"
+#include "vindex/source/backfill.hpp"
+#include "vindex/source/filter_expression.hpp"
+#include "vindex/source/index_definition.hpp"
+#include "vindex/source/key_value_source.hpp"
+#include "vindex/source/keyspace_index.hpp"
+#include "vindex/source/memory_source.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/key_map.hpp"
 #include "vindex/storage/upper_links.hpp"

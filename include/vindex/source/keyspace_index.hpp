@@ -1,0 +1,883 @@
+// vindex/source/keyspace_index.hpp — a vector index kept equal to a host's keyspace.
+//
+// `KeyspaceIndex<IndexT>` ties together an `IndexDefinition`, a vector index (FlatIndex or
+// HnswIndex: anything satisfying `VectorIndex`), an attribute index for TAG/NUMERIC filters, failure
+// counters, a backfill/reconcile scan over the host's `KeyValueSource`, and the mutation hooks
+// `on_write(key)` / `on_delete(key)`. `search` answers hybrid queries: a vector, k, and a
+// `FilterExpr` (or its RediSearch text) over the attribute fields.
+//
+// What an entry becomes. A key is indexed when it matches a prefix, its hash has the vector field,
+// every NUMERIC attribute it has parses, and the vector is valid (size, finite, non-zero under
+// COSINE). Otherwise it is not in the index (removed if it was); it is counted as a failure when it
+// matches a prefix and has the vector field but fails a check — NUMERIC fields are checked first (in
+// definition order), then the vector. See source/backfill.hpp for what the counters count.
+//
+// Writes during a scan. Hooks apply a write at once (read the key, then index/update/remove it),
+// unless `KeyspaceOptions::defer_writes` is set: then hooks only queue the key, and the next step
+// (or `flush_writes`) reads each queued key once, so repeated writes to one key between two steps
+// cost one read and at most one index update. A scan never undoes a hook: it reads an entry's
+// current fields at the moment it visits it, and it skips every key a hook applied since the scan
+// started (that key's state is already current, and the hook runs again on any later change).
+//
+// Threads. Mutating calls (start_*, step*, pause/resume/cancel, on_write, on_delete, flush_writes)
+// are serialised by an internal mutex and may come from any thread: a host may drive steps on a
+// worker thread while its main thread calls the hooks. The source is only called from inside those
+// calls, so from one thread at a time. `step(max_keys, executor, tasks)` reads the source on the
+// calling thread and runs the vector inserts as `tasks` tasks on the host's executor, returning when
+// they are all done (IndexT's writes must be thread-safe, as FlatIndex's and HnswIndex's are; the
+// speed-up is what IndexT lets concurrent writes overlap: for FlatIndex only the blob decoding).
+// Searches, `progress()` and the other const members may run on any thread, concurrently with each
+// other and with mutations; a search running during a mutation sees each key either before or after
+// it (its attributes may briefly lag its vector). Next: persist/ (snapshots) for saving one.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "vindex/core/error.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/index/vector_index.hpp"
+#include "vindex/source/attribute_index.hpp"
+#include "vindex/source/backfill.hpp"
+#include "vindex/source/filter_expression.hpp"
+#include "vindex/source/index_definition.hpp"
+#include "vindex/source/key_value_source.hpp"
+
+namespace vindex {
+
+/// Tunables of a keyspace index.
+struct KeyspaceOptions {
+  /// A filter matching at most this many entries is passed to the vector index as an allow-list
+  /// (exact scan over the matches); a larger one as a predicate (filtering inside the search).
+  std::size_t allow_list_max = 4096;
+  /// Queue hook calls and apply each queued key once at the next step or `flush_writes()`, instead
+  /// of applying every call at once.
+  bool defer_writes = false;
+};
+
+/// What a mutation hook (or a scan visit) did to one key.
+enum class EntryOutcome : std::uint8_t {
+  kInserted,    ///< the key entered the index
+  kUpdated,     ///< its vector or attributes changed
+  kUnchanged,   ///< already indexed exactly so: nothing written
+  kRemoved,     ///< it left the index (deleted, lost its vector field, no longer matches)
+  kNotIndexed,  ///< it was not indexed and still is not (no vector field, no prefix match, absent)
+  kFailed,      ///< it belongs to the index but is invalid: not indexed (removed if it was), counted
+  kDeferred,    ///< queued (defer_writes): applied at the next step or flush_writes()
+};
+
+/// Everything a snapshot must store about a keyspace index besides the vector index itself. Plain
+/// data: `KeyspaceIndex::export_state()` fills it, the restoring constructor validates and adopts it.
+struct KeyspaceState {
+  IndexDefinition definition;                               ///< the definition
+  std::vector<std::pair<Key, AttributeRow>> attributes;     ///< one row per indexed key (none when
+                                                            ///< the definition has no attributes)
+  std::vector<std::pair<Key, IndexingFailure>> failing;     ///< keys currently failing, with reason
+  FailureCounts failure_events;                             ///< cumulative rejections
+  BackfillCheckpoint checkpoint;                            ///< the scan's state and cursor
+  std::vector<Key> pending;                                 ///< queued writes (defer_writes)
+};
+
+namespace detail {
+struct KeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+using KeySet = std::unordered_set<Key, KeyHash, std::equal_to<>>;
+
+// Truth value of an expression that tests no field (`*`, `-*`, combinations), else nullopt.
+inline std::optional<bool> constant_value(const FilterExpr& e) {
+  switch (e.kind()) {
+    case FilterExpr::Kind::kAll: return true;
+    case FilterExpr::Kind::kTagIn:
+    case FilterExpr::Kind::kNumeric: return std::nullopt;
+    case FilterExpr::Kind::kNot: {
+      const auto c = constant_value(e.children().front());
+      return c ? std::optional<bool>(!*c) : std::nullopt;
+    }
+    case FilterExpr::Kind::kAnd:
+    case FilterExpr::Kind::kOr: {
+      const bool is_and = e.kind() == FilterExpr::Kind::kAnd;
+      for (const FilterExpr& child : e.children()) {
+        const auto c = constant_value(child);
+        if (!c) return std::nullopt;
+        if (*c != is_and) return !is_and;
+      }
+      return is_and;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace detail
+
+/// A vector index plus attribute filters over a host keyspace, with backfill, reconcile and hooks.
+template <VectorIndex IndexT>
+class KeyspaceIndex {
+ public:
+  /// The vector index type.
+  using Index = IndexT;
+
+  /// A keyspace index over `source` (which must outlive it) using `index` (normally empty; the caller
+  /// builds it with whatever parameters its type takes). State kIdle: call `start_backfill()`.
+  /// Throws kInvalidArgument for an invalid definition or a null index.
+  KeyspaceIndex(IndexDefinition definition, KeyValueSource& source, std::unique_ptr<IndexT> index,
+                KeyspaceOptions options = {})
+      : definition_(checked(std::move(definition))),
+        source_(source),
+        index_(checked(std::move(index))),
+        options_(options),
+        attributes_(definition_) {}
+
+  /// Restores a keyspace index from a snapshot: `index` holds the saved vectors, `state` the rest
+  /// (see export_state()). Throws kCorruptData when they disagree (an attribute row for a key the
+  /// index lacks, a row of the wrong width, a count mismatch, an unknown code).
+  KeyspaceIndex(KeyValueSource& source, std::unique_ptr<IndexT> index, KeyspaceState state,
+                KeyspaceOptions options = {})
+      : KeyspaceIndex(std::move(state.definition), source, std::move(index), options) {
+    adopt(std::move(state));
+  }
+
+  /// The definition.
+  const IndexDefinition& definition() const noexcept { return definition_; }
+  /// The vector index, for reading (size, get_vector, saving). Write only through the hooks.
+  const IndexT& index() const noexcept { return *index_; }
+  /// The options.
+  const KeyspaceOptions& options() const noexcept { return options_; }
+
+  // ---- backfill and reconcile -------------------------------------------------------------------
+
+  /// Starts (or restarts) a backfill scan from the beginning of the keyspace: state kBackfilling.
+  void start_backfill() { start(ScanMode::kBackfill); }
+
+  /// Starts a reconcile scan (after a snapshot load): like a backfill, but entries that are already
+  /// indexed as found cost one read and no insert, and when the scan completes every indexed entry it
+  /// did not find (deleted, renamed out of the prefixes) is removed.
+  void start_reconcile() { start(ScanMode::kReconcile); }
+
+  /// Applies queued writes, then visits up to `max_keys` entries (at least 1) of the scan, indexing
+  /// them on this thread. Never throws for a source failure: the scan stops in state kFailed with the
+  /// error in progress().error, keeping what it did; `resume()` retries from the last cursor.
+  /// Returns the state afterwards (kBackfilling while more remains, kReady when complete).
+  BackfillState step(std::size_t max_keys) { return step(max_keys, Executor{}, 0); }
+
+  /// Like step(max_keys), but the vector inserts run as `tasks` tasks on `executor` while this thread
+  /// waits; the source is read on this thread. With no executor or tasks <= 1 it runs inline.
+  BackfillState step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
+    std::lock_guard mutation(mutation_mutex_);
+    drain_pending_nothrow();
+    if (state_ != BackfillState::kBackfilling) return state_;
+    refresh_total();
+    if (executor && tasks > 1) return parallel_step(std::max<std::size_t>(max_keys, 1), executor, tasks);
+    return serial_step(std::max<std::size_t>(max_keys, 1));
+  }
+
+  /// Runs steps of `batch_keys` entries until `budget` has elapsed or the scan stops; at least one
+  /// step. Returns the state afterwards.
+  BackfillState step_for(std::chrono::nanoseconds budget, std::size_t batch_keys = 64) {
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    BackfillState s;
+    do {
+      s = step(batch_keys);
+    } while (s == BackfillState::kBackfilling && std::chrono::steady_clock::now() < deadline);
+    return s;
+  }
+
+  /// Pauses a running scan; false when none was running.
+  bool pause() { return transition(BackfillState::kBackfilling, BackfillState::kPaused); }
+
+  /// Resumes a paused or failed scan from its last cursor; false when there was none.
+  bool resume() {
+    std::lock_guard mutation(mutation_mutex_);
+    if (state_ != BackfillState::kPaused && state_ != BackfillState::kFailed) return false;
+    std::unique_lock data(data_mutex_);
+    state_ = BackfillState::kBackfilling;
+    error_.clear();
+    return true;
+  }
+
+  /// Abandons a running, paused or failed scan (entries already indexed stay); false when none.
+  bool cancel() {
+    std::lock_guard mutation(mutation_mutex_);
+    if (!scan_open()) return false;
+    std::unique_lock data(data_mutex_);
+    state_ = BackfillState::kCancelled;
+    touched_.clear();
+    seen_.clear();
+    return true;
+  }
+
+  /// The scan's state.
+  BackfillState state() const {
+    std::shared_lock data(data_mutex_);
+    return state_;
+  }
+
+  /// State, counts, percent complete and failure counters.
+  BackfillProgress progress() const {
+    BackfillProgress p;
+    {
+      std::shared_lock data(data_mutex_);
+      p.state = state_;
+      p.mode = mode_;
+      p.counts = counts_;
+      p.approximate_total = approximate_total_;
+      p.failures = failures_;
+      p.error = error_;
+    }
+    p.entries_indexed = index_->size();
+    if (p.state == BackfillState::kReady) {
+      p.percent = 100;
+    } else if (p.state != BackfillState::kIdle) {
+      const double total = static_cast<double>(std::max<std::uint64_t>(p.approximate_total, 1));
+      p.percent = std::min(99.9, 100.0 * static_cast<double>(p.counts.keys_scanned) / total);
+    }
+    return p;
+  }
+
+  /// Where an unfinished scan stands, for a snapshot.
+  BackfillCheckpoint checkpoint() const {
+    std::lock_guard mutation(mutation_mutex_);
+    return checkpoint_locked();
+  }
+
+  // ---- mutation hooks ---------------------------------------------------------------------------
+
+  /// The host changed `key` (written, renamed to, expired fields…): reads it and indexes, updates or
+  /// removes it. Throws Error(kSourceFailure) when the read throws (the index is then unchanged for
+  /// that key), or what IndexT throws for an internal failure.
+  EntryOutcome on_write(KeyView key) {
+    std::lock_guard mutation(mutation_mutex_);
+    if (options_.defer_writes) return queue(key);
+    return apply_from_source(key);
+  }
+
+  /// The host deleted `key`: removes it from the index and the failure counters. Does not read the
+  /// source. Returns kRemoved, kNotIndexed (nothing to do) or kDeferred.
+  EntryOutcome on_delete(KeyView key) {
+    std::lock_guard mutation(mutation_mutex_);
+    if (options_.defer_writes) return queue(key);
+    Plan plan = prepare(key, nullptr);
+    execute(plan);
+    const EntryOutcome outcome = settle(plan);
+    mark_touched(key);
+    return outcome;
+  }
+
+  /// Applies every queued write now (one source read per key). Returns the number applied; throws
+  /// like on_write, leaving the failed key and the rest queued.
+  std::size_t flush_writes() {
+    std::lock_guard mutation(mutation_mutex_);
+    return drain_pending();
+  }
+
+  /// Number of queued writes.
+  std::size_t pending_writes() const {
+    std::lock_guard mutation(mutation_mutex_);
+    return pending_.size();
+  }
+
+  // ---- queries ----------------------------------------------------------------------------------
+
+  /// The k nearest entries to `query` among those matching `filter`, closest first, ties by key.
+  /// `options.filter` must be null (the filter comes from `filter`); other options (ef) pass
+  /// through. Throws kInvalidArgument for an unknown field in `filter` and what IndexT::search throws.
+  std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
+                                   const FilterExpr& filter = FilterExpr::all(),
+                                   SearchOptions options = {}) const {
+    if (options.filter)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
+    if (const auto constant = detail::constant_value(filter)) {
+      if (*constant) return index_->search(query, k, options);
+      const Filter none = Filter::allow_keys({});
+      options.filter = &none;
+      return index_->search(query, k, options);
+    }
+    std::shared_lock data(data_mutex_);
+    const Filter f = attributes_.to_filter(attributes_.evaluate(filter), options_.allow_list_max);
+    options.filter = &f;
+    return index_->search(query, k, options);
+  }
+
+  /// Same, with the filter in RediSearch syntax (see source/filter_expression.hpp).
+  std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
+                                   std::string_view filter_text, SearchOptions options = {}) const {
+    return search(query, k, parse_filter(filter_text), options);
+  }
+
+  /// Number of indexed entries matching `filter`.
+  std::size_t count(const FilterExpr& filter) const {
+    if (const auto constant = detail::constant_value(filter)) return *constant ? size() : 0;
+    std::shared_lock data(data_mutex_);
+    return attributes_.evaluate(filter).count;
+  }
+
+  /// Number of indexed entries.
+  std::size_t size() const { return index_->size(); }
+  /// True when `key` is indexed.
+  bool contains(KeyView key) const { return index_->contains(key); }
+
+  /// The attribute values stored for an indexed key, or nullopt.
+  std::optional<AttributeRow> attributes(KeyView key) const {
+    std::shared_lock data(data_mutex_);
+    const AttributeRow* row = attributes_.find(key);
+    if (!row) return std::nullopt;
+    return *row;
+  }
+
+  /// Keys currently failing, by reason (see source/backfill.hpp).
+  FailureCounts failures() const {
+    std::shared_lock data(data_mutex_);
+    return failures_;
+  }
+  /// Every rejection ever made, by reason.
+  FailureCounts failure_events() const {
+    std::shared_lock data(data_mutex_);
+    return failure_events_;
+  }
+  /// Why `key` is currently failing, or nullopt.
+  std::optional<IndexingFailure> failure_of(KeyView key) const {
+    std::shared_lock data(data_mutex_);
+    auto it = failing_.find(key);
+    if (it == failing_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// Approximate heap bytes of the attribute index and bookkeeping (not the vector index).
+  std::size_t attribute_memory_bytes() const {
+    std::shared_lock data(data_mutex_);
+    return attributes_.memory_bytes();
+  }
+
+  // ---- snapshots --------------------------------------------------------------------------------
+
+  /// Everything but the vector index, as plain data for a snapshot (lists sorted by key, so equal
+  /// indexes export equal states). Consistent with index() as long as no mutation runs between the
+  /// two reads (the host saves from its mutating thread).
+  KeyspaceState export_state() const {
+    std::lock_guard mutation(mutation_mutex_);
+    KeyspaceState s;
+    s.definition = definition_;  // writers of the data below all hold mutation_mutex_
+    attributes_.for_each([&](KeyView key, const AttributeRow& row) { s.attributes.emplace_back(key, row); });
+    std::sort(s.attributes.begin(), s.attributes.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [key, why] : failing_) s.failing.emplace_back(key, why);
+    std::sort(s.failing.begin(), s.failing.end());
+    s.failure_events = failure_events_;
+    s.checkpoint = checkpoint_locked();
+    s.pending = pending_;
+    return s;
+  }
+
+ private:
+  // One key's fate, decided on the mutating thread (prepare), carried out on the vector index on any
+  // thread (execute), then booked on the mutating thread (settle).
+  struct Plan {
+    enum class Action : std::uint8_t { kRemove, kFail, kUpsert };
+    KeyView key;
+    std::string_view blob;
+    Action action = Action::kRemove;
+    IndexingFailure failure = IndexingFailure::kWrongSize;
+    AttributeRow row;
+    UpsertResult upsert;
+    bool erased = false;
+    bool done = false;
+  };
+  // A plan whose key and blob outlive the source callback (parallel steps).
+  struct OwnedPlan {
+    Key key;
+    std::string blob;
+    Plan plan;
+    std::exception_ptr error;
+  };
+
+  static IndexDefinition checked(IndexDefinition definition) {
+    definition.validate();
+    return definition;
+  }
+  static std::unique_ptr<IndexT> checked(std::unique_ptr<IndexT> index) {
+    if (!index) throw Error(ErrorCode::kInvalidArgument, "KeyspaceIndex needs a vector index");
+    return index;
+  }
+
+  bool scan_open() const noexcept {
+    return state_ == BackfillState::kBackfilling || state_ == BackfillState::kPaused ||
+           state_ == BackfillState::kFailed;
+  }
+
+  void start(ScanMode mode) {
+    std::lock_guard mutation(mutation_mutex_);
+    std::unique_lock data(data_mutex_);
+    state_ = BackfillState::kBackfilling;
+    mode_ = mode;
+    cursor_ = 0;
+    counts_ = {};
+    error_.clear();
+    touched_.clear();
+    seen_.clear();
+  }
+
+  bool transition(BackfillState from, BackfillState to) {
+    std::lock_guard mutation(mutation_mutex_);
+    if (state_ != from) return false;
+    std::unique_lock data(data_mutex_);
+    state_ = to;
+    return true;
+  }
+
+  void refresh_total() {
+    std::size_t total = approximate_total_;
+    try {
+      total = source_.approximate_count();
+    } catch (...) {  // only a progress estimate: keep the last one
+    }
+    std::unique_lock data(data_mutex_);
+    approximate_total_ = total;
+  }
+
+  // Caller holds mutation_mutex_; every writer of these fields does too, so no data lock is needed.
+  BackfillCheckpoint checkpoint_locked() const {
+    BackfillCheckpoint c;
+    c.state = state_;
+    c.mode = mode_;
+    c.cursor = cursor_;
+    c.counts = counts_;
+    c.touched.assign(touched_.begin(), touched_.end());
+    c.seen.assign(seen_.begin(), seen_.end());
+    std::sort(c.touched.begin(), c.touched.end());
+    std::sort(c.seen.begin(), c.seen.end());
+    return c;
+  }
+
+  // ---- one key ----------------------------------------------------------------------------------
+
+  // Decides what to do with `key` given its fields (null: the key does not exist).
+  Plan prepare(KeyView key, const FieldReader* fields) const {
+    Plan p;
+    p.key = key;
+    if (!fields || !definition_.matches_key(key)) return p;
+    const std::optional<std::string_view> blob = fields->field(definition_.vector_field);
+    if (!blob) return p;
+    if constexpr (requires(const IndexT& i) { i.limits().max_key_bytes; }) {
+      if (key.size() > index_->limits().max_key_bytes) {
+        p.action = Plan::Action::kFail;
+        p.failure = IndexingFailure::kKeyTooLong;
+        return p;
+      }
+    }
+    if (!definition_.attributes.empty()) {
+      ParsedAttributes parsed = parse_attributes(
+          definition_, [&](std::string_view name) { return fields->field(name); });
+      if (parsed.bad_field) {
+        p.action = Plan::Action::kFail;
+        p.failure = IndexingFailure::kBadNumeric;
+        return p;
+      }
+      p.row = std::move(parsed.row);
+    }
+    p.action = Plan::Action::kUpsert;
+    p.blob = *blob;
+    return p;
+  }
+
+  // Applies a plan to the vector index. Thread-safe (IndexT's writes are).
+  void execute(Plan& p) {
+    if (p.action == Plan::Action::kUpsert) {
+      p.upsert = index_->try_upsert_blob(p.key, p.blob);
+      if (p.upsert.outcome == UpsertOutcome::kRejected) {
+        p.action = Plan::Action::kFail;
+        p.failure = to_indexing_failure(p.upsert.failure);
+      }
+    }
+    if (p.action != Plan::Action::kUpsert) p.erased = index_->erase(p.key);
+    p.done = true;
+  }
+
+  // Books an executed plan: attributes, failure counters. Mutating thread only.
+  EntryOutcome settle(Plan& p) {
+    std::unique_lock data(data_mutex_);
+    switch (p.action) {
+      case Plan::Action::kRemove:
+        attributes_.erase(p.key);
+        clear_failure(p.key);
+        return p.erased ? EntryOutcome::kRemoved : EntryOutcome::kNotIndexed;
+      case Plan::Action::kFail:
+        attributes_.erase(p.key);
+        set_failure(p.key, p.failure);
+        ++failure_events_[p.failure];
+        return EntryOutcome::kFailed;
+      case Plan::Action::kUpsert: {
+        const bool attributes_changed =
+            !definition_.attributes.empty() && attributes_.set(p.key, std::move(p.row));
+        clear_failure(p.key);
+        if (p.upsert.outcome == UpsertOutcome::kInserted) return EntryOutcome::kInserted;
+        if (p.upsert.outcome == UpsertOutcome::kUpdated || attributes_changed)
+          return EntryOutcome::kUpdated;
+        return EntryOutcome::kUnchanged;
+      }
+    }
+    return EntryOutcome::kNotIndexed;
+  }
+
+  void set_failure(KeyView key, IndexingFailure why) {
+    auto it = failing_.find(key);
+    if (it == failing_.end()) {
+      failing_.emplace(Key(key), why);
+    } else {
+      --failures_[it->second];
+      it->second = why;
+    }
+    ++failures_[why];
+  }
+  void clear_failure(KeyView key) {
+    if (failing_.empty()) return;
+    auto it = failing_.find(key);
+    if (it == failing_.end()) return;
+    --failures_[it->second];
+    failing_.erase(it);
+  }
+
+  // Reads `key` from the source and applies it. Mutating thread only.
+  EntryOutcome apply_from_source(KeyView key) {
+    Plan plan;
+    std::exception_ptr inner;
+    bool found = false;
+    try {
+      found = source_.read(key, [&](const FieldReader& fields) {
+        try {
+          plan = prepare(key, &fields);
+          execute(plan);  // inside the callback: the blob is only valid here
+        } catch (...) {
+          inner = std::current_exception();
+        }
+      });
+    } catch (const std::exception& e) {
+      if (!plan.done)
+        throw Error(ErrorCode::kSourceFailure,
+                    "reading key " + printable_key(key) + " failed: " + e.what());
+    }
+    if (inner) std::rethrow_exception(inner);
+    if (!found && !plan.done) {
+      plan = prepare(key, nullptr);
+      execute(plan);
+    }
+    const EntryOutcome outcome = settle(plan);
+    mark_touched(key);
+    return outcome;
+  }
+
+  void mark_touched(KeyView key) {
+    if (!scan_open()) return;
+    touched_.emplace(key);
+    if (mode_ == ScanMode::kReconcile) seen_.emplace(key);
+  }
+
+  EntryOutcome queue(KeyView key) {
+    if (pending_set_.emplace(key).second) pending_.emplace_back(key);
+    return EntryOutcome::kDeferred;
+  }
+
+  std::size_t drain_pending() {
+    std::size_t applied = 0;
+    try {
+      for (; applied < pending_.size(); ++applied) {
+        apply_from_source(pending_[applied]);
+        pending_set_.erase(pending_[applied]);
+      }
+    } catch (...) {
+      // Keep the failed key and the rest queued; the next step or flush retries them.
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(applied));
+      throw;
+    }
+    pending_.clear();
+    return applied;
+  }
+
+  void drain_pending_nothrow() {
+    if (pending_.empty()) return;
+    try {
+      drain_pending();
+    } catch (const std::exception& e) {
+      std::unique_lock data(data_mutex_);
+      error_ = e.what();
+      if (state_ == BackfillState::kBackfilling) state_ = BackfillState::kFailed;
+    }
+  }
+
+  // ---- scan steps -------------------------------------------------------------------------------
+
+  void tally(EntryOutcome outcome, bool erased, ScanCounts& c) {
+    switch (outcome) {
+      case EntryOutcome::kInserted: ++c.inserted; break;
+      case EntryOutcome::kUpdated: ++c.updated; break;
+      case EntryOutcome::kUnchanged: ++c.unchanged; break;
+      case EntryOutcome::kRemoved: ++c.removed; break;
+      case EntryOutcome::kFailed: c.removed += erased ? 1 : 0; break;
+      case EntryOutcome::kNotIndexed:
+      case EntryOutcome::kDeferred: break;
+    }
+  }
+
+  // True when the scan should process `key` (and marks it for reconcile).
+  bool admit(KeyView key, ScanCounts& delta) {
+    ++delta.keys_scanned;
+    if (!touched_.empty() && touched_.find(key) != touched_.end()) {
+      ++delta.skipped;
+      return false;
+    }
+    if (mode_ == ScanMode::kReconcile && definition_.matches_key(key)) seen_.emplace(key);
+    return true;
+  }
+
+  BackfillState serial_step(std::size_t max_keys) {
+    ScanCounts delta;
+    std::exception_ptr internal;  // never thrown across the host's scan
+    std::optional<Cursor> next;
+    std::string error;
+    try {
+      next = source_.scan(cursor_, max_keys, [&](KeyView key, const FieldReader& fields) {
+        if (internal) return;
+        try {
+          if (!admit(key, delta)) return;
+          Plan plan = prepare(key, &fields);
+          execute(plan);
+          const EntryOutcome outcome = settle(plan);
+          tally(outcome, plan.erased, delta);
+        } catch (...) {
+          internal = std::current_exception();
+        }
+      });
+    } catch (const std::exception& e) {
+      error = std::string("source scan failed: ") + e.what();
+    }
+    if (internal) {
+      next.reset();
+      try {
+        std::rethrow_exception(internal);
+      } catch (const std::exception& e) {
+        error = std::string("indexing failed: ") + e.what();
+      }
+    }
+    return finish_step(delta, next, error);
+  }
+
+  BackfillState parallel_step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
+    ScanCounts delta;
+    std::vector<OwnedPlan> plans;
+    std::unordered_map<Key, std::size_t, detail::KeyHash, std::equal_to<>> slot;
+    std::optional<Cursor> next;
+    std::string error;
+    std::exception_ptr internal;
+    try {
+      next = source_.scan(cursor_, max_keys, [&](KeyView key, const FieldReader& fields) {
+        if (internal) return;
+        try {
+          if (!admit(key, delta)) return;
+          Plan p = prepare(key, &fields);
+          OwnedPlan owned{Key(key), std::string(p.blob), std::move(p), nullptr};
+          // A key visited twice in one batch: the later visit wins (both read current data).
+          auto [it, fresh] = slot.emplace(Key(key), plans.size());
+          if (fresh) {
+            plans.push_back(std::move(owned));
+          } else {
+            plans[it->second] = std::move(owned);
+          }
+        } catch (...) {
+          internal = std::current_exception();
+        }
+      });
+    } catch (const std::exception& e) {
+      error = std::string("source scan failed: ") + e.what();
+    }
+    for (OwnedPlan& o : plans) {  // views into the owned strings, now that they no longer move
+      o.plan.key = o.key;
+      o.plan.blob = o.blob;
+    }
+    run_tasks(plans, executor, tasks);
+    for (OwnedPlan& o : plans) {
+      if (o.error) {
+        if (!internal) internal = o.error;
+        continue;
+      }
+      const EntryOutcome outcome = settle(o.plan);
+      tally(outcome, o.plan.erased, delta);
+    }
+    if (internal) {
+      next.reset();
+      try {
+        std::rethrow_exception(internal);
+      } catch (const std::exception& e) {
+        error = std::string("indexing failed: ") + e.what();
+      }
+    }
+    return finish_step(delta, next, error);
+  }
+
+  void run_tasks(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
+    if (plans.empty()) return;
+    tasks = std::min(tasks, plans.size());
+    std::latch done(static_cast<std::ptrdiff_t>(tasks));
+    const std::size_t per = (plans.size() + tasks - 1) / tasks;
+    for (std::size_t t = 0; t < tasks; ++t) {
+      const std::size_t first = std::min(plans.size(), t * per);
+      const std::size_t last = std::min(plans.size(), first + per);
+      auto task = [this, &plans, &done, first, last] {
+        for (std::size_t i = first; i < last; ++i) {
+          try {
+            execute(plans[i].plan);
+          } catch (...) {
+            plans[i].error = std::current_exception();
+          }
+        }
+        done.count_down();
+      };
+      bool submitted = false;
+      try {
+        executor(task);
+        submitted = true;
+      } catch (...) {
+      }
+      if (!submitted) task();
+    }
+    done.wait();
+  }
+
+  BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
+                            const std::string& error) {
+    const bool complete = error.empty() && next && *next == 0;
+    ScanCounts swept;
+    if (complete && mode_ == ScanMode::kReconcile) sweep(swept);
+    std::unique_lock data(data_mutex_);
+    counts_.keys_scanned += delta.keys_scanned;
+    counts_.inserted += delta.inserted;
+    counts_.updated += delta.updated;
+    counts_.unchanged += delta.unchanged;
+    counts_.removed += delta.removed + swept.removed;
+    counts_.skipped += delta.skipped;
+    if (!error.empty()) {
+      state_ = BackfillState::kFailed;
+      error_ = error;
+      return state_;
+    }
+    if (next.has_value()) cursor_ = next.value();  // always set when no error (GCC 12 cannot see it)
+    if (complete) {
+      state_ = BackfillState::kReady;
+      touched_.clear();
+      seen_.clear();
+    }
+    return state_;
+  }
+
+  // Reconcile's sweep: removes indexed entries and failure records the scan did not mark. One pass
+  // over the index's keys; no source reads.
+  void sweep(ScanCounts& swept) {
+    std::vector<Key> gone;
+    index_->for_each([&](KeyView key, auto&&...) {  // (key, id, vector) on every index type
+      if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
+    });
+    for (const Key& key : gone) {
+      Plan plan = prepare(key, nullptr);
+      execute(plan);
+      if (settle(plan) == EntryOutcome::kRemoved) ++swept.removed;
+    }
+    std::unique_lock data(data_mutex_);
+    std::vector<Key> stale;
+    for (const auto& [key, why] : failing_)
+      if (seen_.find(key) == seen_.end()) stale.push_back(key);
+    for (const Key& key : stale) clear_failure(key);
+    // Attribute rows without a vector cannot exist, but a restored state might carry some.
+    std::vector<Key> orphans;
+    attributes_.for_each([&](KeyView key, const AttributeRow&) {
+      if (seen_.find(key) == seen_.end()) orphans.emplace_back(key);
+    });
+    for (const Key& key : orphans) attributes_.erase(key);
+  }
+
+  // ---- restore ----------------------------------------------------------------------------------
+
+  void adopt(KeyspaceState s) {
+    auto corrupt = [](const std::string& what) { throw Error(ErrorCode::kCorruptData, what); };
+    if (!definition_.attributes.empty() && s.attributes.size() != index_->size())
+      corrupt("snapshot has " + std::to_string(s.attributes.size()) + " attribute rows for " +
+              std::to_string(index_->size()) + " indexed entries");
+    if (definition_.attributes.empty() && !s.attributes.empty())
+      corrupt("snapshot has attribute rows but the definition has no attribute fields");
+    for (auto& [key, row] : s.attributes) {
+      if (!index_->contains(key)) corrupt("attribute row for key " + printable_key(key) + " not in the index");
+      if (row.size() != definition_.attributes.size())
+        corrupt("attribute row for key " + printable_key(key) + " has " + std::to_string(row.size()) +
+                " values, expected " + std::to_string(definition_.attributes.size()));
+      if (attributes_.contains(key)) corrupt("duplicate attribute row for key " + printable_key(key));
+      attributes_.set(key, std::move(row));
+    }
+    for (const auto& [key, why] : s.failing) {
+      const auto code = static_cast<std::size_t>(why);
+      if (code == 0 || code >= kIndexingFailureCodes)
+        corrupt("failure code " + std::to_string(code) + " for key " + printable_key(key));
+      if (failing_.count(key)) corrupt("duplicate failure record for key " + printable_key(key));
+      if (index_->contains(key)) corrupt("failing key " + printable_key(key) + " is indexed");
+      set_failure(key, why);
+    }
+    if (s.failure_events.by_code[0] != 0) corrupt("failure event counter for code 0");
+    failure_events_ = s.failure_events;
+    const BackfillCheckpoint& c = s.checkpoint;
+    if (static_cast<std::uint8_t>(c.state) > static_cast<std::uint8_t>(BackfillState::kCancelled))
+      corrupt("unknown backfill state code " + std::to_string(static_cast<int>(c.state)));
+    if (c.mode != ScanMode::kBackfill && c.mode != ScanMode::kReconcile)
+      corrupt("unknown scan mode code " + std::to_string(static_cast<int>(c.mode)));
+    state_ = c.state;
+    mode_ = c.mode;
+    cursor_ = c.cursor;
+    counts_ = c.counts;
+    touched_.insert(c.touched.begin(), c.touched.end());
+    seen_.insert(c.seen.begin(), c.seen.end());
+    for (Key& key : s.pending)
+      if (pending_set_.insert(key).second) pending_.push_back(std::move(key));
+  }
+
+  IndexDefinition definition_;
+  KeyValueSource& source_;
+  std::unique_ptr<IndexT> index_;
+  KeyspaceOptions options_;
+
+  mutable std::mutex mutation_mutex_;  // serialises mutating calls (and all source calls)
+  // Guards everything below against readers. Every writer also holds mutation_mutex_, so code that
+  // holds mutation_mutex_ may read without it.
+  mutable std::shared_mutex data_mutex_;
+  AttributeIndex attributes_;
+  std::unordered_map<Key, IndexingFailure, detail::KeyHash, std::equal_to<>> failing_;
+  FailureCounts failures_;
+  FailureCounts failure_events_;
+  BackfillState state_ = BackfillState::kIdle;
+  ScanMode mode_ = ScanMode::kBackfill;
+  Cursor cursor_ = 0;
+  ScanCounts counts_;
+  std::uint64_t approximate_total_ = 0;
+  std::string error_;
+  // Written only under mutation_mutex_ (readers of these also hold it).
+  detail::KeySet touched_;
+  detail::KeySet seen_;
+  std::vector<Key> pending_;
+  detail::KeySet pending_set_;
+};
+
+}  // namespace vindex
