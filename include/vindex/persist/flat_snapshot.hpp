@@ -132,7 +132,9 @@ inline const snapshot::Section& next_known_section(snapshot::SnapshotReader& rea
   using namespace snapshot;
   for (;;) {
     const Section& s = reader.next();
-    if (s.tag == tag::kIndex || s.tag == tag::kFlatParams || s.tag == tag::kEntries || s.tag == tag::kEnd) return s;
+    if (s.tag == tag::kIndex || s.tag == tag::kFlatParams || s.tag == tag::kEntries || s.tag == tag::kHnswParams ||
+        s.tag == tag::kHnswLinks || s.tag == tag::kEnd)
+      return s;
     SnapshotReader::skip_unknown(s);
   }
 }
@@ -144,37 +146,57 @@ inline const snapshot::Section& expect_section(snapshot::SnapshotReader& reader,
   return s;
 }
 
+// What the INDX section says.
+struct IndexSectionInfo {
+  VectorSchema schema;
+  std::uint64_t entry_count = 0;
+};
+
+// Reads and validates INDX, which must announce an index of kind `want`.
+inline IndexSectionInfo read_index_section(snapshot::SnapshotReader& reader, const LoadOptions& options,
+                                           snapshot::IndexKind want) {
+  using namespace snapshot;
+  IndexSectionInfo h;
+  PayloadCursor c = expect_section(reader, tag::kIndex).cursor();
+  const std::uint8_t kind = c.u8("index kind");
+  if (kind != static_cast<std::uint8_t>(IndexKind::kFlat) && kind != static_cast<std::uint8_t>(IndexKind::kHnsw))
+    c.fail("unknown index kind code " + std::to_string(kind));
+  if (kind != static_cast<std::uint8_t>(want))
+    throw c.error(ErrorCode::kSchemaMismatch, want == IndexKind::kFlat
+                                                  ? "the snapshot holds an HNSW index, not a FLAT one"
+                                                  : "the snapshot holds a FLAT index, not an HNSW one");
+  const std::uint8_t type = c.u8("element type");
+  if (to_string(static_cast<ElementType>(type)) == "?") c.fail("unknown element type code " + std::to_string(type));
+  const std::uint8_t metric = c.u8("metric");
+  if (to_string(static_cast<Metric>(metric)) == "?") c.fail("unknown metric code " + std::to_string(metric));
+  const std::uint8_t stored = c.u8("stored element encoding");
+  if (stored != kStoredFloat32) c.fail("unknown stored element encoding " + std::to_string(stored));
+  const std::uint32_t dim = c.u32("DIM");
+  if (dim < 1 || dim > options.limits.max_dim)
+    c.fail("DIM " + std::to_string(dim) + " is outside 1.." + std::to_string(options.limits.max_dim));
+  h.entry_count = c.u64("entry count");
+  if (h.entry_count >= kInvalidId) c.fail("entry count " + std::to_string(h.entry_count) + " exceeds 2^32 - 2");
+  c.expect_end();
+  h.schema = VectorSchema{dim, static_cast<ElementType>(type), static_cast<Metric>(metric)};
+  if (options.expect_schema && *options.expect_schema != h.schema) {
+    const VectorSchema& e = *options.expect_schema;
+    throw c.error(ErrorCode::kSchemaMismatch,
+                  "snapshot schema DIM " + std::to_string(dim) + " " + std::string(to_string(h.schema.type)) + " " +
+                      std::string(to_string(h.schema.metric)) + " differs from the expected DIM " +
+                      std::to_string(e.dim) + " " + std::string(to_string(e.type)) + " " +
+                      std::string(to_string(e.metric)));
+  }
+  return h;
+}
+
 // Reads and validates INDX and FPRM.
 inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, const LoadOptions& options) {
   using namespace snapshot;
   FlatSnapshotHeader h;
   {
-    PayloadCursor c = expect_section(reader, tag::kIndex).cursor();
-    const std::uint8_t kind = c.u8("index kind");
-    if (kind == static_cast<std::uint8_t>(IndexKind::kHnsw))
-      throw c.error(ErrorCode::kSchemaMismatch, "the snapshot holds an HNSW index, not a FLAT one");
-    if (kind != static_cast<std::uint8_t>(IndexKind::kFlat)) c.fail("unknown index kind code " + std::to_string(kind));
-    const std::uint8_t type = c.u8("element type");
-    if (to_string(static_cast<ElementType>(type)) == "?") c.fail("unknown element type code " + std::to_string(type));
-    const std::uint8_t metric = c.u8("metric");
-    if (to_string(static_cast<Metric>(metric)) == "?") c.fail("unknown metric code " + std::to_string(metric));
-    const std::uint8_t stored = c.u8("stored element encoding");
-    if (stored != kStoredFloat32) c.fail("unknown stored element encoding " + std::to_string(stored));
-    const std::uint32_t dim = c.u32("DIM");
-    if (dim < 1 || dim > options.limits.max_dim)
-      c.fail("DIM " + std::to_string(dim) + " is outside 1.." + std::to_string(options.limits.max_dim));
-    h.entry_count = c.u64("entry count");
-    if (h.entry_count >= kInvalidId) c.fail("entry count " + std::to_string(h.entry_count) + " exceeds 2^32 - 2");
-    c.expect_end();
-    h.schema = VectorSchema{dim, static_cast<ElementType>(type), static_cast<Metric>(metric)};
-    if (options.expect_schema && *options.expect_schema != h.schema) {
-      const VectorSchema& e = *options.expect_schema;
-      throw c.error(ErrorCode::kSchemaMismatch,
-                    "snapshot schema DIM " + std::to_string(dim) + " " + std::string(to_string(h.schema.type)) + " " +
-                        std::string(to_string(h.schema.metric)) + " differs from the expected DIM " +
-                        std::to_string(e.dim) + " " + std::string(to_string(e.type)) + " " +
-                        std::string(to_string(e.metric)));
-    }
+    const IndexSectionInfo info = read_index_section(reader, options, IndexKind::kFlat);
+    h.schema = info.schema;
+    h.entry_count = info.entry_count;
   }
   {
     PayloadCursor c = expect_section(reader, tag::kFlatParams).cursor();
