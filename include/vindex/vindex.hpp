@@ -3,7 +3,7 @@
 // Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
 // kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
 // HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
-// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex and HnswIndex snapshots).
+// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex, HnswIndex and KeyspaceIndex snapshots).
 #pragma once
 
 #include "vindex/core/blob.hpp"
@@ -35,6 +35,7 @@
 #include "vindex/persist/file_stream.hpp"
 #include "vindex/persist/flat_snapshot.hpp"
 #include "vindex/persist/hnsw_snapshot.hpp"
+#include "vindex/persist/keyspace_snapshot.hpp"
 #include "vindex/persist/little_endian.hpp"
 #include "vindex/persist/memory_stream.hpp"
 #include "vindex/persist/payload.hpp"

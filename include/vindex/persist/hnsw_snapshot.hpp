@@ -137,23 +137,29 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<float, MetricT>& index, std::
 
 }  // namespace detail
 
+namespace detail {
+inline void write_hnsw_sections(const HnswSnapshotPayloads& p, snapshot::SnapshotWriter& writer) {
+  using namespace snapshot;
+  writer.section(tag::kIndex, p.index);
+  writer.section(tag::kHnswParams, p.params);
+  for (const auto& s : p.entries) writer.section(tag::kEntries, s);
+  for (const auto& s : p.links) writer.section(tag::kHnswLinks, s);
+}
+}  // namespace detail
+
 /// Writes `index` as a snapshot to `out` (INDX, HPRM, ENTR…, HLNK…, END). Throws kIo when the
 /// stream fails. The same index always gives the same bytes.
 template <class MetricT>
 void save(const HnswIndex<float, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
   using namespace snapshot;
-  const std::size_t section_bytes = std::clamp<std::size_t>(options.section_bytes, 1, kMaxSectionBytes / 2);
-  const detail::HnswSnapshotPayloads p = detail::hnsw_payloads(index, section_bytes);
+  const detail::HnswSnapshotPayloads p = detail::hnsw_payloads(index, detail::section_bytes_of(options));
   constexpr std::uint64_t kFraming = kSectionHeaderBytes + kSectionTrailerBytes;
   std::uint64_t total = kHeaderBytes + 3 * kFraming + p.index.size() + p.params.size() + 8;
   for (const auto& s : p.entries) total += kFraming + s.size();
   for (const auto& s : p.links) total += kFraming + s.size();
   out.expect_bytes(total);
   SnapshotWriter writer(out);
-  writer.section(tag::kIndex, p.index);
-  writer.section(tag::kHnswParams, p.params);
-  for (const auto& s : p.entries) writer.section(tag::kEntries, s);
-  for (const auto& s : p.links) writer.section(tag::kHnswLinks, s);
+  detail::write_hnsw_sections(p, writer);
   writer.finish();
 }
 
@@ -244,7 +250,7 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
   std::size_t linked = 0;
   for (;;) {
     const Section& s = next_known_section(reader);
-    if (s.tag == tag::kEnd) break;
+    if (s.tag == tag::kEnd || s.tag == tag::kDefinition) break;  // a keyspace snapshot continues
     PayloadCursor c = s.cursor();
     if (s.tag == tag::kEntries) {
       if (linked > 0) c.fail("ENTR after HLNK");
@@ -313,7 +319,7 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
     }
   }
   if (nodes.size() != h.entry_count || linked != nodes.size())
-    throw Error(ErrorCode::kCorruptData, "snapshot END at offset " + std::to_string(reader.offset()) + " after " +
+    throw Error(ErrorCode::kCorruptData, "snapshot section at offset " + std::to_string(reader.offset()) + " after " +
                                              std::to_string(nodes.size()) + " entries and " + std::to_string(linked) +
                                              " nodes' links, but INDX announced " + std::to_string(h.entry_count));
   try {
@@ -334,7 +340,7 @@ template <class MetricT>
 std::unique_ptr<HnswIndex<float, MetricT>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
-  return detail::read_hnsw_body<MetricT>(reader, h, options);
+  return detail::only_index(reader, detail::read_hnsw_body<MetricT>(reader, h, options));
 }
 
 /// A loaded HnswIndex of whichever metric the snapshot holds.
@@ -347,9 +353,11 @@ inline AnyHnswIndex load_any_hnsw(Deserializer& in, const LoadOptions& options =
   snapshot::SnapshotReader reader(in);
   const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
   switch (h.schema.metric) {
-    case Metric::kL2: return detail::read_hnsw_body<metric::L2>(reader, h, options);
-    case Metric::kIP: return detail::read_hnsw_body<metric::InnerProduct>(reader, h, options);
-    case Metric::kCosine: return detail::read_hnsw_body<metric::Cosine>(reader, h, options);
+    case Metric::kL2: return detail::only_index(reader, detail::read_hnsw_body<metric::L2>(reader, h, options));
+    case Metric::kIP:
+      return detail::only_index(reader, detail::read_hnsw_body<metric::InnerProduct>(reader, h, options));
+    case Metric::kCosine:
+      return detail::only_index(reader, detail::read_hnsw_body<metric::Cosine>(reader, h, options));
   }
   throw Error(ErrorCode::kCorruptData, "unknown metric");  // unreachable: read_index_section checked it
 }
