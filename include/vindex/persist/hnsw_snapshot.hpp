@@ -260,7 +260,8 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
       if (count > h.entry_count - nodes.size())
         c.fail(std::to_string(nodes.size() + count) + " entries so far, but INDX announced " +
                std::to_string(h.entry_count));
-      nodes.reserve(nodes.size() + count);
+      if (nodes.capacity() < nodes.size() + count)  // geometric: one reserve per section would be quadratic
+        nodes.reserve(std::max(nodes.size() + count, 2 * nodes.capacity()));
       for (std::uint32_t i = 0; i < count; ++i) {
         HnswNodeData& node = nodes.emplace_back();
         node.id = static_cast<Id>(nodes.size() - 1);
