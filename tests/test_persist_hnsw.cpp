@@ -358,7 +358,7 @@ TEST_CASE("byte flips with recomputed checksums reach the graph validation and n
   const Bytes bytes = small_sample();
   std::size_t loaded = 0, refused = 0;
   for (std::size_t i = snapshot::kHeaderBytes; i < bytes.size(); ++i) {
-    for (std::uint8_t mask : {0x01, 0x10, 0x80, 0xff}) {
+    for (std::uint8_t mask : {0x01, 0xff}) {
       Bytes damaged = bytes;
       damaged[i] ^= std::byte{mask};
       (loads_or_errors(with_repaired_checksums(damaged)) ? loaded : refused)++;
@@ -370,7 +370,7 @@ TEST_CASE("byte flips with recomputed checksums reach the graph validation and n
   MESSAGE("repaired flips: " << loaded << " loaded, " << refused << " refused");
   std::mt19937 rng(11);
   const Bytes bigger = snapshot_bytes(*sample_hnsw<metric::InnerProduct>(8, 300, 2), {.section_bytes = 2048});
-  for (int t = 0; t < 1500; ++t) {
+  for (int t = 0; t < 400; ++t) {
     Bytes damaged = bigger;
     for (int k = 0; k < 1 + t % 3; ++k) damaged[rng() % damaged.size()] ^= static_cast<std::byte>(1 + rng() % 255);
     try {
