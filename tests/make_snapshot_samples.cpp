@@ -1,5 +1,5 @@
 // Regenerates the committed snapshot samples: the golden snapshot of format version 1
-// (tests/data/flat_golden_v1.vdx) and the fuzzer's seed corpus (tests/fuzz/corpus/).
+// (tests/data/flat_golden_v1.vdx) and the fuzzer's seed corpus (tests/fuzz/corpus/), FLAT and HNSW.
 // Usage: make_snapshot_samples <golden-file> <corpus-dir>
 // The golden file is committed once per format version and never regenerated afterwards: later
 // versions must load the committed bytes.
@@ -42,6 +42,26 @@ Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t sect
   return snapshot_bytes(index, {.section_bytes = section_bytes});
 }
 
+template <class MetricT>
+Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
+  HnswIndex<float, MetricT> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind},
+                                  {.m = 2, .ef_construction = 8, .ef_runtime = 4, .initial_cap = 4, .block_size = 4,
+                                   .seed = seed});
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(-8, 8);
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> v(dim);
+    for (float& x : v) x = static_cast<float>(value(rng));
+    v[0] = 9;  // never the zero vector
+    std::string key = "h";
+    key += static_cast<char>(i);
+    index.upsert(key, v);
+  }
+  for (int i = 0; i < n; i += 4) index.erase(std::string("h") + static_cast<char>(i));
+  index.compact();
+  return snapshot_bytes(index, {.section_bytes = section_bytes});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,5 +86,9 @@ int main(int argc, char** argv) {
   const Bytes l2 = small_index<metric::L2>(3, 12, 1, 64);
   write_file(dir + "/header_only.vdx", std::span<const std::byte>(l2).first(snapshot::kHeaderBytes));
   write_file(dir + "/header_and_end.vdx", assemble({}));
+  // HNSW graphs (M 2, so several layers even for a few nodes).
+  write_file(dir + "/hnsw_l2_dim3.vdx", small_hnsw<metric::L2>(3, 14, 6, 64));
+  write_file(dir + "/hnsw_cosine_dim4.vdx", small_hnsw<metric::Cosine>(4, 9, 7, 1 << 20));
+  write_file(dir + "/hnsw_ip_dim2_empty.vdx", small_hnsw<metric::InnerProduct>(2, 0, 8, 64));
   return 0;
 }

@@ -3,7 +3,8 @@
 // Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
 // kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
 // HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
-// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex snapshots).
+// KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex, HnswIndex and
+// KeyspaceIndex snapshots).
 #pragma once
 
 #include "vindex/core/blob.hpp"
@@ -34,6 +35,8 @@
 #include "vindex/persist/crc32c.hpp"
 #include "vindex/persist/file_stream.hpp"
 #include "vindex/persist/flat_snapshot.hpp"
+#include "vindex/persist/hnsw_snapshot.hpp"
+#include "vindex/persist/keyspace_snapshot.hpp"
 #include "vindex/persist/little_endian.hpp"
 #include "vindex/persist/memory_stream.hpp"
 #include "vindex/persist/payload.hpp"

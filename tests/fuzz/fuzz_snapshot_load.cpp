@@ -1,4 +1,5 @@
-// libFuzzer target for the snapshot loader. Any input must either load or throw vindex::Error:
+// libFuzzer target for the snapshot loaders (FLAT and HNSW; every input goes to both). Any input
+// must either load or throw vindex::Error:
 // a crash, a sanitizer report, a leak, another exception or a giant allocation is a bug. An input
 // that loads must also survive the round trip: saving it and loading the result gives the same
 // bytes again, and loading it through small chunks (size unknown to the reader) agrees. Each input
@@ -23,11 +24,20 @@ vindex::LoadOptions options() {
   return o;
 }
 
-std::vector<std::byte> save_any(const vindex::AnyFlatIndex& any) {
+template <class Any>
+std::vector<std::byte> save_any(const Any& any) {
   vindex::MemorySerializer out;
   std::visit([&](const auto& index) { vindex::save(*index, out); }, any);
   return out.take();
 }
+
+// The two loaders the target feeds.
+struct FlatLoader {
+  static vindex::AnyFlatIndex load(vindex::Deserializer& in) { return vindex::load_any_flat(in, options()); }
+};
+struct HnswLoader {
+  static vindex::AnyHnswIndex load(vindex::Deserializer& in) { return vindex::load_any_hnsw(in, options()); }
+};
 
 [[noreturn]] void bug() { std::abort(); }
 
@@ -48,12 +58,13 @@ std::vector<std::byte> with_repaired_checksums(std::span<const std::byte> in) {
   return out;
 }
 
+template <class Loader>
 void check_one(std::span<const std::byte> bytes) {
   bool loaded = false;
   std::vector<std::byte> saved;
   try {
     vindex::MemoryDeserializer in(bytes);
-    vindex::AnyFlatIndex any = vindex::load_any_flat(in, options());
+    auto any = Loader::load(in);
     loaded = true;
     std::visit(
         [](const auto& index) {
@@ -75,7 +86,7 @@ void check_one(std::span<const std::byte> bytes) {
       at += n;
       return chunk;
     });
-    vindex::load_any_flat(in, options());
+    Loader::load(in);
     chunked_loaded = true;
   } catch (const vindex::Error&) {
   }
@@ -83,15 +94,20 @@ void check_one(std::span<const std::byte> bytes) {
 
   if (loaded) {
     vindex::MemoryDeserializer again(saved);
-    if (save_any(vindex::load_any_flat(again, options())) != saved) bug();
+    if (save_any(Loader::load(again)) != saved) bug();
   }
+}
+
+void check_both(std::span<const std::byte> bytes) {
+  check_one<FlatLoader>(bytes);
+  check_one<HnswLoader>(bytes);
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto bytes = std::as_bytes(std::span<const std::uint8_t>(data, size));
-  check_one(bytes);
-  check_one(with_repaired_checksums(bytes));
+  check_both(bytes);
+  check_both(with_repaired_checksums(bytes));
   return 0;
 }

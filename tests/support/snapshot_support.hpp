@@ -105,4 +105,22 @@ inline std::vector<std::size_t> section_boundaries(std::span<const std::byte> by
   return at;
 }
 
+/// A copy of `in` whose header and section checksums are recomputed wherever the framing fits, so
+/// that damage reaches the payload parsers and the structural checks instead of the first CRC.
+inline Bytes with_repaired_checksums(std::span<const std::byte> in) {
+  namespace s = vindex::snapshot;
+  Bytes out(in.begin(), in.end());
+  if (out.size() < s::kHeaderBytes) return out;
+  vindex::le::store(out.data() + 16, vindex::crc32c(0, std::span<const std::byte>(out.data(), 16)));
+  std::size_t at = s::kHeaderBytes;
+  while (out.size() - at >= s::kSectionHeaderBytes + s::kSectionTrailerBytes) {
+    const std::uint64_t length = vindex::le::load<std::uint64_t>(out.data() + at + 8);
+    if (length > out.size() - at - s::kSectionHeaderBytes - s::kSectionTrailerBytes) break;
+    const std::span<const std::byte> framed(out.data() + at, s::kSectionHeaderBytes + length);
+    vindex::le::store(out.data() + at + framed.size(), vindex::crc32c(0, framed));
+    at += framed.size() + s::kSectionTrailerBytes;
+  }
+  return out;
+}
+
 }  // namespace vindex_test

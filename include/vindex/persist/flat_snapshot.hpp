@@ -69,51 +69,66 @@ std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, s
 }
 }  // namespace detail
 
+namespace detail {
+// Writes INDX, FPRM and the ENTR sections of `index`, whose stored data `view` shows (read_stored).
+template <class MetricT, class View>
+void write_flat_sections(const FlatIndex<float, MetricT>& index, const View& view, snapshot::SnapshotWriter& writer,
+                         std::size_t section_bytes) {
+  using namespace snapshot;
+  const VectorSchema& schema = index.schema();
+  const FlatParams& params = index.params();
+  PayloadWriter p;
+  p.u8(static_cast<std::uint8_t>(IndexKind::kFlat));
+  p.u8(static_cast<std::uint8_t>(schema.type));
+  p.u8(static_cast<std::uint8_t>(schema.metric));
+  p.u8(kStoredFloat32);
+  p.u32(schema.dim);
+  p.u64(view.size());
+  writer.section(tag::kIndex, p.view());
+
+  p.clear();
+  p.u64(params.initial_cap);
+  p.u64(params.block_size);
+  writer.section(tag::kFlatParams, p.view());
+
+  p.clear();
+  std::uint32_t count = 0;
+  auto flush = [&] {
+    p.patch_u32(0, count);
+    writer.section(tag::kEntries, p.view());
+    p.clear();
+    count = 0;
+  };
+  for (std::size_t i = 0; i < view.id_bound(); ++i) {
+    const auto id = static_cast<Id>(i);
+    if (!view.is_live(id)) continue;
+    if (count == 0) p.u32(0);  // entry count, patched by flush()
+    const KeyView key = view.key(id);
+    p.u32(static_cast<std::uint32_t>(key.size()));
+    p.bytes(key);
+    if constexpr (MetricT::kNormalizes) p.f32(view.magnitude(id));
+    p.floats(view.vector(id));
+    ++count;
+    if (p.size() >= section_bytes) flush();
+  }
+  if (count > 0) flush();
+}
+
+// The section size a writer uses for `options`.
+inline std::size_t section_bytes_of(const SaveOptions& options) {
+  return std::clamp<std::size_t>(options.section_bytes, 1, snapshot::kMaxSectionBytes / 2);
+}
+}  // namespace detail
+
 /// Writes `index` as a snapshot to `out`. Throws kIo when the stream fails.
 template <class MetricT>
 void save(const FlatIndex<float, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
-  using namespace snapshot;
-  const std::size_t section_bytes = std::clamp<std::size_t>(options.section_bytes, 1, kMaxSectionBytes / 2);
-  const VectorSchema& schema = index.schema();
-  const FlatParams& params = index.params();
+  const std::size_t section_bytes = detail::section_bytes_of(options);
   index.read_stored([&](const auto& view) {
-    out.expect_bytes(detail::flat_snapshot_bytes(view, section_bytes, schema.dim, MetricT::kNormalizes));
-    SnapshotWriter writer(out);
-    PayloadWriter p;
-    p.u8(static_cast<std::uint8_t>(IndexKind::kFlat));
-    p.u8(static_cast<std::uint8_t>(schema.type));
-    p.u8(static_cast<std::uint8_t>(schema.metric));
-    p.u8(kStoredFloat32);
-    p.u32(schema.dim);
-    p.u64(view.size());
-    writer.section(tag::kIndex, p.view());
-
-    p.clear();
-    p.u64(params.initial_cap);
-    p.u64(params.block_size);
-    writer.section(tag::kFlatParams, p.view());
-
-    p.clear();
-    std::uint32_t count = 0;
-    auto flush = [&] {
-      p.patch_u32(0, count);
-      writer.section(tag::kEntries, p.view());
-      p.clear();
-      count = 0;
-    };
-    for (std::size_t i = 0; i < view.id_bound(); ++i) {
-      const auto id = static_cast<Id>(i);
-      if (!view.is_live(id)) continue;
-      if (count == 0) p.u32(0);  // entry count, patched by flush()
-      const KeyView key = view.key(id);
-      p.u32(static_cast<std::uint32_t>(key.size()));
-      p.bytes(key);
-      if constexpr (MetricT::kNormalizes) p.f32(view.magnitude(id));
-      p.floats(view.vector(id));
-      ++count;
-      if (p.size() >= section_bytes) flush();
-    }
-    if (count > 0) flush();
+    out.expect_bytes(
+        detail::flat_snapshot_bytes(view, section_bytes, index.schema().dim, MetricT::kNormalizes));
+    snapshot::SnapshotWriter writer(out);
+    detail::write_flat_sections(index, view, writer, section_bytes);
     writer.finish();
   });
 }
@@ -132,7 +147,10 @@ inline const snapshot::Section& next_known_section(snapshot::SnapshotReader& rea
   using namespace snapshot;
   for (;;) {
     const Section& s = reader.next();
-    if (s.tag == tag::kIndex || s.tag == tag::kFlatParams || s.tag == tag::kEntries || s.tag == tag::kEnd) return s;
+    if (s.tag == tag::kIndex || s.tag == tag::kFlatParams || s.tag == tag::kEntries || s.tag == tag::kHnswParams ||
+        s.tag == tag::kHnswLinks || s.tag == tag::kDefinition || s.tag == tag::kAttributes ||
+        s.tag == tag::kFailures || s.tag == tag::kBackfill || s.tag == tag::kEnd)
+      return s;
     SnapshotReader::skip_unknown(s);
   }
 }
@@ -144,37 +162,57 @@ inline const snapshot::Section& expect_section(snapshot::SnapshotReader& reader,
   return s;
 }
 
+// What the INDX section says.
+struct IndexSectionInfo {
+  VectorSchema schema;
+  std::uint64_t entry_count = 0;
+};
+
+// Reads and validates INDX, which must announce an index of kind `want`.
+inline IndexSectionInfo read_index_section(snapshot::SnapshotReader& reader, const LoadOptions& options,
+                                           snapshot::IndexKind want) {
+  using namespace snapshot;
+  IndexSectionInfo h;
+  PayloadCursor c = expect_section(reader, tag::kIndex).cursor();
+  const std::uint8_t kind = c.u8("index kind");
+  if (kind != static_cast<std::uint8_t>(IndexKind::kFlat) && kind != static_cast<std::uint8_t>(IndexKind::kHnsw))
+    c.fail("unknown index kind code " + std::to_string(kind));
+  if (kind != static_cast<std::uint8_t>(want))
+    throw c.error(ErrorCode::kSchemaMismatch, want == IndexKind::kFlat
+                                                  ? "the snapshot holds an HNSW index, not a FLAT one"
+                                                  : "the snapshot holds a FLAT index, not an HNSW one");
+  const std::uint8_t type = c.u8("element type");
+  if (to_string(static_cast<ElementType>(type)) == "?") c.fail("unknown element type code " + std::to_string(type));
+  const std::uint8_t metric = c.u8("metric");
+  if (to_string(static_cast<Metric>(metric)) == "?") c.fail("unknown metric code " + std::to_string(metric));
+  const std::uint8_t stored = c.u8("stored element encoding");
+  if (stored != kStoredFloat32) c.fail("unknown stored element encoding " + std::to_string(stored));
+  const std::uint32_t dim = c.u32("DIM");
+  if (dim < 1 || dim > options.limits.max_dim)
+    c.fail("DIM " + std::to_string(dim) + " is outside 1.." + std::to_string(options.limits.max_dim));
+  h.entry_count = c.u64("entry count");
+  if (h.entry_count >= kInvalidId) c.fail("entry count " + std::to_string(h.entry_count) + " exceeds 2^32 - 2");
+  c.expect_end();
+  h.schema = VectorSchema{dim, static_cast<ElementType>(type), static_cast<Metric>(metric)};
+  if (options.expect_schema && *options.expect_schema != h.schema) {
+    const VectorSchema& e = *options.expect_schema;
+    throw c.error(ErrorCode::kSchemaMismatch,
+                  "snapshot schema DIM " + std::to_string(dim) + " " + std::string(to_string(h.schema.type)) + " " +
+                      std::string(to_string(h.schema.metric)) + " differs from the expected DIM " +
+                      std::to_string(e.dim) + " " + std::string(to_string(e.type)) + " " +
+                      std::string(to_string(e.metric)));
+  }
+  return h;
+}
+
 // Reads and validates INDX and FPRM.
 inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, const LoadOptions& options) {
   using namespace snapshot;
   FlatSnapshotHeader h;
   {
-    PayloadCursor c = expect_section(reader, tag::kIndex).cursor();
-    const std::uint8_t kind = c.u8("index kind");
-    if (kind == static_cast<std::uint8_t>(IndexKind::kHnsw))
-      throw c.error(ErrorCode::kSchemaMismatch, "the snapshot holds an HNSW index, not a FLAT one");
-    if (kind != static_cast<std::uint8_t>(IndexKind::kFlat)) c.fail("unknown index kind code " + std::to_string(kind));
-    const std::uint8_t type = c.u8("element type");
-    if (to_string(static_cast<ElementType>(type)) == "?") c.fail("unknown element type code " + std::to_string(type));
-    const std::uint8_t metric = c.u8("metric");
-    if (to_string(static_cast<Metric>(metric)) == "?") c.fail("unknown metric code " + std::to_string(metric));
-    const std::uint8_t stored = c.u8("stored element encoding");
-    if (stored != kStoredFloat32) c.fail("unknown stored element encoding " + std::to_string(stored));
-    const std::uint32_t dim = c.u32("DIM");
-    if (dim < 1 || dim > options.limits.max_dim)
-      c.fail("DIM " + std::to_string(dim) + " is outside 1.." + std::to_string(options.limits.max_dim));
-    h.entry_count = c.u64("entry count");
-    if (h.entry_count >= kInvalidId) c.fail("entry count " + std::to_string(h.entry_count) + " exceeds 2^32 - 2");
-    c.expect_end();
-    h.schema = VectorSchema{dim, static_cast<ElementType>(type), static_cast<Metric>(metric)};
-    if (options.expect_schema && *options.expect_schema != h.schema) {
-      const VectorSchema& e = *options.expect_schema;
-      throw c.error(ErrorCode::kSchemaMismatch,
-                    "snapshot schema DIM " + std::to_string(dim) + " " + std::string(to_string(h.schema.type)) + " " +
-                        std::string(to_string(h.schema.metric)) + " differs from the expected DIM " +
-                        std::to_string(e.dim) + " " + std::string(to_string(e.type)) + " " +
-                        std::string(to_string(e.metric)));
-    }
+    const IndexSectionInfo info = read_index_section(reader, options, IndexKind::kFlat);
+    h.schema = info.schema;
+    h.entry_count = info.entry_count;
   }
   {
     PayloadCursor c = expect_section(reader, tag::kFlatParams).cursor();
@@ -220,7 +258,7 @@ std::unique_ptr<FlatIndex<float, MetricT>> read_flat_entries(snapshot::SnapshotR
   std::uint64_t loaded = 0;
   for (;;) {
     const Section& s = next_known_section(reader);
-    if (s.tag == tag::kEnd) break;
+    if (s.tag == tag::kEnd || s.tag == tag::kDefinition) break;  // a keyspace snapshot continues
     if (s.tag != tag::kEntries) throw Error(ErrorCode::kCorruptData, s.where() + ": unexpected section here");
     PayloadCursor c = s.cursor();
     const std::uint32_t count = c.u32("entry count");
@@ -253,7 +291,7 @@ std::unique_ptr<FlatIndex<float, MetricT>> read_flat_entries(snapshot::SnapshotR
     loaded += count;
   }
   if (loaded != h.entry_count)
-    throw Error(ErrorCode::kCorruptData, "snapshot END at offset " + std::to_string(reader.offset()) + " after " +
+    throw Error(ErrorCode::kCorruptData, "snapshot section at offset " + std::to_string(reader.offset()) + " after " +
                                              std::to_string(loaded) + " entries, but INDX announced " +
                                              std::to_string(h.entry_count));
   return index;
@@ -270,6 +308,15 @@ std::unique_ptr<FlatIndex<float, MetricT>> load_flat_after_header(snapshot::Snap
   return read_flat_entries<MetricT>(reader, h, options);
 }
 
+// A plain index loader that stopped before END met a keyspace snapshot's KDEF.
+template <class Ptr>
+Ptr only_index(snapshot::SnapshotReader& reader, Ptr index) {
+  if (!reader.finished())
+    throw Error(ErrorCode::kSchemaMismatch, "snapshot at offset " + std::to_string(reader.offset()) +
+                                                " holds a keyspace index (KDEF section): load it with load_keyspace");
+  return index;
+}
+
 }  // namespace detail
 
 /// Reads a FLAT snapshot into a new index with metric `MetricT`. Throws (and builds nothing) on any
@@ -279,7 +326,7 @@ template <class MetricT>
 std::unique_ptr<FlatIndex<float, MetricT>> load_flat(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
-  return detail::load_flat_after_header<MetricT>(reader, h, options);
+  return detail::only_index(reader, detail::load_flat_after_header<MetricT>(reader, h, options));
 }
 
 /// A loaded FlatIndex of whichever metric the snapshot holds.
@@ -292,9 +339,11 @@ inline AnyFlatIndex load_any_flat(Deserializer& in, const LoadOptions& options =
   snapshot::SnapshotReader reader(in);
   const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
   switch (h.schema.metric) {
-    case Metric::kL2: return detail::load_flat_after_header<metric::L2>(reader, h, options);
-    case Metric::kIP: return detail::load_flat_after_header<metric::InnerProduct>(reader, h, options);
-    case Metric::kCosine: return detail::load_flat_after_header<metric::Cosine>(reader, h, options);
+    case Metric::kL2: return detail::only_index(reader, detail::load_flat_after_header<metric::L2>(reader, h, options));
+    case Metric::kIP:
+      return detail::only_index(reader, detail::load_flat_after_header<metric::InnerProduct>(reader, h, options));
+    case Metric::kCosine:
+      return detail::only_index(reader, detail::load_flat_after_header<metric::Cosine>(reader, h, options));
   }
   throw Error(ErrorCode::kCorruptData, "unknown metric");  // unreachable: read_flat_header checked it
 }

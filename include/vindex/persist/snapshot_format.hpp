@@ -173,6 +173,8 @@ class SnapshotReader {
   std::uint32_t format_version() const noexcept { return version_; }
   /// Stream offset of the next unread byte.
   std::uint64_t offset() const noexcept { return offset_; }
+  /// The section `next()` returned last (valid until the next call of `next()`).
+  const Section& current() const noexcept { return current_; }
   /// True once the END section has been read.
   bool finished() const noexcept { return finished_; }
 

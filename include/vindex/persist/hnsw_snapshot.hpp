@@ -1,0 +1,366 @@
+// vindex/persist/hnsw_snapshot.hpp — saving an HnswIndex to a snapshot and loading it back.
+//
+// `save(index, out)` writes the schema (INDX), the HNSW parameters with the entry point and the
+// level generator's state (HPRM), every live entry like a FLAT snapshot does (ENTR: key, COSINE
+// magnitude, stored vector) and then every node's neighbour lists per layer (HLNK), so a load
+// rebuilds the graph exactly, without re-inserting. Ids are renumbered densely on save: the i-th
+// live node (in ascending id order) gets id i, and every link is rewritten with the new ids
+// (old id − number of free ids below it), so erased slots never reach the file and the restoring
+// constructor's id bound always holds. `load_hnsw<Metric>(in)` parses and bounds-checks every field,
+// then hands the graph to HnswIndex's validating restoring constructor; whatever that refuses
+// (neighbour ids out of range or of too low a level, over-long lists, a wrong entry point, duplicate
+// keys) is reported as kCorruptData. A failed load builds nothing and touches no existing index.
+// `load_any_hnsw(in)` takes the metric from the snapshot. Layouts: docs/snapshot-format.md.
+//
+// Thread-safety: `save` copies the graph out under the index's shared lock (HnswIndex::export_graph),
+// so searches go on and writers wait only for the copy; the bytes are written after the lock is
+// released. Errors: kCorruptData naming the section, offset and field; kSchemaMismatch for a FLAT
+// snapshot, another metric or another expected schema; kIo from the stream. Next:
+// persist/keyspace_snapshot.hpp.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "vindex/core/error.hpp"
+#include "vindex/core/schema.hpp"
+#include "vindex/distance/metric.hpp"
+#include "vindex/index/hnsw_index.hpp"
+#include "vindex/persist/flat_snapshot.hpp"
+#include "vindex/persist/payload.hpp"
+#include "vindex/persist/serializer.hpp"
+#include "vindex/persist/snapshot_format.hpp"
+#include "vindex/persist/snapshot_options.hpp"
+#include "vindex/storage/upper_links.hpp"
+
+namespace vindex {
+
+namespace snapshot {
+/// Longest level-generator state an HPRM section may carry (the text form of std::mt19937_64
+/// takes about 6.5 KB).
+inline constexpr std::uint32_t kMaxGeneratorStateBytes = 16384;
+/// The u32 written for "no entry point" / "no level" in HPRM.
+inline constexpr std::uint32_t kNoneU32 = 0xffffffffu;
+}  // namespace snapshot
+
+namespace detail {
+
+// Section payloads of an HNSW snapshot, built from one consistent export of the graph.
+struct HnswSnapshotPayloads {
+  std::vector<std::byte> index, params;
+  std::vector<std::vector<std::byte>> entries, links;
+};
+
+template <class MetricT>
+HnswSnapshotPayloads hnsw_payloads(const HnswIndex<float, MetricT>& index, std::size_t section_bytes) {
+  const VectorSchema& schema = index.schema();
+  HnswSnapshotPayloads out;
+  std::vector<Id> old_ids;          // ascending: new id = position
+  std::vector<std::uint8_t> level;  // per new id
+  std::vector<Id> lists;            // per node, per layer: count, ids (old)
+  PayloadWriter p;
+  std::uint32_t count = 0;
+  auto flush = [&](std::vector<std::vector<std::byte>>& into) {
+    p.patch_u32(0, count);
+    into.emplace_back(p.view().begin(), p.view().end());
+    p.clear();
+    count = 0;
+  };
+  const HnswGraphInfo info = index.export_graph([&](const HnswNodeData& node) {
+    old_ids.push_back(node.id);
+    level.push_back(static_cast<std::uint8_t>(node.links.size() - 1));
+    for (const auto& list : node.links) {
+      lists.push_back(static_cast<Id>(list.size()));
+      lists.insert(lists.end(), list.begin(), list.end());
+    }
+    if (count == 0) p.u32(0);  // entry count, patched by flush()
+    p.u32(static_cast<std::uint32_t>(node.key.size()));
+    p.bytes(node.key);
+    if constexpr (MetricT::kNormalizes) p.f32(node.magnitude);
+    p.floats(node.vector);
+    ++count;
+    if (p.size() >= section_bytes) flush(out.entries);
+  });
+  if (count > 0) flush(out.entries);
+
+  // Dense renumbering: old id -> rank among the live ids.
+  std::vector<Id> remap(old_ids.empty() ? 0 : std::size_t{old_ids.back()} + 1, kInvalidId);
+  for (std::size_t i = 0; i < old_ids.size(); ++i) remap[old_ids[i]] = static_cast<Id>(i);
+
+  p.u8(static_cast<std::uint8_t>(snapshot::IndexKind::kHnsw));
+  p.u8(static_cast<std::uint8_t>(schema.type));
+  p.u8(static_cast<std::uint8_t>(schema.metric));
+  p.u8(snapshot::kStoredFloat32);
+  p.u32(schema.dim);
+  p.u64(old_ids.size());
+  out.index.assign(p.view().begin(), p.view().end());
+  p.clear();
+
+  const HnswParams& params = index.params();
+  p.u64(params.m);
+  p.u64(params.ef_construction);
+  p.u64(params.ef_runtime);
+  p.u64(params.initial_cap);
+  p.u64(params.block_size);
+  p.u64(params.seed);
+  p.u64(std::bit_cast<std::uint64_t>(params.epsilon));
+  p.u32(info.entry_point == kInvalidId ? snapshot::kNoneU32 : remap[info.entry_point]);
+  p.u32(info.max_level < 0 ? snapshot::kNoneU32 : static_cast<std::uint32_t>(info.max_level));
+  p.u32(static_cast<std::uint32_t>(info.level_generator_state.size()));
+  p.bytes(info.level_generator_state);
+  out.params.assign(p.view().begin(), p.view().end());
+  p.clear();
+
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < old_ids.size(); ++i) {
+    if (count == 0) p.u32(0);
+    p.u8(level[i]);
+    for (unsigned l = 0; l <= level[i]; ++l) {
+      const Id n = lists[at++];
+      p.u32(n);
+      for (Id j = 0; j < n; ++j) p.u32(remap[lists[at++]]);
+    }
+    ++count;
+    if (p.size() >= section_bytes) flush(out.links);
+  }
+  if (count > 0) flush(out.links);
+  return out;
+}
+
+}  // namespace detail
+
+namespace detail {
+inline void write_hnsw_sections(const HnswSnapshotPayloads& p, snapshot::SnapshotWriter& writer) {
+  using namespace snapshot;
+  writer.section(tag::kIndex, p.index);
+  writer.section(tag::kHnswParams, p.params);
+  for (const auto& s : p.entries) writer.section(tag::kEntries, s);
+  for (const auto& s : p.links) writer.section(tag::kHnswLinks, s);
+}
+}  // namespace detail
+
+/// Writes `index` as a snapshot to `out` (INDX, HPRM, ENTR…, HLNK…, END). Throws kIo when the
+/// stream fails. The same index always gives the same bytes.
+template <class MetricT>
+void save(const HnswIndex<float, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
+  using namespace snapshot;
+  const detail::HnswSnapshotPayloads p = detail::hnsw_payloads(index, detail::section_bytes_of(options));
+  constexpr std::uint64_t kFraming = kSectionHeaderBytes + kSectionTrailerBytes;
+  std::uint64_t total = kHeaderBytes + 3 * kFraming + p.index.size() + p.params.size() + 8;
+  for (const auto& s : p.entries) total += kFraming + s.size();
+  for (const auto& s : p.links) total += kFraming + s.size();
+  out.expect_bytes(total);
+  SnapshotWriter writer(out);
+  detail::write_hnsw_sections(p, writer);
+  writer.finish();
+}
+
+namespace detail {
+
+// What INDX and HPRM say.
+struct HnswSnapshotHeader {
+  VectorSchema schema;
+  std::uint64_t entry_count = 0;
+  HnswParams params;
+  HnswGraphInfo info;
+};
+
+inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, const LoadOptions& options) {
+  using namespace snapshot;
+  HnswSnapshotHeader h;
+  {
+    const IndexSectionInfo info = read_index_section(reader, options, IndexKind::kHnsw);
+    h.schema = info.schema;
+    h.entry_count = info.entry_count;
+  }
+  PayloadCursor c = expect_section(reader, tag::kHnswParams).cursor();
+  const std::uint64_t m = c.u64("M");
+  const std::uint64_t ef_construction = c.u64("EF_CONSTRUCTION");
+  const std::uint64_t ef_runtime = c.u64("EF_RUNTIME");
+  const std::uint64_t initial_cap = c.u64("INITIAL_CAP");
+  const std::uint64_t block_size = c.u64("BLOCK_SIZE");
+  const std::uint64_t seed = c.u64("seed");
+  const double epsilon = std::bit_cast<double>(c.u64("EPSILON"));
+  const std::uint32_t entry = c.u32("entry point");
+  const std::uint32_t max_level = c.u32("max level");
+  const std::uint32_t state_bytes = c.u32("generator state length");
+  if (state_bytes > kMaxGeneratorStateBytes)
+    c.fail("generator state length " + std::to_string(state_bytes) + " exceeds " +
+           std::to_string(kMaxGeneratorStateBytes));
+  h.info.level_generator_state.assign(c.bytes(state_bytes, "generator state"));
+  c.expect_end();
+  if (m < options.limits.min_m || m > options.limits.max_m)
+    c.fail("M " + std::to_string(m) + " is outside " + std::to_string(options.limits.min_m) + ".." +
+           std::to_string(options.limits.max_m));
+  if (ef_construction < 1 || ef_construction > options.limits.max_ef)
+    c.fail("EF_CONSTRUCTION " + std::to_string(ef_construction) + " is outside 1.." +
+           std::to_string(options.limits.max_ef));
+  if (ef_runtime < 1 || ef_runtime > options.limits.max_ef)
+    c.fail("EF_RUNTIME " + std::to_string(ef_runtime) + " is outside 1.." + std::to_string(options.limits.max_ef));
+  if (initial_cap > (std::uint64_t{1} << 32)) c.fail("INITIAL_CAP " + std::to_string(initial_cap) + " exceeds 2^32");
+  if (block_size < 1 || block_size > options.limits.max_block_size)
+    c.fail("BLOCK_SIZE " + std::to_string(block_size) + " is outside 1.." +
+           std::to_string(options.limits.max_block_size));
+  // dim <= 2^32, m <= max_m (u32), block_size <= 2^32: the checks above keep the product in 64 bits
+  // for every sane Limits; a node's record is its vector, 2·M layer-0 ids and a COSINE magnitude.
+  const std::uint64_t slot_bytes = 4 * (std::uint64_t{h.schema.dim} + 2 * m + 1);
+  if (block_size * slot_bytes > options.max_block_bytes)
+    c.fail("BLOCK_SIZE " + std::to_string(block_size) + " × " + std::to_string(slot_bytes) +
+           " bytes per node exceeds the block limit of " + std::to_string(options.max_block_bytes) + " bytes");
+  if (!std::isfinite(epsilon) || !(epsilon >= 0)) c.fail("EPSILON is not a finite number >= 0");
+  if ((entry == kNoneU32) != (max_level == kNoneU32))
+    c.fail("entry point and max level must both be set or both be absent");
+  if (max_level != kNoneU32 && max_level > UpperLinks::kMaxLevel)
+    c.fail("max level " + std::to_string(max_level) + " exceeds " + std::to_string(UpperLinks::kMaxLevel));
+  h.info.entry_point = entry == kNoneU32 ? kInvalidId : entry;
+  h.info.max_level = max_level == kNoneU32 ? -1 : static_cast<int>(max_level);
+  // INITIAL_CAP is a first-allocation hint. A loaded index allocates for what it holds, so a
+  // hostile value cannot make it reserve 2^32 nodes: it gets min(INITIAL_CAP, max(entries, BLOCK_SIZE)).
+  const std::uint64_t cap = std::min(initial_cap, std::max(h.entry_count, block_size));
+  h.params = HnswParams{.m = static_cast<std::size_t>(m),
+                        .ef_construction = static_cast<std::size_t>(ef_construction),
+                        .ef_runtime = static_cast<std::size_t>(ef_runtime),
+                        .initial_cap = static_cast<std::size_t>(cap),
+                        .block_size = static_cast<std::size_t>(block_size),
+                        .seed = seed,
+                        .epsilon = epsilon};
+  return h;
+}
+
+template <class MetricT>
+std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotReader& reader,
+                                                          const HnswSnapshotHeader& h, const LoadOptions& options) {
+  using namespace snapshot;
+  if (h.schema.metric != MetricT::kind)
+    throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
+                                                " index, but a " + std::string(to_string(MetricT::kind)) +
+                                                " HnswIndex was asked for");
+  const std::size_t dim = h.schema.dim;
+  const std::size_t m = h.params.m;
+  const std::size_t min_entry_bytes = 4 + 4 * dim + (MetricT::kNormalizes ? 4 : 0);
+  std::vector<HnswNodeData> nodes;
+  std::size_t linked = 0;
+  for (;;) {
+    const Section& s = next_known_section(reader);
+    if (s.tag == tag::kEnd || s.tag == tag::kDefinition) break;  // a keyspace snapshot continues
+    PayloadCursor c = s.cursor();
+    if (s.tag == tag::kEntries) {
+      if (linked > 0) c.fail("ENTR after HLNK");
+      const std::uint32_t count = c.u32("entry count");
+      c.check_count(count, min_entry_bytes, "entry count");
+      if (count == 0) c.fail("empty ENTR section");
+      if (count > h.entry_count - nodes.size())
+        c.fail(std::to_string(nodes.size() + count) + " entries so far, but INDX announced " +
+               std::to_string(h.entry_count));
+      if (nodes.capacity() < nodes.size() + count)  // geometric: one reserve per section would be quadratic
+        nodes.reserve(std::max(nodes.size() + count, 2 * nodes.capacity()));
+      for (std::uint32_t i = 0; i < count; ++i) {
+        HnswNodeData& node = nodes.emplace_back();
+        node.id = static_cast<Id>(nodes.size() - 1);
+        const std::uint32_t key_bytes = c.u32("key length");
+        if (key_bytes > options.limits.max_key_bytes)
+          c.fail("key length " + std::to_string(key_bytes) + " exceeds the limit of " +
+                 std::to_string(options.limits.max_key_bytes) + " bytes");
+        node.key.assign(c.bytes(key_bytes, "key"));
+        if constexpr (MetricT::kNormalizes) {
+          node.magnitude = c.f32("magnitude");
+          if (!std::isfinite(node.magnitude) || !(node.magnitude > 0))
+            c.fail("magnitude of key " + printable_key(node.key) + " is not a finite positive number");
+        }
+        node.vector.resize(dim);
+        c.floats(node.vector, "vector");
+        if (!all_finite(node.vector)) c.fail("vector of key " + printable_key(node.key) + " has a NaN or Inf element");
+        if constexpr (MetricT::kNormalizes) {
+          double norm2 = 0;
+          for (float x : node.vector) norm2 += double{x} * x;
+          if (std::abs(norm2 - 1.0) > 1e-3) c.fail("COSINE vector of key " + printable_key(node.key) + " is not unit length");
+        }
+      }
+      c.expect_end();
+    } else if (s.tag == tag::kHnswLinks) {
+      if (nodes.size() != h.entry_count)
+        c.fail("HLNK after " + std::to_string(nodes.size()) + " entries, but INDX announced " +
+               std::to_string(h.entry_count));
+      const std::uint32_t count = c.u32("node count");
+      c.check_count(count, 5, "node count");
+      if (count == 0) c.fail("empty HLNK section");
+      if (count > nodes.size() - linked)
+        c.fail(std::to_string(linked + count) + " nodes' links so far, but there are " + std::to_string(nodes.size()) +
+               " entries");
+      for (std::uint32_t i = 0; i < count; ++i) {
+        HnswNodeData& node = nodes[linked++];
+        const std::uint8_t level = c.u8("level");
+        if (level > UpperLinks::kMaxLevel)
+          c.fail("level " + std::to_string(level) + " of node " + std::to_string(node.id) + " exceeds " +
+                 std::to_string(UpperLinks::kMaxLevel));
+        c.check_count(std::uint64_t{level} + 1, 4, "layer count");
+        node.links.resize(std::size_t{level} + 1);
+        for (unsigned l = 0; l <= level; ++l) {
+          const std::uint32_t n = c.u32("link count");
+          const std::size_t cap = l == 0 ? 2 * m : m;
+          if (n > cap)
+            c.fail("node " + std::to_string(node.id) + " has " + std::to_string(n) + " links on layer " +
+                   std::to_string(l) + ", at most " + std::to_string(cap) + " allowed");
+          c.check_count(n, 4, "link count");
+          node.links[l].resize(n);
+          for (std::uint32_t j = 0; j < n; ++j) node.links[l][j] = c.u32("neighbour id");
+        }
+      }
+      c.expect_end();
+    } else {
+      throw Error(ErrorCode::kCorruptData, s.where() + ": unexpected section here");
+    }
+  }
+  if (nodes.size() != h.entry_count || linked != nodes.size())
+    throw Error(ErrorCode::kCorruptData, "snapshot section at offset " + std::to_string(reader.offset()) + " after " +
+                                             std::to_string(nodes.size()) + " entries and " + std::to_string(linked) +
+                                             " nodes' links, but INDX announced " + std::to_string(h.entry_count));
+  try {
+    return std::make_unique<HnswIndex<float, MetricT>>(h.schema, h.params, options.limits, h.info, nodes);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCorruptData, "snapshot graph rejected at offset " + std::to_string(reader.offset()) +
+                                             ": " + e.what());
+  }
+}
+
+}  // namespace detail
+
+/// Reads an HNSW snapshot into a new index with metric `MetricT`. Throws (and builds nothing) on
+/// any problem: kCorruptData for a damaged or hostile snapshot (including a graph the restoring
+/// constructor refuses), kSchemaMismatch for a FLAT snapshot, another metric or expected schema,
+/// kIo when the stream fails.
+template <class MetricT>
+std::unique_ptr<HnswIndex<float, MetricT>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
+  snapshot::SnapshotReader reader(in);
+  const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
+  return detail::only_index(reader, detail::read_hnsw_body<MetricT>(reader, h, options));
+}
+
+/// A loaded HnswIndex of whichever metric the snapshot holds.
+using AnyHnswIndex = std::variant<std::unique_ptr<HnswIndex<float, metric::L2>>,
+                                  std::unique_ptr<HnswIndex<float, metric::InnerProduct>>,
+                                  std::unique_ptr<HnswIndex<float, metric::Cosine>>>;
+
+/// Like `load_hnsw`, with the metric taken from the snapshot.
+inline AnyHnswIndex load_any_hnsw(Deserializer& in, const LoadOptions& options = {}) {
+  snapshot::SnapshotReader reader(in);
+  const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
+  switch (h.schema.metric) {
+    case Metric::kL2: return detail::only_index(reader, detail::read_hnsw_body<metric::L2>(reader, h, options));
+    case Metric::kIP:
+      return detail::only_index(reader, detail::read_hnsw_body<metric::InnerProduct>(reader, h, options));
+    case Metric::kCosine:
+      return detail::only_index(reader, detail::read_hnsw_body<metric::Cosine>(reader, h, options));
+  }
+  throw Error(ErrorCode::kCorruptData, "unknown metric");  // unreachable: read_index_section checked it
+}
+
+}  // namespace vindex
