@@ -374,7 +374,8 @@ TEST_CASE("byte flips with recomputed checksums reach the graph validation and n
     Bytes damaged = bigger;
     for (int k = 0; k < 1 + t % 3; ++k) damaged[rng() % damaged.size()] ^= static_cast<std::byte>(1 + rng() % 255);
     try {
-      MemoryDeserializer in(with_repaired_checksums(damaged));
+      const Bytes repaired = with_repaired_checksums(damaged);
+      MemoryDeserializer in(repaired);
       load_hnsw<metric::InnerProduct>(in);
     } catch (const Error&) {
     }

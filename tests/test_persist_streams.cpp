@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/snapshot_support.hpp"
@@ -83,6 +84,13 @@ TEST_CASE("little-endian fields have a fixed byte order") {
   le::store_floats(b.data(), std::span<const float>(&f, 1));
   CHECK(le::load<std::uint32_t>(b.data()) == 0x3FC00000u);
 }
+
+// The memory deserializer keeps a view: it refuses temporaries, which would dangle at once (a test
+// once read a freed buffer this way).
+static_assert(!std::is_constructible_v<MemoryDeserializer, std::vector<std::byte>>);
+static_assert(!std::is_constructible_v<MemoryDeserializer, std::string>);
+static_assert(std::is_constructible_v<MemoryDeserializer, std::vector<std::byte>&>);
+static_assert(std::is_constructible_v<MemoryDeserializer, const std::string&>);
 
 TEST_CASE("the memory streams round-trip bytes and refuse to read past the end") {
   MemorySerializer out;

@@ -62,6 +62,10 @@ class MemoryDeserializer final : public Deserializer {
   /// Reads from the bytes of `text` (a host's string buffer).
   explicit MemoryDeserializer(std::string_view text) noexcept
       : bytes_(std::as_bytes(std::span<const char>(text.data(), text.size()))) {}
+  /// Refused: the deserializer keeps a view, so a temporary buffer would dangle at once.
+  explicit MemoryDeserializer(std::vector<std::byte>&&) = delete;
+  /// Refused: the deserializer keeps a view, so a temporary string would dangle at once.
+  explicit MemoryDeserializer(std::string&&) = delete;
 
   /// Copies the next out.size() bytes; throws kCorruptData (consuming nothing) when fewer remain.
   void read(std::span<std::byte> out) override {
