@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "../support/snapshot_support.hpp"  // with_repaired_checksums
 #include "vindex/vindex.hpp"
 
 namespace {
@@ -40,23 +41,6 @@ struct HnswLoader {
 };
 
 [[noreturn]] void bug() { std::abort(); }
-
-// A copy of `in` whose header and section checksums are recomputed wherever the framing fits.
-std::vector<std::byte> with_repaired_checksums(std::span<const std::byte> in) {
-  namespace s = vindex::snapshot;
-  std::vector<std::byte> out(in.begin(), in.end());
-  if (out.size() < s::kHeaderBytes) return out;
-  vindex::le::store(out.data() + 16, vindex::crc32c(0, std::span<const std::byte>(out.data(), 16)));
-  std::size_t at = s::kHeaderBytes;
-  while (out.size() - at >= s::kSectionHeaderBytes + s::kSectionTrailerBytes) {
-    const std::uint64_t length = vindex::le::load<std::uint64_t>(out.data() + at + 8);
-    if (length > out.size() - at - s::kSectionHeaderBytes - s::kSectionTrailerBytes) break;
-    const std::span<const std::byte> framed(out.data() + at, s::kSectionHeaderBytes + length);
-    vindex::le::store(out.data() + at + framed.size(), vindex::crc32c(0, framed));
-    at += framed.size() + s::kSectionTrailerBytes;
-  }
-  return out;
-}
 
 template <class Loader>
 void check_one(std::span<const std::byte> bytes) {
@@ -108,6 +92,6 @@ void check_both(std::span<const std::byte> bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto bytes = std::as_bytes(std::span<const std::uint8_t>(data, size));
   check_both(bytes);
-  check_both(with_repaired_checksums(bytes));
+  check_both(vindex_test::with_repaired_checksums(bytes));
   return 0;
 }
