@@ -124,6 +124,18 @@ TEST_CASE("an empty index round-trips") {
   CHECK(loaded->params().block_size == 5);
 }
 
+TEST_CASE("a huge INITIAL_CAP in a snapshot is not honoured beyond what the snapshot holds") {
+  // A snapshot is untrusted input: an empty index saved with INITIAL_CAP 2^32 must not make the next
+  // insert after loading reserve 2^32 vectors.
+  FlatIndex<float, metric::L2> index(VectorSchema{64}, {.initial_cap = std::size_t{1} << 32, .block_size = 16});
+  const Bytes bytes = snapshot_bytes(index);
+  MemoryDeserializer in(bytes);
+  const auto loaded = load_flat<metric::L2>(in);
+  CHECK(loaded->params().initial_cap == 16);
+  loaded->upsert("k", std::vector<float>(64, 1.0f));
+  CHECK(loaded->memory_bytes() < (std::size_t{1} << 20));
+}
+
 TEST_CASE("a loaded index has dense ids in the saved order") {
   auto index_ptr = sample_index<metric::L2>(5, 30, 2);
   auto& index = *index_ptr;

@@ -228,7 +228,11 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
     if (block_size * slot_bytes > options.max_block_bytes)
       c.fail("BLOCK_SIZE " + std::to_string(block_size) + " × " + std::to_string(slot_bytes) +
              " bytes per vector exceeds the block limit of " + std::to_string(options.max_block_bytes) + " bytes");
-    h.params = FlatParams{static_cast<std::size_t>(initial_cap), static_cast<std::size_t>(block_size)};
+    // INITIAL_CAP is a first-allocation hint (used by the first insert into an empty index). As for
+    // HNSW, a loaded index keeps min(INITIAL_CAP, max(entries, BLOCK_SIZE)), so a hostile value on an
+    // empty snapshot cannot make the host's next insert reserve 2^32 vectors.
+    const std::uint64_t cap = std::min(initial_cap, std::max(h.entry_count, block_size));
+    h.params = FlatParams{static_cast<std::size_t>(cap), static_cast<std::size_t>(block_size)};
   }
   return h;
 }
