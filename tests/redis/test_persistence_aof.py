@@ -77,7 +77,6 @@ with Server(extra=AOF) as server:
         if i < 5:  # failing already when the snapshot is taken
             put(pipe, f"p:{i}", raw_vec=b"short", tag=t, n=i)
             failing.add(f"p:{i}")
-            model_pending = None
         else:
             put(pipe, f"p:{i}", vec=v, tag=t, n=i)
             model[f"p:{i}"] = (v, t, float(i))
