@@ -6,13 +6,7 @@
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/flat_index.hpp"
 #include "vindex/index/hnsw_index.hpp"
-#if __has_include("vindex/persist/flat_snapshot.hpp")
-#include "vindex/persist/flat_snapshot.hpp"
-#define VINDEX_REDIS_HAVE_SNAPSHOTS 1
-#endif
-#if __has_include("vindex/persist/hnsw_snapshot.hpp")
-#include "vindex/persist/hnsw_snapshot.hpp"
-#endif
+#include "vindex/persist/keyspace_snapshot.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -21,40 +15,32 @@ template <class IndexT>
 class Impl final : public AnyIndex {
  public:
   Impl(const IndexSpec& spec, vindex::KeyValueSource& source, std::unique_ptr<IndexT> index)
-      : keyspace_(spec.definition, source, std::move(index)) {}
+      : keyspace_(std::make_unique<vindex::KeyspaceIndex<IndexT>>(spec.definition, source, std::move(index))) {}
+  explicit Impl(std::unique_ptr<vindex::KeyspaceIndex<IndexT>> loaded) : keyspace_(std::move(loaded)) {}
 
-  void start_backfill() override { keyspace_.start_backfill(); }
-  void start_reconcile() override { keyspace_.start_reconcile(); }
+  void start_backfill() override { keyspace_->start_backfill(); }
+  void start_reconcile() override { keyspace_->start_reconcile(); }
   vindex::BackfillState step_for(std::chrono::nanoseconds budget, std::size_t batch_keys) override {
-    return keyspace_.step_for(budget, batch_keys);
+    return keyspace_->step_for(budget, batch_keys);
   }
-  vindex::BackfillProgress progress() const override { return keyspace_.progress(); }
-  vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_.on_write(key); }
-  vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_.on_delete(key); }
+  vindex::BackfillProgress progress() const override { return keyspace_->progress(); }
+  vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_->on_write(key); }
+  vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_->on_delete(key); }
   std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
                                            const vindex::FilterExpr& filter,
                                            vindex::SearchOptions options) const override {
-    return keyspace_.search(query, k, filter, options);
+    return keyspace_->search(query, k, filter, options);
   }
-  std::size_t size() const override { return keyspace_.size(); }
+  std::size_t size() const override { return keyspace_->size(); }
   std::size_t memory_bytes() const override {
-    return keyspace_.index().memory_bytes() + keyspace_.attribute_memory_bytes();
+    return keyspace_->index().memory_bytes() + keyspace_->attribute_memory_bytes();
   }
-  const vindex::IndexDefinition& definition() const override { return keyspace_.definition(); }
-  bool can_save() const override { return kCanSave; }
-  void save([[maybe_unused]] vindex::Serializer& out) const override {
-#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
-    if constexpr (kCanSave) vindex::save(keyspace_.index(), out);
-#endif
-  }
+  const vindex::IndexDefinition& definition() const override { return keyspace_->definition(); }
+  bool can_save() const override { return true; }
+  void save(vindex::Serializer& out) const override { vindex::save(*keyspace_, out); }
 
  private:
-#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
-  static constexpr bool kCanSave = requires(const IndexT& i, vindex::Serializer& s) { vindex::save(i, s); };
-#else
-  static constexpr bool kCanSave = false;
-#endif
-  vindex::KeyspaceIndex<IndexT> keyspace_;
+  std::unique_ptr<vindex::KeyspaceIndex<IndexT>> keyspace_;
 };
 
 template <class MetricT>
@@ -67,24 +53,28 @@ std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValu
   return std::make_unique<Impl<I>>(spec, source, std::make_unique<I>(spec.schema, spec.hnsw));
 }
 
-template <class MetricT>
-std::unique_ptr<AnyIndex> load_for_metric([[maybe_unused]] const IndexSpec& spec,
-                                          [[maybe_unused]] vindex::KeyValueSource& source,
-                                          [[maybe_unused]] vindex::Deserializer& in) {
-#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+template <class IndexT>
+std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource& source, vindex::Deserializer& in) {
   vindex::LoadOptions options;
   options.expect_schema = spec.schema;
-  if (spec.algorithm == Algorithm::kFlat) {
-    using I = vindex::FlatIndex<float, MetricT>;
-    return std::make_unique<Impl<I>>(spec, source, vindex::load_flat<MetricT>(in, options));
+  auto loaded = vindex::load_keyspace<IndexT>(in, source, options);
+  if (!(loaded->definition() == spec.definition))
+    throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
+                        "the snapshot's index definition (prefixes, fields) differs from FT.CREATE's");
+  if constexpr (requires { loaded->index().params().ef_construction; }) {
+    const auto& p = loaded->index().params();
+    if (p.m != spec.hnsw.m || p.ef_construction != spec.hnsw.ef_construction || p.ef_runtime != spec.hnsw.ef_runtime)
+      throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
+                          "the snapshot's HNSW parameters (M, EF_CONSTRUCTION, EF_RUNTIME) differ from FT.CREATE's");
   }
-#if __has_include("vindex/persist/hnsw_snapshot.hpp")
-  using I = vindex::HnswIndex<float, MetricT>;
-  return std::make_unique<Impl<I>>(spec, source, vindex::load_hnsw<MetricT>(in, options));
-#endif
-#endif
-  throw vindex::Error(vindex::ErrorCode::kInvalidArgument,
-                      "this build cannot load a snapshot of a " + std::string(to_string(spec.algorithm)) + " index");
+  return std::make_unique<Impl<IndexT>>(std::move(loaded));
+}
+
+template <class MetricT>
+std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                          vindex::Deserializer& in) {
+  if (spec.algorithm == Algorithm::kFlat) return load_as<vindex::FlatIndex<float, MetricT>>(spec, source, in);
+  return load_as<vindex::HnswIndex<float, MetricT>>(spec, source, in);
 }
 
 }  // namespace

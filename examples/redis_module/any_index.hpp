@@ -55,18 +55,21 @@ class AnyIndex {
   virtual std::size_t memory_bytes() const = 0;
   /// The definition (prefixes, fields).
   virtual const vindex::IndexDefinition& definition() const = 0;
-  /// True when this index type can write a vindex snapshot of its vectors.
+  /// True when this index type can write a vindex keyspace snapshot.
   virtual bool can_save() const = 0;
-  /// Writes the vector index as a vindex snapshot (only when can_save()).
+  /// Writes the whole keyspace index (vectors, HNSW graph, TAG/NUMERIC values, failing keys,
+  /// failure counters, scan checkpoint) as a vindex keyspace snapshot (only when can_save()).
   virtual void save(vindex::Serializer& out) const = 0;
 };
 
 /// A new, empty index for `spec` over `source` (which must outlive it).
 std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source);
 
-/// An index for `spec` whose vectors come from a vindex snapshot in `in`; attribute values and
-/// anything changed since the snapshot are restored by a reconcile scan, which the caller starts.
-/// Throws vindex::Error when the snapshot is damaged or does not match `spec`.
+/// An index for `spec` restored from a vindex keyspace snapshot in `in` (vectors, HNSW graph,
+/// attribute values, failures): nothing is re-inserted. Whatever changed in the keyspace since the
+/// snapshot is caught up by a reconcile scan, which the caller starts once the keyspace has loaded.
+/// Throws vindex::Error when the snapshot is damaged, truncated, of another format version, or does
+/// not match `spec` (schema, algorithm, metric, definition); the caller then backfills instead.
 std::unique_ptr<AnyIndex> load_index(const IndexSpec& spec, vindex::KeyValueSource& source,
                                      vindex::Deserializer& in);
 

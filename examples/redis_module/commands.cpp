@@ -303,6 +303,27 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
       reply_str(ctx, name);
       rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
     }
+    // Persistence: how the last RDB / AOF-preamble load restored this index, and what the reconcile
+    // scan that followed did (zero unless the current or last scan is that reconcile).
+    const SnapshotLoad& snap = entry->snapshot;
+    key("snapshot_loaded");
+    rm::ReplyWithLongLong(ctx, snap.loaded ? 1 : 0);
+    key("snapshot_load_error");
+    reply_str(ctx, snap.error);
+    key("snapshot_bytes");
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(snap.bytes));
+    key("snapshot_load_ms");
+    reply_str(ctx, format_double(snap.millis));
+    const bool reconciling = p.mode == vindex::ScanMode::kReconcile;
+    const std::pair<const char*, std::uint64_t> reconcile[] = {
+        {"reconcile_kept", reconciling ? p.counts.unchanged : 0},
+        {"reconcile_reindexed", reconciling ? p.counts.updated : 0},
+        {"reconcile_removed", reconciling ? p.counts.removed : 0},
+        {"reconcile_added", reconciling ? p.counts.inserted : 0}};
+    for (const auto& [name, value] : reconcile) {
+      key(name);
+      rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
+    }
     key("vector_index_sz_mb");
     reply_str(ctx, format_double(static_cast<double>(memory) / (1024.0 * 1024.0)));
     key("total_memory_bytes");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -24,11 +25,21 @@ namespace vindex_redis {
 /// What an index needs once the keyspace has loaded.
 enum class AfterLoad { kNothing, kBackfill, kReconcile };
 
+/// How an index came back from the last RDB / AOF-preamble load (FT.INFO's snapshot_* fields).
+struct SnapshotLoad {
+  bool attempted = false;        ///< the index was defined in a loaded RDB
+  bool loaded = false;           ///< its vindex snapshot was loaded (else: rebuilt by a backfill)
+  std::string error;             ///< why the snapshot was not loaded (empty when it was)
+  std::uint64_t bytes = 0;       ///< snapshot bytes read from the RDB
+  double millis = 0;             ///< time spent decoding the snapshot
+};
+
 /// One index.
 struct IndexEntry {
   IndexSpec spec;                       ///< what FT.CREATE asked for
   std::unique_ptr<AnyIndex> index;      ///< the vindex index
   AfterLoad after_load = AfterLoad::kNothing;  ///< scan to start when loading ends
+  SnapshotLoad snapshot;                ///< how the last load restored it
 };
 
 /// All indexes of the module.

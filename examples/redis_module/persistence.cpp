@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <exception>
 #include <span>
 #include <string>
@@ -10,10 +11,7 @@
 
 #include "index_registry.hpp"
 #include "redis_source.hpp"
-#if __has_include("vindex/persist/chunked_stream.hpp")
 #include "vindex/persist/chunked_stream.hpp"
-#define VINDEX_REDIS_HAVE_SNAPSHOTS 1
-#endif
 
 namespace vindex_redis {
 namespace {
@@ -47,7 +45,6 @@ void aux_save(rm::IO* io, int when) {
     save_string(io, name);
     rm::SaveUnsigned(io, entry.spec.arguments.size());
     for (const std::string& argument : entry.spec.arguments) save_string(io, argument);
-#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
     if (entry.index->can_save()) {
       try {
         vindex::ChunkedSerializer out(kChunkBytes, [&](std::span<const std::byte> chunk) {
@@ -62,7 +59,6 @@ void aux_save(rm::IO* io, int when) {
                 e.what());
       }
     }
-#endif
     rm::SaveUnsigned(io, 0);
   }
 }
@@ -98,6 +94,7 @@ int aux_load(rm::IO* io, int, int when) {
     // Pull chunks lazily so a large snapshot is never held twice.
     bool ended = false;
     std::string chunk;
+    std::uint64_t bytes = 0;
     auto next_chunk = [&]() -> std::span<const std::byte> {
       if (ended) return {};
       if (rm::LoadUnsigned(io) == 0 || rm::IsIOError(io)) {
@@ -105,10 +102,13 @@ int aux_load(rm::IO* io, int, int when) {
         return {};
       }
       chunk = load_string(io);
+      bytes += chunk.size();
       return std::as_bytes(std::span<const char>(chunk));
     };
-    std::string why = "no snapshot was saved";
-#ifdef VINDEX_REDIS_HAVE_SNAPSHOTS
+    // A snapshot that cannot be used (damaged, truncated, another format version, another
+    // definition) costs a backfill, never the index: its definition was read above.
+    std::string why;
+    const auto started = std::chrono::steady_clock::now();
     try {
       vindex::ChunkedDeserializer in(next_chunk);
       entry.index = load_index(entry.spec, keyspace(), in);
@@ -116,13 +116,24 @@ int aux_load(rm::IO* io, int, int when) {
     } catch (const std::exception& e) {
       why = e.what();
     }
-#endif
+    if (!entry.index && bytes == 0 && ended) why = "no snapshot was saved";
+    entry.snapshot.millis =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     while (!ended) next_chunk();  // skip what the loader did not read
     if (rm::IsIOError(io)) return rm::kErr;
+    entry.snapshot.attempted = true;
+    entry.snapshot.bytes = bytes;
     if (!entry.index) {
-      rm::Log(ctx, "notice", "vindex: index '%s' will be rebuilt by a backfill (%s)", name.c_str(), why.c_str());
+      rm::Log(ctx, "warning", "vindex: the snapshot of index '%s' could not be loaded (%s); rebuilding it by a backfill",
+              name.c_str(), why.c_str());
       entry.index = make_index(entry.spec, keyspace());
       entry.after_load = AfterLoad::kBackfill;
+      entry.snapshot.loaded = false;
+      entry.snapshot.error = why;
+    } else {
+      entry.snapshot.loaded = true;
+      rm::Log(ctx, "notice", "vindex: index '%s' loaded from its snapshot (%zu entries, %llu bytes, %.1f ms)",
+              name.c_str(), entry.index->size(), static_cast<unsigned long long>(bytes), entry.snapshot.millis);
     }
     reg.add(std::move(entry));
   }

@@ -49,9 +49,12 @@ with Server() as server:
         (["FT.CREATE", "a"] + vec_schema + ["t", "TAG", "SEPARATOR", ";;"], "long separator"),
         (["FT.CREATE", "a"] + vec_schema + ["t", "TEXT"], "TEXT field"),
         (["FT.CREATE", "a"] + vec_schema + ["v", "TAG"], "attribute named like the vector"),
+        (["FT.CREATE", "a"] + vec_schema + ["w"] + vec_schema[2:], "a second VECTOR field (one per index)"),
     ]
     for args, what in creates:
-        expect_error(args, f"FT.CREATE: {what}")
+        message = expect_error(args, f"FT.CREATE: {what}")
+        if what.startswith("a second VECTOR"):
+            check(message is not None and "only one VECTOR field" in message, f"the refusal says why: {message}")
     check(r.execute_command("FT._LIST") == [b"idx"], "no index was created by the bad commands")
 
     def search(query, params=None, extra=()):
