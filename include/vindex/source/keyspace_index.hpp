@@ -65,7 +65,9 @@ namespace vindex {
 /// Tunables of a keyspace index.
 struct KeyspaceOptions {
   /// A filter matching at most this many entries is passed to the vector index as an allow-list
-  /// (exact scan over the matches); a larger one as a predicate (filtering inside the search).
+  /// (the index then knows the match count: HNSW scans the matches exactly when that is cheaper
+  /// than a filtered graph walk, FLAT always scans); a larger one as a predicate (filtering inside
+  /// the search).
   std::size_t allow_list_max = 4096;
   /// Queue hook calls and apply each queued key once at the next step or `flush_writes()`, instead
   /// of applying every call at once.
