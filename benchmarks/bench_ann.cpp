@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
 
   std::fprintf(stderr, "loading %s\n", dataset.c_str());
   Dataset d = load_dataset(dataset, option(argc, argv, "queries", 0), option(argc, argv, "n", 100000));
-  const bool cosine = d.metric == vindex::Metric::kCosine;
+  [[maybe_unused]] const bool cosine = d.metric == vindex::Metric::kCosine;
   // Timed sweep rounds per ef (best kept): several when the query set is small, so one preempted
   // pass on a shared machine does not make the curve.
   const std::size_t rounds = option(argc, argv, "rounds", d.nq >= 2000 ? 1 : long(std::min<std::size_t>(10, 2000 / d.nq)));
@@ -544,7 +544,7 @@ int main(int argc, char** argv) {
       f << libs[l]->name() << ',' << p.ef << ',' << p.recall << ',' << p.qps << ',' << p.p50_us << ',' << p.p99_us << '\n';
   std::ofstream g(out_dir + "/" + d.name + ".gnuplot");
   g << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,600 } "
-       "else { set terminal png size 900,600 }\nset output '" << d.name << ".png'\n"
+       "else { set terminal png size 900,600 }\nset termoption noenhanced\nset output '" << d.name << ".png'\n"
     << "set title 'recall@10 vs queries/s, 1 thread: " << d.name << " (" << d.n << " x " << d.dim << ", M " << m
     << ", EF_CONSTRUCTION " << efc << ")'\nset xlabel 'recall@10'\n"
     << "set ylabel 'queries/s (log)'\nset logscale y\nset key bottom left\nset datafile separator ','\nset grid\n"

@@ -49,7 +49,9 @@ else
     -Dbench_peers="$peers" --werror >/dev/null
 fi
 echo "building $build/benchmarks/bench_ann"
-ninja -C "$build" benchmarks/bench_ann >/dev/null
+log=$(mktemp)
+ninja -C "$build" benchmarks/bench_ann >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+rm -f "$log"
 
 mkdir -p "$out"
 summary="$out/summary.md"
