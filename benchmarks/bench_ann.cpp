@@ -157,6 +157,7 @@ class Hnswlib : public Library {
     for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
+    std::vector<float>().swap(data_);  // hnswlib copied the rows: the normalised input is not index memory
     dim_ = d.dim;
   }
   void reset() override { index_.reset(); }
@@ -201,6 +202,7 @@ class FaissHnsw : public Library {
                                                     ip_ ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
     index_->hnsw.efConstruction = static_cast<int>(efc_);
     index_->add(static_cast<faiss::Index::idx_t>(d.n), base.data());
+    std::vector<float>().swap(data_);  // FAISS copied the rows into its storage
     omp_set_num_threads(1);
     dim_ = d.dim;
   }
