@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
 
   // Alternate the libraries' timed passes so machine noise hits both alike; keep the best pass.
   double v_single = 1e9, v_batch = 1e9, f_single = 1e9, f_batch = 1e9;
-  std::size_t agree = 0, compared = 0;
+  [[maybe_unused]] std::size_t agree = 0, compared = 0;
   for (int pass = 0; pass < 3; ++pass) {
     t0 = now_s();
     std::size_t sink = 0;

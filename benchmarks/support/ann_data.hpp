@@ -35,6 +35,13 @@ inline std::filesystem::path cache_dir() {
   return std::filesystem::path(home ? home : "/tmp") / ".cache" / "vindex" / "datasets";
 }
 
+/// Rows of `v` (row-major, `dim` wide) scaled to unit length, as COSINE stores them.
+inline std::vector<float> normalized(const std::vector<float>& v, std::size_t dim) {
+  std::vector<float> out = v;
+  for (std::size_t i = 0; i < out.size(); i += dim) vindex::metric::normalize(std::span<float>(out.data() + i, dim));
+  return out;
+}
+
 template <class MetricT>
 std::vector<std::int32_t> exact_truth(const Dataset& d, std::size_t k) {
   vindex::FlatIndex<float, MetricT> flat(

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,17 @@ inline long option(int argc, char** argv, const char* name, long fallback) {
   for (int i = 1; i < argc; ++i)
     if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::atol(argv[i] + prefix.size());
   return fallback;
+}
+
+/// The CPU model name from /proc/cpuinfo ("unknown CPU" when absent).
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
 }
 
 /// Gaussian clusters: `clusters` centres in [-1,1]^dim, points spread 0.15 around them. Deterministic.
