@@ -25,6 +25,10 @@ struct L2 {
   static Distance distance(const float* a, const float* b, std::size_t dim) noexcept {
     return l2_squared(a, b, dim);
   }
+  /// distance(a, b, dim), also starting to load `next` (dim floats) into cache.
+  static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
+    return l2_squared_fetching(a, b, dim, next);
+  }
   /// The same in double precision with plain loops (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {
     return scalar::l2_squared(a, b, dim);
@@ -39,6 +43,10 @@ struct InnerProduct {
   static Distance distance(const float* a, const float* b, std::size_t dim) noexcept {
     return 1.0f - dot(a, b, dim);
   }
+  /// distance(a, b, dim), also starting to load `next` (dim floats) into cache.
+  static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
+    return 1.0f - dot_fetching(a, b, dim, next);
+  }
   /// The same in double precision with plain loops (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {
     return 1.0 - scalar::dot(a, b, dim);
@@ -52,6 +60,10 @@ struct Cosine {
   /// Distance between two prepared (normalised) vectors.
   static Distance distance(const float* a, const float* b, std::size_t dim) noexcept {
     return 1.0f - dot(a, b, dim);
+  }
+  /// distance(a, b, dim), also starting to load `next` (dim floats) into cache.
+  static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
+    return 1.0f - dot_fetching(a, b, dim, next);
   }
   /// 1 − cos(a, b) of raw (not necessarily normalised) vectors, in double precision (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {
