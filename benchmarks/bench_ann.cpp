@@ -435,11 +435,21 @@ int main(int argc, char** argv) {
   std::vector<std::vector<Point>> curves(libs.size());
   std::vector<std::int32_t> ids(k);
   std::vector<double> lat(d.nq);
-  for (std::size_t ef : efs) {
+  // Warm-up, untimed: the first timed pass used to be slower for whichever library ran first (cold
+  // caches and branch predictors after the builds), which skewed the lowest-ef point.
+  for (auto& lib : libs) {
+    lib->set_ef(efs.front());
+    for (std::size_t q = 0; q < std::min<std::size_t>(d.nq, 2000); ++q)
+      lib->search(d.queries.data() + q * d.dim, k, ids.data());
+  }
+  for (std::size_t e = 0; e < efs.size(); ++e) {
+    const std::size_t ef = efs[e];
     std::fprintf(stderr, "  sweep: ef %zu\n", ef);
     for (std::size_t l = 0; l < libs.size(); ++l) curves[l].push_back({ef, 0, 0, 0, 0});
     for (std::size_t round = 0; round < rounds; ++round)
-      for (std::size_t l = 0; l < libs.size(); ++l) {
+      for (std::size_t turn = 0; turn < libs.size(); ++turn) {
+        // Libraries take turns going first, so no one always runs right after another's pass.
+        const std::size_t l = (e + round) % 2 ? libs.size() - 1 - turn : turn;
         libs[l]->set_ef(ef);
         std::size_t hits = 0;
         const double t0 = now_s();
