@@ -1,15 +1,16 @@
 // bench_hnsw — vindex's HnswIndex against hnswlib on the same data, in one run.
 //
-// Prints build time (single thread; vindex also with several threads), bytes per vector, and for an
+// Prints build time (one thread, then both libraries with several threads), bytes per vector, and for an
 // ef sweep recall@10 and single-thread queries/s of both libraries, with their timed passes
 // alternating so machine noise hits both alike; then the q/s ratio interpolated at recall 0.90, 0.95
 // and 0.99. Data: clustered Gaussian vectors (deterministic) or siftsmall. Ground truth: FlatIndex.
 //
 //   bench_hnsw [--n 100000] [--dim 128] [--queries 1000] [--clusters 100] [--m 16]
-//              [--ef-construction 200] [--threads 2] [--reps 3] [--sift] [--no-hnswlib]
+//              [--ef-construction 200] [--threads 2] [--reps 3] [--sift] [--no-hnswlib] [--build-only]
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vindex/vindex.hpp"
@@ -40,7 +42,7 @@ std::size_t heap_bytes() {
 struct Options {
   std::size_t n = 100000, dim = 128, queries = 1000, clusters = 100, m = 16, ef_construction = 200;
   unsigned threads = 2, reps = 3;
-  bool sift = false, hnswlib = true;
+  bool sift = false, hnswlib = true, build_only = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -64,9 +66,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--reps") o.reps = static_cast<unsigned>(next());
     else if (a == "--sift") o.sift = true;
     else if (a == "--no-hnswlib") o.hnswlib = false;
+    else if (a == "--build-only") o.build_only = true;
     else {
       std::fprintf(stderr, "usage: %s [--n N] [--dim D] [--queries Q] [--clusters C] [--m M] "
-                           "[--ef-construction E] [--threads T] [--reps R] [--sift] [--no-hnswlib]\n", argv[0]);
+                           "[--ef-construction E] [--threads T] [--reps R] [--sift] [--no-hnswlib] [--build-only]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -195,11 +198,32 @@ int main(int argc, char** argv) {
     Index parallel(vindex::VectorSchema{dim}, params);
     t0 = Clock::now();
     parallel.insert_batch(items, o.threads);
-    std::printf("vindex, %u threads %*s %10.2f\n", o.threads, 17 - (o.threads > 9), "", seconds_since(t0));
+    const double vindex_parallel = seconds_since(t0);
+    std::printf("vindex, %u threads %*s %10.2f\n", o.threads, 17 - (o.threads > 9), "", vindex_parallel);
+#if defined(VINDEX_HAVE_HNSWLIB)
+    if (o.hnswlib) {
+      // hnswlib's own parallel build pattern: threads taking the next point from a shared counter.
+      hnswlib::HierarchicalNSW<float> peer_parallel(space.get(), o.n, o.m, o.ef_construction, 100);
+      std::atomic<std::size_t> next{0};
+      t0 = Clock::now();
+      std::vector<std::thread> pool;
+      for (unsigned t = 0; t < o.threads; ++t)
+        pool.emplace_back([&] {
+          for (std::size_t i; (i = next.fetch_add(1)) < o.n;) peer_parallel.addPoint(base.data() + i * o.dim, i);
+        });
+      for (auto& t : pool) t.join();
+      const double peer_parallel_build = seconds_since(t0);
+      std::printf("hnswlib, %u threads %*s %10.2f\n", o.threads, 16 - (o.threads > 9), "", peer_parallel_build);
+      std::printf("build time ratio vindex/hnswlib (%u threads): %.2f\n", o.threads,
+                  vindex_parallel / peer_parallel_build);
+    }
+#endif
   }
 #if defined(VINDEX_HAVE_HNSWLIB)
   if (o.hnswlib) std::printf("build time ratio vindex/hnswlib (1 thread): %.2f\n", vindex_build / peer_build);
 #endif
+
+  if (o.build_only) return 0;
 
   // ef sweep, alternating timed passes.
   const std::vector<std::size_t> efs = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};

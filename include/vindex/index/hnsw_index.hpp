@@ -20,12 +20,14 @@
 //     run concurrently with each other; each holds a shared lock for its duration and touches no
 //     shared mutable state (per-query scratch comes from a pool).
 //   * Writers (upsert*, try_upsert*, erase, insert_batch, compact, clear) are serialised among
-//     themselves. A write runs its costly part — the neighbour search for a new vector, the
-//     repair planning of a sweep — under the shared lock, concurrently with searches, and takes the
-//     exclusive lock only to apply the result (rewire a few lists), so searches pause for microseconds,
-//     not for the whole write.
-//   * `insert_batch` runs several inserting threads at once under the same rule (their searches
-//     overlap; their link updates take turns).
+//     themselves. A write runs its costly part — the neighbour search for a new vector and the
+//     re-choice of the lists it joins, the repair planning of a sweep — under the shared lock,
+//     concurrently with searches, and takes the exclusive lock only to apply the result (write a few
+//     lists), so searches pause for microseconds, not for the whole write.
+//   * `insert_batch` runs several inserting threads at once. It reserves node storage for the whole
+//     batch first; each thread then plans on layer 0 without the shared lock, reading neighbour
+//     lists with atomic loads while other threads' updates are applied, and an update is applied only
+//     to a list that is still as its planner read it (otherwise it is re-planned under the lock).
 //   * A Filter predicate is called from the searching thread, under the shared lock: it must not call
 //     back into this index.
 // The concurrency test (tests/test_hnsw_concurrency.cpp) runs under ThreadSanitizer in CI.
@@ -229,10 +231,19 @@ class HnswIndex {
     std::lock_guard writer(writer_mutex_);
     std::vector<unsigned> levels(order.size());
     for (unsigned& level : levels) level = draw_level();
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(order.size(), 1)));
+    // With several threads, node storage for every id the batch can assign is reserved first, so
+    // records never move while threads plan without the shared lock (see plan_links).
+    const bool concurrent = threads > 1;
+    if (concurrent) {
+      std::unique_lock lock(graph_mutex_);
+      grow_nodes(std::max(keys_.id_bound() + order.size(), nodes_.capacity_slots() ? 0 : params_.initial_cap));
+    }
     std::atomic<std::size_t> next{0}, changed{0};
     auto insert_one = [&](std::size_t j) {
       const auto r = insert_planned(items[order[j]].first, {prepared.data() + j * dim, dim},
-                                    magnitudes[j], levels[j]);
+                                    magnitudes[j], levels[j], concurrent);
       if (r.outcome != UpsertOutcome::kUnchanged) changed.fetch_add(1, std::memory_order_relaxed);
     };
     // The first node goes in alone, so that every thread starts from an entry point.
@@ -249,9 +260,8 @@ class HnswIndex {
         next.store(order.size());
       }
     };
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads && t < order.size(); ++t) pool.emplace_back(work);
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
     maybe_sweep();
@@ -619,9 +629,29 @@ class HnswIndex {
     }
   };
 
+  // A planned change to the list of a neighbour of the new node: `seen` is the list as the plan
+  // read it, `proposed` the list to write instead, with kPlanned standing for the new node's id.
+  struct LinkUpdate {
+    Id node;
+    unsigned level;
+    std::size_t at;  // seen is lists[at, at + cap), proposed is lists[at + cap, at + 2·cap)
+  };
   struct Plan {
     std::vector<std::vector<Id>> links;  // chosen neighbours per layer, layer 0 first
+    std::vector<LinkUpdate> updates;     // their lists with the new node added, in commit order
+    std::vector<Id> lists;
   };
+  static constexpr Id kPlanned = kInvalidId - 1;  // never a real id: KeyMap stops below it
+
+  // Neighbour lists are read with atomic loads and written with atomic stores wherever inserting
+  // threads may read them without the shared lock (insert_batch): acquire/release, so a node's vector
+  // and lists, written before a link to it is stored, are seen by whoever loads that link.
+  static Id load_link(const Id* list, std::size_t i) noexcept {
+    return std::atomic_ref<Id>(const_cast<Id&>(list[i])).load(std::memory_order_acquire);
+  }
+  static void store_link(Id* list, std::size_t i, Id id) noexcept {
+    std::atomic_ref<Id>(list[i]).store(id, std::memory_order_release);
+  }
 
   unsigned draw_level() {
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -653,18 +683,26 @@ class HnswIndex {
     return entry_;
   }
 
-  // Callable from several threads at once (insert_batch) while the caller holds writer_mutex_.
-  UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level) {
-    const Plan plan = plan_links(v.data(), level);
+  // Callable from several threads at once (insert_batch) while the caller holds writer_mutex_; with
+  // `concurrent`, storage must already hold every id the batch can assign (see plan_links).
+  UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level,
+                              bool concurrent = false) {
+    const Plan plan = plan_links(v.data(), level, concurrent);
     std::unique_lock lock(graph_mutex_);
     return commit(key, v.data(), magnitude, level, plan);
   }
 
-  Plan plan_links(const float* q, unsigned level) const {
+  // Finds the new node's neighbours on each of its layers and the lists those neighbours will have
+  // with it, so that commit() only writes. With `concurrent` (insert_batch's threads, node storage
+  // reserved up front so no id's record moves) the layer-0 part, nearly all of the work, runs without
+  // the shared lock: other threads' commits go on meanwhile, and commit() applies an update only to a
+  // list still as it was read, re-planning the others under the exclusive lock.
+  Plan plan_links(const float* q, unsigned level, bool concurrent) const {
     Plan plan;
     std::shared_lock lock(graph_mutex_);
     if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
+    const std::size_t id_bound = concurrent ? nodes_.capacity_slots() : keys_.id_bound();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
     for (int l = max_level_; l > static_cast<int>(level); --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
@@ -672,19 +710,43 @@ class HnswIndex {
     plan.links.resize(static_cast<std::size_t>(top) + 1);
     std::vector<Candidate> sorted;
     for (int l = top; l >= 0; --l) {
+      if (l == 0 && concurrent) lock.unlock();
       // Tombstones are accepted as neighbours too: they keep the graph connected until a sweep
       // replaces them.
       search_layer(q, ep, d_ep, params_.ef_construction, static_cast<unsigned>(l), *scratch,
-                   [](Id) { return true; });
+                   [](Id) { return true; }, id_bound);
       sorted = scratch->results;
       std::sort(sorted.begin(), sorted.end(), closer);
-      select_by_heuristic(sorted, m_, plan.links[static_cast<std::size_t>(l)]);
+      std::vector<Id>& chosen = plan.links[static_cast<std::size_t>(l)];
+      select_by_heuristic(sorted, m_, chosen);
+      for (Id n : chosen) plan_update(q, n, static_cast<unsigned>(l), plan);
       if (!sorted.empty()) {
         ep = sorted.front().id;
         d_ep = sorted.front().distance;
       }
     }
     return plan;
+  }
+
+  // Plans the list of `n` at `level` once the new node (vector `q`) joins it, as connect() would.
+  void plan_update(const float* q, Id n, unsigned level, Plan& plan) const {
+    const auto [list, cap] = neighbours(n, level);
+    const std::size_t at = plan.lists.size();
+    plan.lists.resize(at + 2 * cap);
+    Id* seen = plan.lists.data() + at;
+    Id* proposed = seen + cap;
+    for (std::size_t i = 0; i < cap; ++i) seen[i] = load_link(list, i);
+    plan.updates.push_back({n, level, at});
+    std::copy_n(seen, cap, proposed);
+    for (std::size_t i = 0; i < cap; ++i)
+      if (proposed[i] == kInvalidId) {
+        proposed[i] = kPlanned;
+        return;
+      }
+    thread_local std::vector<Id> kept;
+    reprune(n, level, {seen, cap}, kPlanned, q, kept);
+    std::copy(kept.begin(), kept.end(), proposed);
+    std::fill(proposed + kept.size(), proposed + cap, kInvalidId);
   }
 
   UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan) {
@@ -705,21 +767,39 @@ class HnswIndex {
     }
     const Id id = keys_.insert(key);
 
+    // The new node's own vector and lists first: nothing links to it yet.
     std::copy_n(v, schema_.dim, vector_of(id));
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
     std::fill_n(links0(id), m0_, kInvalidId);
     upper_.add(id, level);
-    for (std::size_t l = 0; l < plan.links.size(); ++l) {
-      const auto [mine, cap] = neighbours(id, static_cast<unsigned>(l));
-      (void)cap;
-      std::copy(plan.links[l].begin(), plan.links[l].end(), mine);
-      for (Id n : plan.links[l]) connect(n, id, static_cast<unsigned>(l));
-    }
+    for (std::size_t l = 0; l < plan.links.size(); ++l)
+      std::copy(plan.links[l].begin(), plan.links[l].end(), neighbours(id, static_cast<unsigned>(l)).first);
+    for (const LinkUpdate& u : plan.updates) apply(u, plan, id);
     if (entry_ == kInvalidId || static_cast<int>(level) > max_level_) {
       entry_ = id;
       max_level_ = static_cast<int>(level);
     }
     return {outcome, VectorFailure::kNone, id};
+  }
+
+  // Writes a planned list update for the new node `id`, or, when the list changed since it was read
+  // (another inserting thread), adds `id` to it afresh.
+  void apply(const LinkUpdate& u, const Plan& plan, Id id) {
+    const auto [list, cap] = neighbours(u.node, u.level);
+    const Id* seen = plan.lists.data() + u.at;
+    const Id* proposed = seen + cap;
+    if (!std::equal(list, list + cap, seen)) return connect(u.node, id, u.level);
+    bool linked = false;
+    std::size_t free = cap;
+    for (std::size_t i = 0; i < cap; ++i) {
+      const Id next = proposed[i] == kPlanned ? id : proposed[i];
+      linked |= next == id;
+      if (next == kInvalidId && free == cap) free = i;
+      if (list[i] != next) store_link(list, i, next);
+    }
+    // As in connect(): on layer 0 a pruned new node keeps the link while there is room, unless
+    // another neighbour already links to it.
+    if (!linked && u.level == 0 && free < cap && !linked_back(id, u.node)) store_link(list, free, id);
   }
 
   // Adds `id` to the list of `n` at `level`; a full list is re-chosen by the heuristic.
@@ -728,38 +808,49 @@ class HnswIndex {
     for (std::size_t i = 0; i < cap; ++i) {
       if (list[i] == id) return;
       if (list[i] == kInvalidId) {
-        list[i] = id;
+        store_link(list, i, id);
         return;
       }
     }
-    thread_local std::vector<Candidate> candidates;  // reused: connect runs M times per insert
-    thread_local std::vector<Id> kept;
+    thread_local std::vector<Id> kept;  // reused: connect runs M times per insert
+    reprune(n, level, {list, cap}, id, vector_of(id), kept);
+    for (std::size_t i = 0; i < cap; ++i) store_link(list, i, i < kept.size() ? kept[i] : kInvalidId);
+  }
+
+  // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
+  // heuristic's choice among them; then, on layer 0, pruned nodes that none of their own neighbours
+  // links back to keep their link while there is room, since this may be their last in-link. (A
+  // sweep re-links any node that is cut off all the same; see relink_unreachable.) A planned node
+  // (kPlanned) is left to apply(), which knows its links.
+  void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
+               std::vector<Id>& kept) const {
+    thread_local std::vector<Candidate> candidates;
     candidates.clear();
     const float* base = vector_of(n);
-    for (std::size_t i = 0; i < cap; ++i) candidates.push_back({distance(base, list[i]), list[i]});
-    candidates.push_back({distance(base, id), id});
+    for (Id o : old) candidates.push_back({distance(base, o), o});
+    candidates.push_back({MetricT::distance(base, extra_v, schema_.dim), extra});
     std::sort(candidates.begin(), candidates.end(), closer);
-    select_by_heuristic(candidates, cap, kept);
-    // On layer 0, which searches walk, a pruned node that none of its own neighbours links back to
-    // may be losing its last in-link here: keep it while there is room. (A sweep re-links any node
-    // that is cut off all the same; see relink_unreachable.)
+    select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : vector_of(c); });
     if (level == 0)
       for (const Candidate& c : candidates)
-        if (kept.size() < cap && std::find(kept.begin(), kept.end(), c.id) == kept.end() &&
-            !linked_back(c.id, n))
+        if (kept.size() < old.size() && c.id != kPlanned &&
+            std::find(kept.begin(), kept.end(), c.id) == kept.end() && !linked_back(c.id, n))
           kept.push_back(c.id);
-    std::copy(kept.begin(), kept.end(), list);
-    std::fill(list + kept.size(), list + cap, kInvalidId);
   }
 
   // Whether some layer-0 neighbour of `id` other than `except` links back to `id`.
   bool linked_back(Id id, Id except) const noexcept {
     const Id* out = links0(id);
-    for (std::size_t i = 0; i < m0_ && out[i] != kInvalidId; ++i) {
-      if (out[i] == except) continue;
-      const Id* back = links0(out[i]);
-      for (std::size_t j = 0; j < m0_ && back[j] != kInvalidId; ++j)
-        if (back[j] == id) return true;
+    for (std::size_t i = 0; i < m0_; ++i) {
+      const Id o = load_link(out, i);
+      if (o == kInvalidId) break;
+      if (o == except) continue;
+      const Id* back = links0(o);
+      for (std::size_t j = 0; j < m0_; ++j) {
+        const Id b = load_link(back, j);
+        if (b == kInvalidId) break;
+        if (b == id) return true;
+      }
     }
     return false;
   }
@@ -767,20 +858,25 @@ class HnswIndex {
   // The HNSW paper's neighbour heuristic (Algorithm 4): walking candidates closest first, keep one
   // only when it is closer to the base than to every neighbour kept so far, up to `max_count`. This
   // spreads links over directions, which is what keeps clustered data navigable.
-  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
-                           std::vector<Id>& out) const {
+  template <class VectorOf>
+  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count, std::vector<Id>& out,
+                           VectorOf&& vector_of_candidate) const {
     out.clear();
     for (const Candidate& c : sorted) {
       if (out.size() >= max_count) break;
-      const float* cv = vector_of(c.id);
+      const float* cv = vector_of_candidate(c.id);
       bool keep = true;
       for (Id s : out)
-        if (MetricT::distance(cv, vector_of(s), schema_.dim) < c.distance) {
+        if (MetricT::distance(cv, vector_of_candidate(s), schema_.dim) < c.distance) {
           keep = false;
           break;
         }
       if (keep) out.push_back(c.id);
     }
+  }
+  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
+                           std::vector<Id>& out) const {
+    select_by_heuristic(sorted, max_count, out, [this](Id c) { return vector_of(c); });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -808,8 +904,8 @@ class HnswIndex {
   // worst of ef accepted results.
   template <class Accept>
   void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
-                    Accept&& accept) const {
-    s.visited.begin(keys_.id_bound());
+                    Accept&& accept, std::size_t id_bound) const {
+    s.visited.begin(id_bound);
     s.candidates.clear();
     s.results.clear();
     s.visited.insert(ep);
@@ -827,12 +923,19 @@ class HnswIndex {
       // The next candidate's list is needed soon: start fetching it now.
       if (!s.candidates.empty()) prefetch_list(s.candidates.front().id, level);
 
+      // Each link is loaded once: inserting threads may be rewriting this list (see plan_links).
       const auto [list, cap] = neighbours(c.id, level);
-      std::size_t count = 0;
-      while (count < cap && list[count] != kInvalidId) s.visited.prefetch(list[count++]);
       s.fresh.clear();
-      for (std::size_t i = 0; i < count; ++i)
-        if (s.visited.insert(list[i])) s.fresh.push_back(list[i]);
+      for (std::size_t i = 0; i < cap; ++i) {
+        const Id n = load_link(list, i);
+        if (n == kInvalidId) break;
+        s.visited.prefetch(n);
+        s.fresh.push_back(n);
+      }
+      std::size_t count = 0;
+      for (const Id n : s.fresh)
+        if (s.visited.insert(n)) s.fresh[count++] = n;
+      s.fresh.resize(count);
       measure_all(q, s.fresh, [&](Id n, Distance d) {
         if (!(d < bound)) return;
         s.candidates.push_back({d, n});
@@ -855,7 +958,7 @@ class HnswIndex {
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
-    search_layer(q, ep, d_ep, ef, 0, *scratch, accept);
+    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound());
     // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
     auto& r = scratch->results;
     if (r.size() > k) {
