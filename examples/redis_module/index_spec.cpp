@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "vindex/core/error.hpp"
+#include "vindex/core/schema.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -11,16 +12,7 @@ namespace {
 using vindex::Error;
 using vindex::ErrorCode;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+using vindex::iequals;
 
 [[noreturn]] void fail(const std::string& message) { throw Error(ErrorCode::kInvalidArgument, message); }
 

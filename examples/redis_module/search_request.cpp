@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "vindex/core/error.hpp"
+#include "vindex/core/schema.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -14,16 +15,7 @@ namespace {
   throw vindex::Error(vindex::ErrorCode::kInvalidArgument, message);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+using vindex::iequals;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 

@@ -55,7 +55,7 @@ constexpr std::string_view to_string(Metric metric) noexcept {
   return "?";
 }
 
-namespace detail {
+/// True when `a` and `b` are equal ignoring ASCII case, the way Redis compares keywords ("hnsw" = "HNSW").
 inline bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -66,19 +66,18 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   }
   return true;
 }
-}  // namespace detail
 
 /// Parses "FLOAT32" / "FLOAT16" / "BFLOAT16" (any case); nullopt for anything else.
 inline std::optional<ElementType> parse_element_type(std::string_view text) noexcept {
   for (auto t : {ElementType::kFloat32, ElementType::kFloat16, ElementType::kBFloat16})
-    if (detail::iequals(text, to_string(t))) return t;
+    if (iequals(text, to_string(t))) return t;
   return std::nullopt;
 }
 
 /// Parses "L2" / "IP" / "COSINE" (any case); nullopt for anything else.
 inline std::optional<Metric> parse_metric(std::string_view text) noexcept {
   for (auto m : {Metric::kL2, Metric::kIP, Metric::kCosine})
-    if (detail::iequals(text, to_string(m))) return m;
+    if (iequals(text, to_string(m))) return m;
   return std::nullopt;
 }
 
