@@ -2,8 +2,10 @@
 // replacement, filters, range search, bad input, determinism and the persistence hooks.
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -262,6 +264,17 @@ TEST_CASE("bad input gets a clear error and leaves the index unchanged") {
   const std::vector<float> good = {0, 1, 0, 0}, bad = {0, 0, 0, 0};
   const std::vector<HnswIndex<float, metric::Cosine>::BatchItem> batch = {{"g", good}, {"z", bad}};
   CHECK(code_of([&] { index.insert_batch(batch, 2); }) == ErrorCode::kInvalidVector);
+  CHECK_FALSE(index.contains("g"));
+  using Cos = HnswIndex<float, metric::Cosine>;
+  const std::string good_blob = to_float32_blob(good);
+  auto no_threads = [](std::function<void()>) { throw std::runtime_error("unused"); };
+  std::vector<UpsertResult> results(2);
+  const std::vector<Cos::BlobItem> repeated = {{"g", good_blob}, {"g", good_blob}};
+  CHECK(code_of([&] { index.try_upsert_blobs(repeated, results, 2, no_threads); }) == ErrorCode::kInvalidArgument);
+  const std::vector<Cos::BlobItem> too_long = {{"g", good_blob}, {std::string(2 << 20, 'k'), good_blob}};
+  CHECK(code_of([&] { index.try_upsert_blobs(too_long, results, 2, no_threads); }) == ErrorCode::kInvalidArgument);
+  const std::vector<Cos::BlobItem> one = {{"g", good_blob}};
+  CHECK(code_of([&] { index.try_upsert_blobs(one, results, 2, no_threads); }) == ErrorCode::kInvalidArgument);
   CHECK_FALSE(index.contains("g"));
   const auto r = index.try_upsert_blob("c", to_float32_blob(std::vector<float>{0, 0, 0, 0}));
   CHECK(r.outcome == UpsertOutcome::kRejected);

@@ -1,10 +1,14 @@
 // Property test: random upsert / erase / batch / compact / search sequences against a std::map model.
 #include <doctest/doctest.h>
 
-#include <random>
+#include <functional>
+#include <limits>
 #include <map>
+#include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -168,5 +172,88 @@ TEST_CASE("every live entry stays reachable from the entry point under update an
   const auto unreachable = unreachable_on_layer0(index);
   CHECK_MESSAGE(unreachable.empty(), unreachable.size() << " of " << model.size()
                                                         << " live keys unreachable on layer 0 after a sweep");
+  CHECK(not_found_by_own_vector(index, model).empty());
+}
+
+TEST_CASE("try_upsert_blobs reports each item as try_upsert_blob would, on lent threads, under churn") {
+  // Batches of distinct keys mixing new keys, replaced vectors, unchanged vectors and bad blobs,
+  // with erases between batches, checked item by item against a model. Workers run on threads a
+  // spawn function starts, or inline when it refuses them.
+  constexpr std::uint32_t kDim = 12;
+  using Index = HnswIndex<float, metric::L2>;
+  Index index(VectorSchema{kDim, ElementType::kFloat32, metric::L2::kind},
+              HnswParams{.m = 6, .ef_construction = 48, .initial_cap = 16, .block_size = 64, .seed = 5});
+  std::map<std::string, std::vector<float>> model;
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<int> key_of(0, 599), kind(0, 9);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::size_t refused = 0, lost_midway = 0;
+  std::map<UpsertOutcome, std::size_t> seen_outcomes;
+  for (int round = 0; round < 60; ++round) {
+    std::set<std::string> used;
+    std::vector<std::string> keys, blobs;
+    std::vector<UpsertResult> want;
+    std::map<std::string, std::vector<float>> next = model;
+    while (keys.size() < 50) {
+      const std::string key = "k" + std::to_string(key_of(rng));
+      if (!used.insert(key).second) continue;
+      const int c = kind(rng);
+      const auto old = model.find(key);
+      if (c == 0) {
+        blobs.push_back(std::string(kDim * 4 - 4, 'x'));
+        want.push_back({UpsertOutcome::kRejected, VectorFailure::kWrongSize, kInvalidId});
+      } else if (c == 1) {
+        auto v = random_vector(rng, kDim);
+        v[3] = nan;
+        blobs.push_back(to_float32_blob(v));
+        want.push_back({UpsertOutcome::kRejected, VectorFailure::kNonFinite, kInvalidId});
+      } else if (c == 2 && old != model.end()) {
+        blobs.push_back(to_float32_blob(old->second));
+        want.push_back({UpsertOutcome::kUnchanged, VectorFailure::kNone, kInvalidId});
+      } else {
+        const auto v = random_vector(rng, kDim);
+        blobs.push_back(to_float32_blob(v));
+        want.push_back({old == model.end() ? UpsertOutcome::kInserted : UpsertOutcome::kUpdated,
+                        VectorFailure::kNone, kInvalidId});
+        next[key] = v;
+      }
+      keys.push_back(key);
+    }
+    std::vector<Index::BlobItem> items;
+    for (std::size_t i = 0; i < keys.size(); ++i) items.emplace_back(keys[i], blobs[i]);
+    std::vector<UpsertResult> results(items.size());
+    std::vector<std::thread> threads;
+    const bool refuse = round % 5 == 4;
+    auto spawn = [&](std::function<void()> task) {
+      if (refuse) {
+        ++refused;
+        throw std::runtime_error("no thread for you");
+      }
+      threads.emplace_back(std::move(task));
+    };
+    index.try_upsert_blobs(items, results, 1 + round % 3, spawn);
+    for (auto& t : threads) t.join();
+    model = std::move(next);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      INFO("round " << round << " key " << keys[i]);
+      CHECK(results[i].outcome == want[i].outcome);
+      CHECK(results[i].failure == want[i].failure);
+      CHECK((results[i].id == kInvalidId) == (want[i].outcome == UpsertOutcome::kRejected));
+      ++seen_outcomes[results[i].outcome];
+    }
+    for (int e = 0; e < 8; ++e) {
+      const std::string key = "k" + std::to_string(key_of(rng));
+      CHECK(index.erase(key) == (model.erase(key) == 1));
+    }
+    REQUIRE(index.size() == model.size());
+    for (const auto& [key, v] : model) REQUIRE(index.get_vector(key) == v);
+    if (round % 20 == 19) lost_midway += not_found_by_own_vector(index, model).size();
+  }
+  CHECK(refused > 0);
+  CHECK(seen_outcomes.size() == 4);  // inserted, updated, unchanged and rejected all occurred
+  CHECK(lost_midway == 0);
+  index.sweep_tombstones();
+  const auto unreachable = unreachable_on_layer0(index);
+  CHECK_MESSAGE(unreachable.empty(), unreachable.size() << " of " << model.size() << " unreachable after a sweep");
   CHECK(not_found_by_own_vector(index, model).empty());
 }

@@ -3,7 +3,9 @@
 // snapshot accessors.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -346,6 +348,73 @@ TEST_CASE("a worker-thread backfill builds the same index as a serial one, with 
     CHECK(s == BackfillState::kReady);
     check_holds(*ks, expected_state(src, ks->definition(), kSchemaL2));
     CHECK(ks->failure_events()[IndexingFailure::kWrongSize] >= 1);
+  }
+}
+
+TEST_CASE("an HNSW keyspace backfills and reconciles through its batch insert on worker threads") {
+  // HnswIndex serialises single upserts, so a worker-thread step hands it the step's upserts as one
+  // batch (try_upsert_blobs) whose workers run on the executor; erases and rejected blobs follow.
+  // The result must be what a serial scan gives: same entries, counters and progress counts.
+  using HnswL2 = HnswIndex<float, metric::L2>;
+  auto scan = [](KeyspaceIndex<HnswL2>& ks, std::size_t batch, std::size_t tasks, bool reconcile) {
+    ThreadExecutor pool;
+    if (reconcile) {
+      ks.start_reconcile();
+    } else {
+      ks.start_backfill();
+    }
+    BackfillState s;
+    while ((s = ks.step(batch, pool.executor(), tasks)) == BackfillState::kBackfilling) pool.join();
+    pool.join();
+    return s;
+  };
+  // Every entry is reachable: an exhaustive search for its own vector finds it.
+  auto check_found = [](const KeyspaceIndex<HnswL2>& ks, const ExpectedState& want) {
+    std::size_t lost = 0;
+    for (const auto& [key, e] : want.indexed) {
+      const auto hits = ks.index().search(e.vector, 1, {.ef = ks.size()});
+      lost += hits.empty() || hits[0].distance != 0.0;
+    }
+    CHECK(lost == 0);
+  };
+  auto make = [](MemorySource& src) {
+    return std::make_unique<KeyspaceIndex<HnswL2>>(
+        doc_definition(), src, std::make_unique<HnswL2>(kSchemaL2, HnswParams{.m = 6, .ef_construction = 40}));
+  };
+  // What changed, as (inserted, updated, removed): the serial scan (tasks = 1) sets the reference.
+  using Changes = std::array<std::uint64_t, 3>;
+  auto changes = [](const ScanCounts& c) { return Changes{c.inserted, c.updated, c.removed}; };
+  std::optional<Changes> serial_backfill, serial_reconcile;
+  for (std::size_t tasks : {1u, 2u, 3u}) {
+    INFO("tasks " << tasks);
+    MemorySource src;
+    fill(src, 400);
+    src.hset("doc:bad", "vec", "x");
+    src.set_duplicates(4, 0.1, 5);
+    auto ks = make(src);
+    REQUIRE(scan(*ks, 64, tasks, false) == BackfillState::kReady);
+    const auto after_backfill = expected_state(src, ks->definition(), kSchemaL2);
+    check_holds(*ks, after_backfill);
+    check_found(*ks, after_backfill);
+    CHECK(ks->progress().counts.inserted == 400);
+    if (!serial_backfill) serial_backfill = changes(ks->progress().counts);
+    CHECK(changes(ks->progress().counts) == *serial_backfill);
+
+    // Change the data behind the index (new, modified, broken and deleted entries) and reconcile.
+    for (int i = 0; i < 400; i += 9) src.hset("doc:" + std::to_string(i), "vec", blob_of(vec_of(i + 1000)));
+    for (int i = 1; i < 400; i += 31) src.hset("doc:" + std::to_string(i), "vec", "short");
+    for (int i = 2; i < 400; i += 17) src.del("doc:" + std::to_string(i));
+    for (int i = 400; i < 460; ++i) src.set("doc:" + std::to_string(i), {{"vec", blob_of(vec_of(i))}});
+    REQUIRE(scan(*ks, 50, tasks, true) == BackfillState::kReady);
+    const auto after_reconcile = expected_state(src, ks->definition(), kSchemaL2);
+    check_holds(*ks, after_reconcile);
+    check_found(*ks, after_reconcile);
+    const Changes reconciled = changes(ks->progress().counts);
+    CHECK(reconciled[0] == 60);
+    CHECK(reconciled[1] > 30);
+    CHECK(reconciled[2] > 30);
+    if (!serial_reconcile) serial_reconcile = reconciled;
+    CHECK(reconciled == *serial_reconcile);
   }
 }
 

@@ -24,8 +24,9 @@
 //     re-choice of the lists it joins, the repair planning of a sweep — under the shared lock,
 //     concurrently with searches, and takes the exclusive lock only to apply the result (write a few
 //     lists), so searches pause for microseconds, not for the whole write.
-//   * `insert_batch` runs several inserting threads at once. It reserves node storage for the whole
-//     batch first; each thread then plans on layer 0 without the shared lock, reading neighbour
+//   * `insert_batch` (its own threads) and `try_upsert_blobs` (threads the caller lends through a
+//     spawn function) run several inserting threads at once. A batch reserves node storage for all
+//     of its entries first; each thread then plans on layer 0 without the shared lock, reading neighbour
 //     lists with atomic loads while other threads' updates are applied, and an update is applied only
 //     to a list that is still as its planner read it (otherwise it is re-planned under the lock).
 //   * A Filter predicate is called from the searching thread, under the shared lock: it must not call
@@ -42,6 +43,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <latch>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -228,45 +231,84 @@ class HnswIndex {
       magnitudes[j] = metric::prepare<MetricT>(v);
     }
 
-    std::lock_guard writer(writer_mutex_);
-    std::vector<unsigned> levels(order.size());
-    for (unsigned& level : levels) level = draw_level();
+    std::vector<KeyView> keys(order.size());
+    for (std::size_t j = 0; j < order.size(); ++j) keys[j] = items[order[j]].first;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(order.size(), 1)));
-    // With several threads, node storage for every id the batch can assign is reserved first, so
-    // records never move while threads plan without the shared lock (see plan_links).
-    const bool concurrent = threads > 1;
-    if (concurrent) {
-      std::unique_lock lock(graph_mutex_);
-      grow_nodes(std::max(keys_.id_bound() + order.size(), nodes_.capacity_slots() ? 0 : params_.initial_cap));
-    }
-    std::atomic<std::size_t> next{0}, changed{0};
-    auto insert_one = [&](std::size_t j) {
-      const auto r = insert_planned(items[order[j]].first, {prepared.data() + j * dim, dim},
-                                    magnitudes[j], levels[j], concurrent);
-      if (r.outcome != UpsertOutcome::kUnchanged) changed.fetch_add(1, std::memory_order_relaxed);
-    };
-    // The first node goes in alone, so that every thread starts from an entry point.
-    if (!order.empty() && entry_point_unlocked() == kInvalidId) insert_one(next++);
-
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto work = [&] {
-      try {
-        for (std::size_t j; (j = next.fetch_add(1)) < order.size();) insert_one(j);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next.store(order.size());
-      }
-    };
+    std::vector<UpsertResult> results(order.size());
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
+    auto spawn = [&pool](std::function<void()> task) { pool.emplace_back(std::move(task)); };
+    std::exception_ptr failure;
+    {
+      std::lock_guard writer(writer_mutex_);
+      try {
+        insert_prepared(keys, prepared.data(), magnitudes.data(), results, threads, spawn);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
     for (auto& t : pool) t.join();
-    maybe_sweep();
     if (failure) std::rethrow_exception(failure);
-    return changed.load();
+    return static_cast<std::size_t>(std::count_if(results.begin(), results.end(), [](const UpsertResult& r) {
+      return r.outcome != UpsertOutcome::kUnchanged;
+    }));
+  }
+
+  /// One item of try_upsert_blobs: a key and its blob (schema element type, little-endian).
+  using BlobItem = std::pair<KeyView, std::string_view>;
+
+  /// Upserts blob entries with distinct keys on up to `workers` threads the host lends:
+  /// `spawn(task)` must run `task` (a `std::function<void()>`) once on some thread, or throw, and
+  /// then the task runs inline. The call returns when every task has finished. `results[i]` gets
+  /// what `try_upsert_blob(items[i])` would: a bad blob is rejected on its own, an unchanged vector
+  /// is found without a search. Throws kInvalidArgument, changing nothing, for an over-long or
+  /// repeated key or a `results` of another size. Should inserting itself fail (out of memory),
+  /// the entries before the failure stay inserted and the exception is rethrown.
+  template <class Spawn>
+  void try_upsert_blobs(std::span<const BlobItem> items, std::span<UpsertResult> results, std::size_t workers,
+                        Spawn&& spawn) {
+    if (results.size() != items.size())
+      throw Error(ErrorCode::kInvalidArgument, "try_upsert_blobs needs one result per item");
+    {
+      std::unordered_set<KeyView> seen;
+      for (const auto& item : items) {
+        limits_.check_key(item.first.size());
+        if (!seen.insert(item.first).second)
+          throw Error(ErrorCode::kInvalidArgument, "try_upsert_blobs: key '" + std::string(item.first) + "' repeats");
+      }
+    }
+    const std::size_t dim = schema_.dim;
+    std::vector<float> prepared(items.size() * dim);
+    std::vector<float> magnitudes;
+    std::vector<KeyView> keys;
+    std::vector<std::size_t> where;  // item index of each entry to insert
+    std::lock_guard writer(writer_mutex_);
+    {
+      std::shared_lock lock(graph_mutex_);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::span<float> v(prepared.data() + keys.size() * dim, dim);
+        if (auto failure = decode_blob(schema_, items[i].second, v); failure != VectorFailure::kNone) {
+          results[i] = {UpsertOutcome::kRejected, failure, kInvalidId};
+          continue;
+        }
+        const float magnitude = metric::prepare<MetricT>(v);
+        if (const auto id = keys_.find(items[i].first); id && same_vector(*id, v.data(), magnitude)) {
+          results[i] = {UpsertOutcome::kUnchanged, VectorFailure::kNone, *id};
+          continue;
+        }
+        keys.push_back(items[i].first);
+        where.push_back(i);
+        magnitudes.push_back(magnitude);
+      }
+    }
+    std::vector<UpsertResult> inserted(keys.size());
+    std::exception_ptr failure;
+    try {
+      insert_prepared(keys, prepared.data(), magnitudes.data(), inserted, workers, spawn);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    for (std::size_t j = 0; j < keys.size(); ++j) results[where[j]] = inserted[j];
+    if (failure) std::rethrow_exception(failure);
   }
 
   /// Removes `key` from results at once; returns false (and does nothing) when it was absent. The
@@ -681,6 +723,58 @@ class HnswIndex {
   Id entry_point_unlocked() const {
     std::shared_lock lock(graph_mutex_);
     return entry_;
+  }
+
+  // Inserts prepared (validated, normalised) vectors under distinct keys, writing each outcome to
+  // results[j]; the caller holds writer_mutex_. Levels are drawn in order first. With `workers` > 1,
+  // node storage for every id the batch can assign is reserved, then workers - 1 tasks are handed to
+  // `spawn` (see try_upsert_blobs; a refused task runs inline) and this thread works too; returns
+  // once all are done. The first node of an empty index goes in alone, so every worker starts from
+  // an entry point. Tombstones the batch makes are swept at its end.
+  template <class Spawn>
+  void insert_prepared(std::span<const KeyView> keys, const float* prepared, const float* magnitudes,
+                       std::span<UpsertResult> results, std::size_t workers, Spawn& spawn) {
+    const std::size_t count = keys.size(), dim = schema_.dim;
+    std::vector<unsigned> levels(count);
+    for (unsigned& level : levels) level = draw_level();
+    workers = std::clamp<std::size_t>(workers, 1, std::max<std::size_t>(count, 1));
+    const bool concurrent = workers > 1;
+    if (concurrent) {
+      std::unique_lock lock(graph_mutex_);
+      grow_nodes(std::max(keys_.id_bound() + count, nodes_.capacity_slots() ? 0 : params_.initial_cap));
+    }
+    std::atomic<std::size_t> next{0};
+    auto insert_one = [&](std::size_t j) {
+      results[j] = insert_planned(keys[j], {prepared + j * dim, dim}, magnitudes[j], levels[j], concurrent);
+    };
+    if (count && entry_point_unlocked() == kInvalidId) insert_one(next++);
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+      try {
+        for (std::size_t j; (j = next.fetch_add(1)) < count;) insert_one(j);
+      } catch (...) {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next.store(count);
+      }
+    };
+    std::latch done(static_cast<std::ptrdiff_t>(workers - 1));
+    for (std::size_t t = 1; t < workers; ++t) {
+      std::function<void()> task = [&work, &done] {
+        work();
+        done.count_down();
+      };
+      try {
+        spawn(task);
+      } catch (...) {
+        task();
+      }
+    }
+    work();
+    done.wait();
+    maybe_sweep();
+    if (failure) std::rethrow_exception(failure);
   }
 
   // Callable from several threads at once (insert_batch) while the caller holds writer_mutex_; with

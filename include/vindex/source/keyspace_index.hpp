@@ -23,9 +23,11 @@
 // are serialised by an internal mutex and may come from any thread: a host may drive steps on a
 // worker thread while its main thread calls the hooks. The source is only called from inside those
 // calls, so from one thread at a time. `step(max_keys, executor, tasks)` reads the source on the
-// calling thread and runs the vector inserts as `tasks` tasks on the host's executor, returning when
-// they are all done (IndexT's writes must be thread-safe, as FlatIndex's and HnswIndex's are; the
-// speed-up is what IndexT lets concurrent writes overlap: for FlatIndex only the blob decoding).
+// calling thread, then inserts the step's vectors on `tasks` threads, returning when all are done.
+// With HnswIndex (any index with `try_upsert_blobs`) the step's upserts go in as one batch whose
+// workers are `tasks - 1` executor tasks plus the calling thread; HnswIndex plans them concurrently.
+// Otherwise each of `tasks` executor tasks upserts its share (IndexT's writes must be thread-safe,
+// as FlatIndex's are; there only the blob decoding overlaps).
 // Searches, `progress()` and the other const members may run on any thread, concurrently with each
 // other and with mutations; a search running during a mutation sees each key either before or after
 // it (its attributes may briefly lag its vector). Next: persist/ (snapshots) for saving one.
@@ -736,6 +738,14 @@ class KeyspaceIndex {
 
   void run_tasks(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
     if (plans.empty()) return;
+    if constexpr (requires(IndexT& index, std::span<const std::pair<KeyView, std::string_view>> items,
+                           std::span<UpsertResult> results, const Executor& spawn) {
+                    index.try_upsert_blobs(items, results, tasks, spawn);
+                  }) {
+      // An index that inserts a batch on several threads itself (HnswIndex, whose single upserts
+      // are serialised): it gets the step's upserts at once, and its workers run on the executor.
+      return run_batch(plans, executor, tasks);
+    }
     tasks = std::min(tasks, plans.size());
     std::latch done(static_cast<std::ptrdiff_t>(tasks));
     const std::size_t per = (plans.size() + tasks - 1) / tasks;
@@ -761,6 +771,45 @@ class KeyspaceIndex {
       if (!submitted) task();
     }
     done.wait();
+  }
+
+  // The step's upserts as one batch (the index's workers are executor tasks, inline when the
+  // executor refuses one), then the erases: of removed entries and of rejected blobs. Keys within a
+  // step are distinct, so the order between the two does not matter. Should the batch throw, every
+  // upsert of the step is marked failed; the step then fails and `resume()` redoes it (upserts
+  // already made come back kUnchanged).
+  void run_batch(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
+    std::vector<std::size_t> upserts;
+    std::vector<std::pair<KeyView, std::string_view>> items;
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      if (plans[i].plan.action == Plan::Action::kUpsert) {
+        upserts.push_back(i);
+        items.emplace_back(plans[i].plan.key, plans[i].plan.blob);
+      }
+    std::vector<UpsertResult> results(items.size());
+    try {
+      if (!items.empty()) index_->try_upsert_blobs(std::span<const std::pair<KeyView, std::string_view>>(items),
+                                                   std::span<UpsertResult>(results), tasks, executor);
+      for (std::size_t k = 0; k < upserts.size(); ++k) {
+        Plan& p = plans[upserts[k]].plan;
+        p.upsert = results[k];
+        if (p.upsert.outcome == UpsertOutcome::kRejected) {
+          p.action = Plan::Action::kFail;
+          p.failure = to_indexing_failure(p.upsert.failure);
+        }
+      }
+    } catch (...) {
+      for (std::size_t i : upserts) plans[i].error = std::current_exception();
+    }
+    for (OwnedPlan& o : plans) {
+      if (o.error) continue;
+      try {
+        if (o.plan.action != Plan::Action::kUpsert) o.plan.erased = index_->erase(o.plan.key);
+        o.plan.done = true;
+      } catch (...) {
+        o.error = std::current_exception();
+      }
+    }
   }
 
   BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
