@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/schema.hpp"
+#include "vindex/storage/growth.hpp"
+#include "vindex/storage/key_map.hpp"
 
 using namespace vindex;
 
@@ -124,4 +127,41 @@ TEST_CASE("error messages name binary keys safely") {
     CHECK(what.find("3 bytes") != std::string::npos);
     CHECK(what.find("expected 16") != std::string::npos);
   }
+}
+
+TEST_CASE("reserve_for grows geometrically, so reserving before each push stays amortised O(1)") {
+  std::vector<int> v;
+  std::size_t reallocations = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const std::size_t before = v.capacity();
+    vindex::reserve_for(v, v.size() + 1);
+    reallocations += v.capacity() != before;
+    REQUIRE(v.capacity() >= v.size() + 1);
+    v.push_back(i);
+  }
+  CHECK(reallocations <= 15);  // 8, 16, ... 131072: 15 sizes; reserve(size() + 1) would take 100000
+  const std::size_t cap = v.capacity();
+  vindex::reserve_for(v, 10);  // enough room already: nothing changes
+  CHECK(v.capacity() == cap);
+  vindex::reserve_for(v, 10 * cap);  // asked for more than double: gets what it asked for
+  CHECK(v.capacity() >= 10 * cap);
+}
+
+TEST_CASE("KeyMap::reserve sizes the table once and changes no lookup") {
+  vindex::KeyMap keys;
+  for (int i = 0; i < 100; ++i) keys.insert("short" + std::to_string(i));
+  keys.reserve(50);  // smaller than the size: nothing to do
+  keys.reserve(20000);
+  for (int i = 100; i < 18000; ++i) keys.insert("a key long enough to be stored out of line " + std::to_string(i));
+  for (int i = 0; i < 18000; ++i) {
+    const std::string key = i < 100 ? "short" + std::to_string(i) : "a key long enough to be stored out of line " + std::to_string(i);
+    const auto id = keys.find(key);
+    REQUIRE(id);
+    CHECK(*id == static_cast<vindex::Id>(i));
+    CHECK(keys.key(*id) == key);
+  }
+  CHECK(keys.size() == 18000);
+  vindex::KeyMap fresh;  // the table is allocated by reserve, before any insert
+  fresh.reserve(20000);
+  CHECK(fresh.memory_bytes() >= 20000 * sizeof(vindex::Id));
 }

@@ -28,6 +28,7 @@
 #include "vindex/source/keyspace_index.hpp"
 #include "vindex/source/memory_source.hpp"
 #include "vindex/storage/block_array.hpp"
+#include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
 #include "vindex/storage/upper_links.hpp"
 #include "vindex/storage/visited_set.hpp"

@@ -69,6 +69,7 @@
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
+#include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
 #include "vindex/storage/upper_links.hpp"
 #include "vindex/storage/visited_set.hpp"
@@ -317,7 +318,7 @@ class HnswIndex {
     std::lock_guard writer(writer_mutex_);
     {
       std::unique_lock lock(graph_mutex_);
-      retired_.reserve(retired_.size() + 1);
+      reserve_for(retired_, retired_.size() + 1);
       const auto id = keys_.retire(key);
       if (!id) return false;
       retired_.push_back(*id);
@@ -739,9 +740,11 @@ class HnswIndex {
     for (unsigned& level : levels) level = draw_level();
     workers = std::clamp<std::size_t>(workers, 1, std::max<std::size_t>(count, 1));
     const bool concurrent = workers > 1;
-    if (concurrent) {
+    {
       std::unique_lock lock(graph_mutex_);
-      grow_nodes(std::max(keys_.id_bound() + count, nodes_.capacity_slots() ? 0 : params_.initial_cap));
+      keys_.reserve(keys_.size() + count);
+      if (concurrent)
+        grow_nodes(std::max(keys_.id_bound() + count, nodes_.capacity_slots() ? 0 : params_.initial_cap));
     }
     std::atomic<std::size_t> next{0};
     auto insert_one = [&](std::size_t j) {
@@ -854,7 +857,7 @@ class HnswIndex {
     const std::size_t next = keys_.next_id();
     grow_nodes(std::max(next + 1, nodes_.capacity_slots() ? 0 : params_.initial_cap));
     upper_.reserve(level);
-    retired_.reserve(retired_.size() + 1);
+    reserve_for(retired_, retired_.size() + 1);
     if (old) {
       keys_.retire(key);
       retired_.push_back(*old);
@@ -1421,6 +1424,7 @@ class HnswIndex {
     }
 
     // Valid: build.
+    keys_.reserve(n);
     std::vector<std::size_t> by_id(n);
     for (std::size_t i = 0; i < n; ++i) by_id[i] = i;
     std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return nodes[a].id < nodes[b].id; });

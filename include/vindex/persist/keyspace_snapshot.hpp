@@ -35,6 +35,7 @@
 #include "vindex/persist/snapshot_format.hpp"
 #include "vindex/persist/snapshot_options.hpp"
 #include "vindex/source/keyspace_index.hpp"
+#include "vindex/storage/growth.hpp"
 
 namespace vindex {
 
@@ -193,7 +194,7 @@ inline void read_attribute_rows(const snapshot::Section& s, const LoadOptions& o
   const std::uint32_t count = c.u32("row count");
   if (count == 0) c.fail("empty ATTR section");
   c.check_count(count, 4 + 13 * width, "row count");
-  state.attributes.reserve(state.attributes.size() + count);
+  reserve_for(state.attributes, state.attributes.size() + count);
   for (std::uint32_t i = 0; i < count; ++i) {
     auto& [key, row] = state.attributes.emplace_back();
     key = Key(get_string(c, options.limits.max_key_bytes, "key"));
@@ -217,7 +218,7 @@ inline void read_failures(const snapshot::Section& s, const LoadOptions& options
   const std::uint32_t count = c.u32("failing key count");
   if (count == 0) c.fail("empty FAIL section");
   c.check_count(count, 5, "failing key count");
-  state.failing.reserve(state.failing.size() + count);
+  reserve_for(state.failing, state.failing.size() + count);
   for (std::uint32_t i = 0; i < count; ++i) {
     Key key(get_string(c, options.limits.max_key_bytes, "key"));
     const std::uint8_t code = c.u8("failure code");

@@ -23,6 +23,7 @@
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/storage/growth.hpp"
 
 namespace vindex {
 
@@ -46,6 +47,11 @@ class KeyMap {
     }
   }
 
+  /// Sizes the lookup table for `keys` live keys at once, so that inserting up to that many
+  /// rehashes nothing (the table otherwise grows by 1/16 at a time, rehashing each time). Strong
+  /// guarantee: on failure nothing changes.
+  void reserve(std::size_t keys) { reserve_table(keys); }
+
   /// Assigns an id to a new key (which must be absent), reusing a freed id when there is one.
   /// Strong guarantee: on failure (out of memory, 2^32 - 1 ids) nothing changes.
   Id insert(KeyView key) {
@@ -60,8 +66,8 @@ class KeyMap {
       const auto len = static_cast<std::uint32_t>(key.size());
       std::memcpy(long_key.get(), &len, sizeof len);
       std::memcpy(long_key.get() + sizeof len, key.data(), key.size());
-      long_keys_.reserve(long_keys_.size() + 1);
-      long_free_.reserve(long_keys_.size() + 1);  // so that dropping a long key never allocates
+      reserve_for(long_keys_, long_keys_.size() + 1);
+      reserve_for(long_free_, long_keys_.size() + 1);  // so that dropping a long key never allocates
     }
     // Nothing below throws.
     Id id;
