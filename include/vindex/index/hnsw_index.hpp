@@ -327,9 +327,10 @@ class HnswIndex {
     return true;
   }
 
-  /// Repairs the graph around every tombstone now and frees their slots (normally done
-  /// automatically once tombstones reach 1/16 of the entries). After it, export_graph() describes
-  /// exactly the graph searches walk.
+  /// Repairs the graph around every tombstone now, frees their slots and re-links any live node
+  /// that no longer has a path from the entry point (normally done automatically once tombstones,
+  /// or inserts since the last sweep, reach 1/16 of the entries). After it, export_graph()
+  /// describes exactly the graph searches walk.
   void sweep_tombstones() {
     std::lock_guard writer(writer_mutex_);
     sweep();
@@ -379,6 +380,7 @@ class HnswIndex {
     magnitudes_.shrink_slots(0);
     upper_.clear();
     retired_ = {};
+    inserted_since_sweep_ = 0;
     entry_ = kInvalidId;
     max_level_ = -1;
     refresh_blocks();
@@ -863,6 +865,7 @@ class HnswIndex {
       retired_.push_back(*old);
     }
     const Id id = keys_.insert(key);
+    ++inserted_since_sweep_;
 
     // The new node's own vector and lists first: nothing links to it yet.
     std::copy_n(v, schema_.dim, vector_of(id));
@@ -872,6 +875,8 @@ class HnswIndex {
     for (std::size_t l = 0; l < plan.links.size(); ++l)
       std::copy(plan.links[l].begin(), plan.links[l].end(), neighbours(id, static_cast<unsigned>(l)).first);
     for (const LinkUpdate& u : plan.updates) apply(u, plan, id);
+    // Every neighbour may have pruned the new node (full lists of closer nodes): link it from near one.
+    if (links0(id)[0] != kInvalidId && !linked_back(id, kInvalidId)) rehome(id, links0(id)[0]);
     if (entry_ == kInvalidId || static_cast<int>(level) > max_level_) {
       entry_ = id;
       max_level_ = static_cast<int>(level);
@@ -894,9 +899,11 @@ class HnswIndex {
       if (next == kInvalidId && free == cap) free = i;
       if (list[i] != next) store_link(list, i, next);
     }
-    // As in connect(): on layer 0 a pruned new node keeps the link while there is room, unless
-    // another neighbour already links to it.
-    if (!linked && u.level == 0 && free < cap && !linked_back(id, u.node)) store_link(list, free, id);
+    if (u.level != 0) return;
+    // As in connect(): a pruned new node keeps the link while there is room, unless another
+    // neighbour already links to it.
+    if (!linked && free < cap && !linked_back(id, u.node)) store_link(list, free, id);
+    if (seen[cap - 1] != kInvalidId) rehome_dropped(u.node, {seen, cap}, id);  // was full: pruned
   }
 
   // Adds `id` to the list of `n` at `level`; a full list is re-chosen by the heuristic.
@@ -909,30 +916,83 @@ class HnswIndex {
         return;
       }
     }
-    thread_local std::vector<Id> kept;  // reused: connect runs M times per insert
+    thread_local std::vector<Id> kept, before;  // reused: connect runs M times per insert
     reprune(n, level, {list, cap}, id, vector_of(id), kept);
+    before.assign(list, list + cap);
     for (std::size_t i = 0; i < cap; ++i) store_link(list, i, i < kept.size() ? kept[i] : kInvalidId);
+    if (level == 0) rehome_dropped(n, before, id);
+  }
+
+  // Nodes that just left the layer-0 list of `n` (they were in `before`; the new node `skip` is
+  // left to commit()) with no other in-link in sight (reprune found nothing to drop instead) are
+  // linked from near `n`; see rehome.
+  void rehome_dropped(Id n, std::span<const Id> before, Id skip) {
+    const Id* list = links0(n);
+    for (Id x : before) {
+      if (x == kInvalidId) break;
+      if (x == skip || !keys_.is_live(x) || std::find(list, list + m0_, x) != list + m0_ || linked_back(x, n)) continue;
+      rehome(x, n);
+    }
+  }
+
+  // Gives layer-0 node `x`, which may have no in-link left, one from a node `n` links to (or,
+  // failing that, one two links from `n`): the closest of them with a free slot, unless one already
+  // links to `x`. Searches that reach `n` then reach `x`. Should none have room, `x` stays as it is
+  // until the next sweep re-links it (relink_unreachable). Caller holds the exclusive lock.
+  void rehome(Id x, Id n) {
+    const float* xv = vector_of(x);
+    Id host = kInvalidId;
+    Distance best = std::numeric_limits<Distance>::infinity();
+    auto consider = [&](Id h) {  // true once some node near n is found to link to x already
+      if (h == x) return false;
+      const Id* hl = links0(h);
+      if (std::find(hl, hl + m0_, x) != hl + m0_) return true;
+      if (hl[m0_ - 1] != kInvalidId) return false;
+      const Distance d = distance(xv, h);
+      if (d < best) best = d, host = h;
+      return false;
+    };
+    const Id* first = links0(n);
+    for (std::size_t i = 0; i < m0_ && first[i] != kInvalidId; ++i)
+      if (consider(first[i])) return;
+    for (std::size_t i = 0; host == kInvalidId && i < m0_ && first[i] != kInvalidId; ++i) {
+      const Id* second = links0(first[i]);
+      for (std::size_t j = 0; j < m0_ && second[j] != kInvalidId; ++j)
+        if (second[j] != n && consider(second[j])) return;
+    }
+    if (host == kInvalidId) return;
+    Id* hl = links0(host);
+    store_link(hl, static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl), x);
   }
 
   // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
-  // heuristic's choice among them; then, on layer 0, pruned nodes that none of their own neighbours
-  // links back to keep their link while there is room, since this may be their last in-link. (A
-  // sweep re-links any node that is cut off all the same; see relink_unreachable.) A planned node
-  // (kPlanned) is left to apply(), which knows its links.
+  // heuristic's choice among them. On layer 0 a pruned node that none of its own neighbours links
+  // back to (an orphan: this may be its last in-link) keeps its link, in a free slot while there is
+  // one, else in place of the farthest chosen node that another neighbour does link back to. So
+  // pruning never takes the last in-link of a node while another can go instead, and a node a
+  // search reached once stays reachable between sweeps. (A sweep re-links any node that is cut off
+  // all the same; see relink_unreachable.) A planned node (kPlanned) is left to apply(), which
+  // knows its links.
   void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
                std::vector<Id>& kept) const {
     thread_local std::vector<Candidate> candidates;
+    thread_local std::vector<Id> orphans;
     candidates.clear();
     const float* base = vector_of(n);
     for (Id o : old) candidates.push_back({distance(base, o), o});
     candidates.push_back({MetricT::distance(base, extra_v, schema_.dim), extra});
     std::sort(candidates.begin(), candidates.end(), closer);
     select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : vector_of(c); });
-    if (level == 0)
-      for (const Candidate& c : candidates)
-        if (kept.size() < old.size() && c.id != kPlanned &&
-            std::find(kept.begin(), kept.end(), c.id) == kept.end() && !linked_back(c.id, n))
-          kept.push_back(c.id);
+    if (level != 0) return;
+    orphans.clear();
+    for (const Candidate& c : candidates)
+      if (c.id != kPlanned && std::find(kept.begin(), kept.end(), c.id) == kept.end() && !linked_back(c.id, n))
+        orphans.push_back(c.id);
+    const std::size_t chosen = kept.size();
+    std::size_t next = 0;
+    for (; next < orphans.size() && kept.size() < old.size(); ++next) kept.push_back(orphans[next]);
+    for (std::size_t victim = chosen; next < orphans.size() && victim-- > 0;)
+      if (kept[victim] != kPlanned && linked_back(kept[victim], n)) kept[victim] = orphans[next++];
   }
 
   // Whether some layer-0 neighbour of `id` other than `except` links back to `id`.
@@ -1161,14 +1221,20 @@ class HnswIndex {
   // ---------------------------------------------------------------------------------------------
   // Deletion: tombstones are repaired in sweeps.
 
+  // Sweeps once tombstones reach 1/16 of the entries, or once as many inserts have pruned lists
+  // since the last sweep: pruning can still cut off a small group of nodes that only link to each
+  // other (see reprune), and the sweep's reachability walk re-links them. Either way the sweep's
+  // cost, a pass over the lists, is spread over at least 1/16 of the entries' worth of writes.
   void maybe_sweep() {
-    std::size_t pending, live;
+    std::size_t pending, inserted, live;
     {
       std::shared_lock lock(graph_mutex_);
       pending = retired_.size();
+      inserted = inserted_since_sweep_;
       live = keys_.size();
     }
-    if (pending >= std::max<std::size_t>(kMinSweep, live / kSweepFraction)) sweep();
+    const std::size_t threshold = std::max<std::size_t>(kMinSweep, live / kSweepFraction);
+    if (pending >= threshold || inserted >= threshold) sweep();
   }
 
   // A list a sweep will rewrite: the new links of `node` on `level`.
@@ -1185,7 +1251,7 @@ class HnswIndex {
     Id entry = kInvalidId;
     {
       std::shared_lock lock(graph_mutex_);
-      if (retired_.empty()) return;
+      if (retired_.empty() && inserted_since_sweep_ == 0) return;
       std::vector<std::uint8_t> dead(keys_.id_bound(), 0);
       for (Id r : retired_) dead[r] = 1;
       std::vector<Candidate> candidates;
@@ -1239,6 +1305,7 @@ class HnswIndex {
       keys_.release_retired(r);
     }
     retired_.clear();
+    inserted_since_sweep_ = 0;
   }
 
   // Re-choosing lists by the heuristic can leave a live node without any in-link from the part of
@@ -1530,6 +1597,7 @@ class HnswIndex {
   BlockArray<float> magnitudes_;
   UpperLinks upper_;
   std::vector<Id> retired_;  // tombstones awaiting a sweep
+  std::size_t inserted_since_sweep_ = 0;  // nodes inserted since the last sweep (see maybe_sweep)
   Id entry_ = kInvalidId;
   int max_level_ = -1;
   std::mt19937_64 level_rng_;
