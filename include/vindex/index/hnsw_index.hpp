@@ -968,10 +968,10 @@ class HnswIndex {
   // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
   // heuristic's choice among them. On layer 0 a pruned node that none of its own neighbours links
   // back to (an orphan: this may be its last in-link) keeps its link, in a free slot while there is
-  // one, else in place of the farthest chosen node that another neighbour does link back to. So
-  // pruning never takes the last in-link of a node while another can go instead, and a node a
-  // search reached once stays reachable between sweeps. (A sweep re-links any node that is cut off
-  // all the same; see relink_unreachable.) A planned node (kPlanned) is left to apply(), which
+  // one, else in place of the farthest chosen node that another neighbour does link back to
+  // (rehome_dropped takes care of one dropped all the same). "Links back" is a local test: two
+  // nodes that link only to each other pass it, so such a pair can still be cut off; the next
+  // sweep re-links it (relink_unreachable). A planned node (kPlanned) is left to apply(), which
   // knows its links.
   void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
                std::vector<Id>& kept) const {
@@ -1221,7 +1221,7 @@ class HnswIndex {
   // ---------------------------------------------------------------------------------------------
   // Deletion: tombstones are repaired in sweeps.
 
-  // Sweeps once tombstones reach 1/16 of the entries, or once as many inserts have pruned lists
+  // Sweeps once tombstones reach 1/16 of the entries, or once as many nodes have been inserted
   // since the last sweep: pruning can still cut off a small group of nodes that only link to each
   // other (see reprune), and the sweep's reachability walk re-links them. Either way the sweep's
   // cost, a pass over the lists, is spread over at least 1/16 of the entries' worth of writes.
@@ -1256,7 +1256,8 @@ class HnswIndex {
       for (Id r : retired_) dead[r] = 1;
       std::vector<Candidate> candidates;
       std::vector<Id> pool;
-      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      // With no tombstones (a sweep for the inserts alone) no list points at one: only the walk below.
+      for (std::size_t i = 0; !retired_.empty() && i < keys_.id_bound(); ++i) {
         const Id u = static_cast<Id>(i);
         if (!keys_.is_live(u)) continue;
         const unsigned top = level_of(u);
