@@ -69,7 +69,7 @@ TEST_CASE("parse_metric and parse_element_type accept Redis names in any case") 
 }
 
 TEST_CASE("a FLOAT32 blob round-trips through to_float32_blob and decode_blob") {
-  const std::vector<float> v = {1.5f, -2.25f, 0.0f, 3e-38f, 1e30f};
+  const std::vector<float> v = {1.5f, -2.25f, 0.0f, 3e-38f, 1e18f};
   const std::string blob = to_float32_blob(v);
   CHECK(blob.size() == 20);
   // Little-endian layout as numpy writes it: 1.5f = 0x3fc00000.
@@ -94,6 +94,29 @@ TEST_CASE("each bad blob has its own failure reason") {
   CHECK(decode_blob(l2, to_float32_blob(std::vector<float>{0, 0, 0, 0}), out) == VectorFailure::kNone);
   CHECK(decode_blob(cosine, to_float32_blob(std::vector<float>{0, 0, 0, 0}), out) == VectorFailure::kZeroVector);
   CHECK(decode_blob(cosine, to_float32_blob(std::vector<float>{0, 0, -0.0f, 1e-30f}), out) == VectorFailure::kNone);
+}
+
+TEST_CASE("a vector whose squared length exceeds 2^124 is out of range: its distances could overflow") {
+  std::vector<float> out(4);
+  const VectorSchema l2{4, ElementType::kFloat32, Metric::kL2};
+  // Finite components near the float maximum: their squares overflow, so every distance would be +inf.
+  CHECK(decode_blob(l2, to_float32_blob(std::vector<float>{3e38f, -3e38f, 3e38f, -3e38f}), out) ==
+        VectorFailure::kOutOfRange);
+  // Exactly at the bound (4 × (2^61)² = 2^124) is accepted; one component a step larger is not.
+  const float at = std::ldexp(1.0f, 61);
+  CHECK(check_vector(l2, std::vector<float>{at, -at, at, -at}) == VectorFailure::kNone);
+  CHECK(check_vector(l2, std::vector<float>{std::nextafter(at, 1e38f), -at, at, -at}) == VectorFailure::kOutOfRange);
+  // The bound holds for every metric and element type (BFLOAT16 reaches 3.4e38 too).
+  const VectorSchema cosine{4, ElementType::kFloat32, Metric::kCosine};
+  CHECK(check_vector(cosine, std::vector<float>{1e30f, 0, 0, 0}) == VectorFailure::kOutOfRange);
+  const unsigned char bf16_big[] = {0x7f, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};  // 0x7f7f ≈ 3.39e38
+  CHECK(decode_blob(VectorSchema{4, ElementType::kBFloat16}, std::string_view(reinterpret_cast<const char*>(bf16_big), 8),
+                    out) == VectorFailure::kOutOfRange);
+  // Tiny and subnormal vectors are fine, also under COSINE (normalised in double precision).
+  CHECK(check_vector(cosine, std::vector<float>{std::numeric_limits<float>::denorm_min(), 0, 0, 0}) ==
+        VectorFailure::kNone);
+  CHECK(code_of([&] { throw_if_failed(VectorFailure::kOutOfRange, l2, "k", 4, false); }) == ErrorCode::kInvalidVector);
+  CHECK(to_string(VectorFailure::kOutOfRange) == "magnitude out of range");
 }
 
 TEST_CASE("FLOAT16 and BFLOAT16 blobs decode to the same floats") {

@@ -99,10 +99,14 @@ inline ExpectedState expected_state(const vindex::MemorySource& source,
       } else {
         v = *decoded;
         bool all_zero = true;
+        long double squared_length = 0;
         for (float x : v) {
           if (!std::isfinite(x)) failure = IndexingFailure::kNonFinite;
           all_zero &= x == 0;
+          squared_length += static_cast<long double>(x) * x;
         }
+        // Documented bound: squared length above 2^124 could overflow a float distance.
+        if (!failure && squared_length > std::ldexp(1.0L, 124)) failure = IndexingFailure::kOutOfRange;
         if (!failure && all_zero && schema.metric == Metric::kCosine)
           failure = IndexingFailure::kZeroVector;
       }

@@ -26,10 +26,20 @@ enum class VectorFailure : std::uint8_t {
   kWrongSize = 1,   ///< blob length differs from dim × element size
   kNonFinite = 2,   ///< an element is NaN or ±Inf
   kZeroVector = 3,  ///< all zeros under COSINE: no direction
+  kOutOfRange = 4,  ///< squared length above kMaxSquaredNorm: its distances could overflow float
 };
 
 /// Number of distinct VectorFailure codes, for counter arrays.
-inline constexpr std::size_t kVectorFailureCount = 4;
+inline constexpr std::size_t kVectorFailureCount = 5;
+
+/// Largest squared Euclidean length (computed in double) a vector or query may have: 2^124, i.e. a
+/// length up to 2^62 ≈ 4.6e18. Every distance between two such vectors then stays finite in float:
+/// an L2 distance is at most (|a| + |b|)² ≤ 4 · 2^124 = 2^126 (float reaches 2^128), a dot product
+/// at most |a|·|b| ≤ 2^124, and so is every partial sum a SIMD kernel forms. Finite components alone
+/// are not enough: components near ±3e38 are finite, yet their squares overflow to +inf, which makes
+/// every distance +inf and the graph's ordering meaningless. Real embeddings are many orders of
+/// magnitude below the bound.
+inline constexpr double kMaxSquaredNorm = 0x1p124;
 
 /// Human-readable reason ("wrong size", …).
 constexpr std::string_view to_string(VectorFailure failure) noexcept {
@@ -38,6 +48,7 @@ constexpr std::string_view to_string(VectorFailure failure) noexcept {
     case VectorFailure::kWrongSize: return "wrong size";
     case VectorFailure::kNonFinite: return "NaN or Inf element";
     case VectorFailure::kZeroVector: return "zero vector under COSINE";
+    case VectorFailure::kOutOfRange: return "magnitude out of range";
   }
   return "?";
 }
@@ -72,14 +83,18 @@ inline float half_to_float(std::uint16_t h) noexcept {
 }
 }  // namespace detail
 
-/// Checks a float vector against a schema: length, finiteness, and non-zero under COSINE.
+/// Checks a float vector against a schema: length, finite elements, squared length at most
+/// kMaxSquaredNorm, and non-zero under COSINE.
 inline VectorFailure check_vector(const VectorSchema& schema, std::span<const float> v) noexcept {
   if (v.size() != schema.dim) return VectorFailure::kWrongSize;
   bool any_nonzero = false;
+  double squared_norm = 0;  // cannot overflow: at most 32768 × (3.4e38)² ≈ 3.8e81
   for (float x : v) {
     if (!std::isfinite(x)) return VectorFailure::kNonFinite;
     any_nonzero |= (x != 0.0f);
+    squared_norm += double(x) * double(x);
   }
+  if (squared_norm > kMaxSquaredNorm) return VectorFailure::kOutOfRange;
   if (schema.metric == Metric::kCosine && !any_nonzero) return VectorFailure::kZeroVector;
   return VectorFailure::kNone;
 }
@@ -148,6 +163,10 @@ inline void throw_if_failed(VectorFailure failure, const VectorSchema& schema, s
     case VectorFailure::kZeroVector:
       throw Error(ErrorCode::kInvalidVector,
                   "vector for key " + printable_key(key) + " is all zeros under COSINE");
+    case VectorFailure::kOutOfRange:
+      throw Error(ErrorCode::kInvalidVector,
+                  "vector for key " + printable_key(key) +
+                      " is too long: its squared length exceeds 2^124, so its distances could overflow");
   }
 }
 

@@ -149,7 +149,7 @@ inline const snapshot::Section& next_known_section(snapshot::SnapshotReader& rea
     const Section& s = reader.next();
     if (s.tag == tag::kIndex || s.tag == tag::kFlatParams || s.tag == tag::kEntries || s.tag == tag::kHnswParams ||
         s.tag == tag::kHnswLinks || s.tag == tag::kDefinition || s.tag == tag::kAttributes ||
-        s.tag == tag::kFailures || s.tag == tag::kBackfill || s.tag == tag::kEnd)
+        s.tag == tag::kFailures || s.tag == tag::kBackfill || s.tag == tag::kFailureEvents || s.tag == tag::kEnd)
       return s;
     SnapshotReader::skip_unknown(s);
   }

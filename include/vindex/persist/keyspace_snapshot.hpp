@@ -112,7 +112,7 @@ inline void write_keyspace_sections(const KeyspaceState& s, snapshot::SnapshotWr
   }
   if (count > 0) flush(tag::kFailures);
 
-  for (std::uint64_t v : s.failure_events.by_code) p.u64(v);
+  for (std::size_t code = 0; code < kBackfillFailureCodes; ++code) p.u64(s.failure_events.by_code[code]);
   const BackfillCheckpoint& c = s.checkpoint;
   p.u8(static_cast<std::uint8_t>(c.state));
   p.u8(static_cast<std::uint8_t>(c.mode));
@@ -125,6 +125,21 @@ inline void write_keyspace_sections(const KeyspaceState& s, snapshot::SnapshotWr
     for (const Key& k : *list) put_string(p, k);
   }
   writer.section(tag::kBackfill, p.view());
+  // Counters of failure codes added after BKFL's layout was frozen, in a section older readers skip;
+  // written only when one is non-zero, so snapshots without such failures keep their exact bytes.
+  p.clear();
+  std::uint32_t extra = 0;
+  p.u32(0);
+  for (std::size_t code = kBackfillFailureCodes; code < kIndexingFailureCodes; ++code)
+    if (s.failure_events.by_code[code] != 0) {
+      p.u8(static_cast<std::uint8_t>(code));
+      p.u64(s.failure_events.by_code[code]);
+      ++extra;
+    }
+  if (extra > 0) {
+    p.patch_u32(0, extra);
+    writer.section(tag::kFailureEvents, p.view(), snapshot::section_flag::kSkippable);
+  }
 }
 
 }  // namespace detail
@@ -230,7 +245,8 @@ inline void read_failures(const snapshot::Section& s, const LoadOptions& options
 
 inline void read_backfill(const snapshot::Section& s, const LoadOptions& options, KeyspaceState& state) {
   PayloadCursor c = s.cursor();
-  for (std::uint64_t& v : state.failure_events.by_code) v = c.u64("failure event counter");
+  for (std::size_t code = 0; code < kBackfillFailureCodes; ++code)
+    state.failure_events.by_code[code] = c.u64("failure event counter");
   BackfillCheckpoint& k = state.checkpoint;
   const std::uint8_t st = c.u8("backfill state");
   if (st > static_cast<std::uint8_t>(BackfillState::kCancelled)) c.fail("unknown backfill state code " + std::to_string(st));
@@ -248,6 +264,20 @@ inline void read_backfill(const snapshot::Section& s, const LoadOptions& options
     c.check_count(n, 4, "key list length");
     list->reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) list->emplace_back(get_string(c, options.limits.max_key_bytes, "key"));
+  }
+  c.expect_end();
+}
+
+inline void read_failure_events(const snapshot::Section& s, KeyspaceState& state) {
+  PayloadCursor c = s.cursor();
+  const std::uint32_t count = c.u32("counter count");
+  if (count == 0) c.fail("empty FEVX section");
+  c.check_count(count, 9, "counter count");
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint8_t code = c.u8("failure code");
+    if (code < kBackfillFailureCodes || code >= kIndexingFailureCodes)
+      c.fail("unknown failure code " + std::to_string(code));
+    state.failure_events.by_code[code] = c.u64("failure event counter");
   }
   c.expect_end();
 }
@@ -279,7 +309,7 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
     throw Error(ErrorCode::kSchemaMismatch, "snapshot holds a bare index without a keyspace (no KDEF section)");
   // The index body stopped at KDEF; the reader's current section is still valid until next().
   KeyspaceState state;
-  bool definition = false, backfill = false;
+  bool definition = false, backfill = false, events = false;
   std::uint32_t last = tag::kIndex;
   auto order = [](std::uint32_t t) {
     return t == tag::kDefinition ? 0 : t == tag::kAttributes ? 1 : t == tag::kFailures ? 2 : t == tag::kBackfill ? 3 : 4;
@@ -287,6 +317,13 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
   const Section* s = &reader.current();
   for (;;) {
     if (s->tag == tag::kEnd) break;
+    if (s->tag == tag::kFailureEvents) {  // only right after BKFL, once
+      if (!backfill || events) throw Error(ErrorCode::kCorruptData, s->where() + ": unexpected section here");
+      detail::read_failure_events(*s, state);
+      events = true;
+      s = &detail::next_known_section(reader);
+      continue;
+    }
     if (order(s->tag) > 3 || (definition && order(s->tag) < order(last)) || backfill ||
         (!definition && s->tag != tag::kDefinition))
       throw Error(ErrorCode::kCorruptData, s->where() + ": unexpected section here");

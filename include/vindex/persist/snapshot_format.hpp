@@ -65,6 +65,8 @@ inline constexpr std::uint32_t kDefinition = fourcc("KDEF");   ///< reserved: ke
 inline constexpr std::uint32_t kAttributes = fourcc("ATTR");   ///< reserved: attribute index data
 inline constexpr std::uint32_t kFailures = fourcc("FAIL");     ///< reserved: indexing failure counters
 inline constexpr std::uint32_t kBackfill = fourcc("BKFL");     ///< reserved: unfinished backfill cursor
+inline constexpr std::uint32_t kFailureEvents = fourcc("FEVX");  ///< failure event counters of codes >= 6
+                                                                 ///< (skippable; only when non-zero)
 }  // namespace tag
 
 /// Section flag bits. Bits not defined here are written as 0 and ignored by readers.

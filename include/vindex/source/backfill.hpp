@@ -32,15 +32,20 @@ namespace vindex {
 /// Why an entry that belongs to the index is not indexed. Codes 1-3 equal VectorFailure's; codes
 /// are frozen (snapshots store them).
 enum class IndexingFailure : std::uint8_t {
-  kWrongSize = 1,   ///< vector blob length differs from dim × element size
-  kNonFinite = 2,   ///< vector holds NaN or ±Inf
-  kZeroVector = 3,  ///< zero vector under COSINE
-  kBadNumeric = 4,  ///< a NUMERIC attribute field does not parse as a number
-  kKeyTooLong = 5,  ///< the key exceeds Limits::max_key_bytes
+  kWrongSize = 1,    ///< vector blob length differs from dim × element size
+  kNonFinite = 2,    ///< vector holds NaN or ±Inf
+  kZeroVector = 3,   ///< zero vector under COSINE
+  kBadNumeric = 4,   ///< a NUMERIC attribute field does not parse as a number
+  kKeyTooLong = 5,   ///< the key exceeds Limits::max_key_bytes
+  kOutOfRange = 6,   ///< vector too long: its distances could overflow (VectorFailure::kOutOfRange)
+  kOutOfMemory = 7,  ///< storing it needed memory the index could not get (allocation failure or limit)
 };
 
 /// One past the highest IndexingFailure code, for counter arrays indexed by code.
-inline constexpr std::size_t kIndexingFailureCodes = 6;
+inline constexpr std::size_t kIndexingFailureCodes = 8;
+/// Failure counters a snapshot's BKFL section holds (codes 0-5, its frozen layout); the counters of
+/// later codes travel in a FEVX section (docs/snapshot-format.md).
+inline constexpr std::size_t kBackfillFailureCodes = 6;
 
 /// Human-readable reason ("wrong size", …).
 constexpr std::string_view to_string(IndexingFailure failure) noexcept {
@@ -50,13 +55,22 @@ constexpr std::string_view to_string(IndexingFailure failure) noexcept {
     case IndexingFailure::kZeroVector: return "zero vector under COSINE";
     case IndexingFailure::kBadNumeric: return "unparsable NUMERIC";
     case IndexingFailure::kKeyTooLong: return "key too long";
+    case IndexingFailure::kOutOfRange: return "magnitude out of range";
+    case IndexingFailure::kOutOfMemory: return "out of memory";
   }
   return "?";
 }
 
 /// The IndexingFailure of a vector rejection (kNone has none; callers never pass it).
 constexpr IndexingFailure to_indexing_failure(VectorFailure failure) noexcept {
-  return static_cast<IndexingFailure>(static_cast<std::uint8_t>(failure));
+  switch (failure) {
+    case VectorFailure::kWrongSize: return IndexingFailure::kWrongSize;
+    case VectorFailure::kNonFinite: return IndexingFailure::kNonFinite;
+    case VectorFailure::kZeroVector: return IndexingFailure::kZeroVector;
+    case VectorFailure::kOutOfRange: return IndexingFailure::kOutOfRange;
+    case VectorFailure::kNone: break;
+  }
+  return IndexingFailure::kWrongSize;
 }
 
 /// Counters by IndexingFailure code.
