@@ -8,6 +8,7 @@
 #pragma once
 
 #include "vindex/core/blob.hpp"
+#include "vindex/core/deadline.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
 #include "vindex/core/schema.hpp"

@@ -22,6 +22,8 @@ enum class ErrorCode : std::uint8_t {
   kIo = 6,               ///< the host's storage or stream failed
   kSourceFailure = 7,    ///< the host's KeyValueSource threw
   kCancelled = 8,        ///< work stopped because the caller asked it to
+  kTimeout = 9,          ///< work stopped at the caller's deadline (see core/deadline.hpp)
+  kLimit = 10,           ///< a configured bound (memory, work, nesting, size) would be exceeded
 };
 
 /// Short stable name of an error code ("invalid argument", …).
@@ -35,6 +37,8 @@ constexpr std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::kIo: return "i/o error";
     case ErrorCode::kSourceFailure: return "source failure";
     case ErrorCode::kCancelled: return "cancelled";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kLimit: return "limit exceeded";
   }
   return "unknown error";
 }

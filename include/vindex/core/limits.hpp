@@ -22,6 +22,12 @@ struct Limits {
   std::uint32_t max_k = 10000;        ///< largest k of a KNN query
   std::uint32_t max_block_size = 1u << 20;  ///< largest BLOCK_SIZE (vectors per block)
   std::uint64_t max_key_bytes = 1ull << 20; ///< longest key accepted (1 MiB)
+  /// Filters (source/filter_expression.hpp): the deepest nesting of groups and negations, the most
+  /// tests (tag values, numeric ranges, `*`) and the longest text a filter may have. They bound the
+  /// parser's recursion and the work and memory of evaluating a filter a client sends.
+  std::uint32_t max_filter_depth = 128;
+  std::uint32_t max_filter_terms = 1024;  ///< see max_filter_depth
+  std::uint32_t max_filter_bytes = 65536; ///< see max_filter_depth
 
   /// Throws kInvalidArgument unless 1 <= k <= max_k.
   void check_k(std::size_t k) const {

@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "vindex/core/deadline.hpp"
 #include "vindex/core/types.hpp"
 
 namespace vindex {
@@ -99,6 +100,15 @@ class Filter {
   std::optional<std::size_t> estimate_;
 };
 
+/// What one search did, for a host's statistics and for benchmarks (filled when
+/// SearchOptions::stats points here; every field is overwritten).
+struct SearchStats {
+  std::size_t distances = 0;   ///< distances computed (vectors compared with the query)
+  std::size_t expansions = 0;  ///< HNSW: nodes whose neighbour list was read (hops), upper layers included
+  bool exact = false;          ///< the answer came from an exact scan (FLAT, or HNSW with a selective filter)
+  bool timed_out = false;      ///< the deadline passed; with partial_on_timeout the results are partial
+};
+
 /// Per-query options shared by every index type.
 struct SearchOptions {
   /// HNSW: size of the dynamic candidate list (EF_RUNTIME) for this query only; the effective value
@@ -109,6 +119,14 @@ struct SearchOptions {
   /// Range search on approximate indexes: widens the candidate boundary to radius × (1 + epsilon)
   /// (RediSearch's EPSILON). Unset: the index's default. Ignored by FlatIndex.
   std::optional<double> epsilon{};
+  /// Stop the search when this passes: it throws ErrorCode::kTimeout, or, with `partial_on_timeout`,
+  /// returns the best entries found so far (flagged in `stats`). The walk and the scan look at the
+  /// clock every few hundred distances. Default: no deadline.
+  Deadline deadline{};
+  /// See `deadline`.
+  bool partial_on_timeout = false;
+  /// When not null, receives what the search did. Must outlive the call.
+  SearchStats* stats = nullptr;
 };
 
 }  // namespace vindex

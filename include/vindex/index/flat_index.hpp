@@ -170,7 +170,9 @@ class FlatIndex {
   }
 
   /// The k nearest entries to `query`, closest first, ties by key; fewer when fewer match.
-  /// Throws kInvalidArgument for k outside 1..max_k, kSchemaMismatch / kInvalidVector for a bad query.
+  /// Throws kInvalidArgument for k outside 1..max_k, kSchemaMismatch / kInvalidVector for a bad query,
+  /// kTimeout when options.deadline passes (unless options.partial_on_timeout: then the best of the
+  /// entries scanned so far).
   std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
                                    const SearchOptions& options = {}) const {
     limits_.check_k(k);
@@ -179,7 +181,7 @@ class FlatIndex {
     const Filter resolved = resolve(options.filter);
     const Filter* filter = options.filter ? &resolved : nullptr;
     TopK top(k, key_of());
-    scan(q.data(), filter, [&](Distance d, Id id) { top.push(d, id); },
+    scan(q.data(), filter, options, [&](Distance d, Id id) { top.push(d, id); },
          [&] { return top.threshold(); });
     return to_results(top.take_sorted());
   }
@@ -275,7 +277,7 @@ class FlatIndex {
     const Filter* filter = options.filter ? &resolved : nullptr;
     std::vector<std::pair<Distance, Id>> hits;
     const auto r = static_cast<Distance>(radius);
-    scan(q.data(), filter, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); },
+    scan(q.data(), filter, options, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); },
          [&] { return r; });
     std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
@@ -350,6 +352,8 @@ class FlatIndex {
  private:
   // Bytes of packed stored vectors per tile of search_batch: half a typical L2 cache.
   static constexpr std::size_t kTileBytes = 256 * 1024;
+  // Ids a scan visits between two looks at the deadline.
+  static constexpr std::size_t kScanStride = 1024;
 
   struct KeyOf {
     const KeyMap* keys;
@@ -420,27 +424,49 @@ class FlatIndex {
 
   // Visits every live (and filter-matching) entry with its distance to q. `bound` returns the
   // current distance cut-off so the filter predicate runs only for candidates that could be kept.
+  // Looks at options.deadline first and every kScanStride ids: once passed, throws kTimeout, or with
+  // partial_on_timeout stops (what was emitted stands). Fills options.stats.
   template <class Emit, class Bound>
-  void scan(const float* q, const Filter* filter, Emit&& emit, Bound&& bound) const {
+  void scan(const float* q, const Filter* filter, const SearchOptions& options, Emit&& emit, Bound&& bound) const {
     const std::size_t dim = schema_.dim;
+    std::size_t distances = 0;
+    bool timed_out = false;
+    auto report = [&] {
+      if (options.stats) *options.stats = {distances, 0, true, timed_out};
+      if (timed_out && !options.partial_on_timeout) throw timeout_error("exact scan");
+    };
     if (filter && filter->is_id_list()) {
-      for (Id id : filter->ids())
-        if (keys_.is_live(id)) emit(MetricT::distance(q, vectors_.slot(id), dim), id);
-      return;
+      const auto ids = filter->ids();
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i % kScanStride == 0 && options.deadline.passed()) {
+          timed_out = true;
+          break;
+        }
+        if (!keys_.is_live(ids[i])) continue;
+        ++distances;
+        emit(MetricT::distance(q, vectors_.slot(ids[i]), dim), ids[i]);
+      }
+      return report();
     }
     const std::size_t ids = keys_.id_bound();
     const std::size_t block = params_.block_size;
-    for (std::size_t first = 0; first < ids; first += block) {
+    for (std::size_t first = 0; first < ids && !timed_out; first += block) {
       const float* base = vectors_.block(first / block);
       const std::size_t end = std::min(ids, first + block);
       for (std::size_t id = first; id < end; ++id) {
+        if (id % kScanStride == 0 && options.deadline.passed()) {
+          timed_out = true;
+          break;
+        }
         if (!keys_.is_live(static_cast<Id>(id))) continue;
+        ++distances;
         const Distance d = MetricT::distance(q, base + (id - first) * dim, dim);
         if (d > bound()) continue;
         if (filter && !filter->matches(keys_.key(static_cast<Id>(id)), static_cast<Id>(id))) continue;
         emit(d, static_cast<Id>(id));
       }
     }
+    report();
   }
 
   std::vector<SearchResult> to_results(const std::vector<std::pair<Distance, Id>>& hits) const {

@@ -457,13 +457,13 @@ class HnswIndex {
     if (entry_ == kInvalidId) return {};
     if (options.filter) {
       const Filter filter = resolve(*options.filter);
-      if (prefer_exact(filter, ef)) return exact_search(q.data(), k, filter);
-      return knn(q.data(), k, ef,
+      if (prefer_exact(filter, ef)) return exact_search(q.data(), k, filter, options);
+      return knn(q.data(), k, ef, options,
                  [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
     }
     // Without tombstones every reachable node is live (freed slots are unlinked by the sweep).
-    if (retired_.empty()) return knn(q.data(), k, ef, [](Id) { return true; });
-    return knn(q.data(), k, ef, [&](Id id) { return keys_.is_live(id); });
+    if (retired_.empty()) return knn(q.data(), k, ef, options, [](Id) { return true; });
+    return knn(q.data(), k, ef, options, [&](Id id) { return keys_.is_live(id); });
   }
 
   /// Every entry within `radius` of `query` (distance <= radius), closest first, ties by key.
@@ -484,15 +484,15 @@ class HnswIndex {
     if (options.filter) {
       const Filter filter = resolve(*options.filter);
       if (prefer_exact(filter, params_.ef_runtime)) {
-        exact_scan(q.data(), filter, [&](Distance d, Id id) {
+        exact_scan(q.data(), filter, options, [&](Distance d, Id id) {
           if (d <= r) hits.emplace_back(d, id);
         });
       } else {
-        range_walk(q.data(), r, epsilon, hits,
+        range_walk(q.data(), r, epsilon, hits, options,
                    [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
       }
     } else {
-      range_walk(q.data(), r, epsilon, hits, [&](Id id) { return keys_.is_live(id); });
+      range_walk(q.data(), r, epsilon, hits, options, [&](Id id) { return keys_.is_live(id); });
     }
     sort_by_distance_then_key(hits);
     return to_results(hits);
@@ -668,6 +668,16 @@ class HnswIndex {
     std::vector<Candidate> candidates;  // min-heap on distance (via `farther`)
     std::vector<Candidate> results;     // max-heap on distance (via `closer`)
     std::vector<Id> fresh;              // unvisited neighbours of the node being expanded
+    // Per walk: when to stop, whether it stopped there, and what it cost (see SearchStats).
+    Deadline deadline;
+    bool timed_out = false;
+    std::size_t distances = 0;
+    std::size_t expansions = 0;
+    void start_walk(const Deadline& d) noexcept {
+      deadline = d;
+      timed_out = false;
+      distances = expansions = 0;
+    }
     std::size_t memory_bytes() const noexcept {
       return visited.memory_bytes() + (candidates.capacity() + results.capacity()) * sizeof(Candidate) +
              fresh.capacity() * sizeof(Id);
@@ -801,10 +811,12 @@ class HnswIndex {
     std::shared_lock lock(graph_mutex_);
     if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
+    scratch->start_walk({});
     const std::size_t id_bound = concurrent ? nodes_.capacity_slots() : keys_.id_bound();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
-    for (int l = max_level_; l > static_cast<int>(level); --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+    for (int l = max_level_; l > static_cast<int>(level); --l)
+      greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
     const int top = std::min(static_cast<int>(level), max_level_);
     plan.links.resize(static_cast<std::size_t>(top) + 1);
     std::vector<Candidate> sorted;
@@ -949,7 +961,7 @@ class HnswIndex {
       if (std::find(hl, hl + m0_, x) != hl + m0_) return true;
       if (hl[m0_ - 1] != kInvalidId) return false;
       const Distance d = distance(xv, h);
-      if (d < best) best = d, host = h;
+      if (host == kInvalidId || d < best) best = d, host = h;
       return false;
     };
     const Id* first = links0(n);
@@ -1039,12 +1051,14 @@ class HnswIndex {
   // ---------------------------------------------------------------------------------------------
   // Search: greedy descent through the upper layers, then a best-first search on one layer.
 
-  void greedy(const float* q, Id& ep, Distance& d_ep, unsigned level) const {
+  void greedy(const float* q, Id& ep, Distance& d_ep, unsigned level, Scratch& s) const {
     for (bool moved = true; moved;) {
       moved = false;
       const auto [list, cap] = neighbours(ep, level);
       std::size_t count = 0;
       while (count < cap && list[count] != kInvalidId) ++count;
+      ++s.expansions;
+      s.distances += count;
       measure_all(q, {list, count}, [&](Id n, Distance d) {
         if (d < d_ep) {
           d_ep = d;
@@ -1058,23 +1072,37 @@ class HnswIndex {
   // Best-first search of one layer from `ep` keeping the `ef` closest accepted nodes in
   // scratch.results (a max-heap). Rejected nodes (tombstones, filtered out) are still expanded, so
   // the walk goes through them; it stops once the closest unexpanded candidate is farther than the
-  // worst of ef accepted results.
+  // worst of ef accepted results, or, setting s.timed_out, once s.deadline has passed (looked at
+  // at the first expansion and every kDeadlineStride after: a few hundred distances).
   template <class Accept>
   void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
-                    Accept&& accept, std::size_t id_bound) const {
+                    Accept&& accept, std::size_t id_bound, Candidate also = {0, kInvalidId}) const {
     s.visited.begin(id_bound);
     s.candidates.clear();
     s.results.clear();
-    s.visited.insert(ep);
-    s.candidates.push_back({d_ep, ep});
     Distance bound = std::numeric_limits<Distance>::infinity();
-    if (accept(ep)) {
-      s.results.push_back({d_ep, ep});
-      if (ef == 1) bound = d_ep;
-    }
+    auto seed = [&](Candidate c) {
+      s.visited.insert(c.id);
+      s.candidates.push_back(c);
+      std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+      if (!accept(c.id)) return;
+      s.results.push_back(c);
+      std::push_heap(s.results.begin(), s.results.end(), closer);
+      if (s.results.size() > ef) {
+        std::pop_heap(s.results.begin(), s.results.end(), closer);
+        s.results.pop_back();
+      }
+      if (s.results.size() == ef) bound = s.results.front().distance;
+    };
+    seed({d_ep, ep});
+    if (also.id != kInvalidId && also.id != ep) seed(also);
     while (!s.candidates.empty()) {
       const Candidate c = s.candidates.front();
       if (c.distance > bound) break;
+      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
+        s.timed_out = true;
+        break;
+      }
       std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
       s.candidates.pop_back();
       // The next candidate's list is needed soon: start fetching it now.
@@ -1093,6 +1121,7 @@ class HnswIndex {
       for (const Id n : s.fresh)
         if (s.visited.insert(n)) s.fresh[count++] = n;
       s.fresh.resize(count);
+      s.distances += count;
       measure_all(q, s.fresh, [&](Id n, Distance d) {
         if (!(d < bound)) return;
         s.candidates.push_back({d, n});
@@ -1110,12 +1139,20 @@ class HnswIndex {
   }
 
   template <class Accept>
-  std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, Accept&& accept) const {
+  std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, const SearchOptions& options,
+                                Accept&& accept) const {
     auto scratch = scratch_.take();
+    scratch->start_walk(options.deadline);
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
-    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
-    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound());
+    const Candidate entry{d_ep, entry_};
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
+    // The entry point is a second seed on layer 0: the sweep guarantees that every live node is
+    // reachable from it, while the descent may land on a node from which some are not (layer 0 is
+    // a directed graph). Far from the query, it is only expanded when ef leaves room, so with ef at
+    // least the entry count the walk is exhaustive.
+    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
+    finish_walk(*scratch, options, "HNSW search");
     // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
     auto& r = scratch->results;
     if (r.size() > k) {
@@ -1136,13 +1173,14 @@ class HnswIndex {
   // Range search in the manner of RediSearch: a best-first walk whose boundary starts at the
   // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found.
   template <class Accept>
-  void range_walk(const float* q, Distance radius, double epsilon,
-                  std::vector<std::pair<Distance, Id>>& hits, Accept&& accept) const {
+  void range_walk(const float* q, Distance radius, double epsilon, std::vector<std::pair<Distance, Id>>& hits,
+                  const SearchOptions& options, Accept&& accept) const {
     auto scratch = scratch_.take();
     Scratch& s = *scratch;
+    s.start_walk(options.deadline);
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
-    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), s);
     s.visited.begin(keys_.id_bound());
     s.candidates.clear();
     s.visited.insert(ep);
@@ -1153,12 +1191,17 @@ class HnswIndex {
     while (!s.candidates.empty()) {
       const Candidate c = s.candidates.front();
       if (c.distance > boundary()) break;
+      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
+        s.timed_out = true;
+        break;
+      }
       std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
       s.candidates.pop_back();
       const auto [list, cap] = neighbours(c.id, 0);
       for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) {
         const Id n = list[i];
         if (!s.visited.insert(n)) continue;
+        ++s.distances;
         const Distance d = distance(q, n);
         if (d > boundary()) continue;
         s.candidates.push_back({d, n});
@@ -1167,6 +1210,14 @@ class HnswIndex {
         if (d <= radius && accept(n)) hits.emplace_back(d, n);
       }
     }
+    finish_walk(s, options, "HNSW range search");
+  }
+
+  // Reports a finished walk: its counters into options.stats, and a passed deadline as kTimeout
+  // unless the caller asked for partial results.
+  void finish_walk(const Scratch& s, const SearchOptions& options, const char* what) const {
+    if (options.stats) *options.stats = {s.distances, s.expansions, false, s.timed_out};
+    if (s.timed_out && !options.partial_on_timeout) throw timeout_error(what);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1199,22 +1250,35 @@ class HnswIndex {
            matches * matches <= static_cast<double>(ef) * static_cast<double>(m_) * live;
   }
 
+  // Calls emit(distance, id) for every live entry that passes `filter`, looking at the deadline
+  // every kScanStride ids; reports what it did like finish_walk (a passed deadline: kTimeout, or the
+  // entries emitted so far with partial_on_timeout).
   template <class Emit>
-  void exact_scan(const float* q, const Filter& filter, Emit&& emit) const {
+  void exact_scan(const float* q, const Filter& filter, const SearchOptions& options, Emit&& emit) const {
+    std::size_t distances = 0;
+    bool timed_out = false;
+    auto visit = [&](std::size_t i, Id id) {
+      if (i % kScanStride == 0 && options.deadline.passed()) return !(timed_out = true);
+      if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) {
+        ++distances;
+        emit(distance(q, id), id);
+      }
+      return true;
+    };
     if (filter.is_id_list()) {
-      for (Id id : filter.ids())
-        if (keys_.is_live(id)) emit(distance(q, id), id);
-      return;
+      const auto ids = filter.ids();
+      for (std::size_t i = 0; i < ids.size() && visit(i, ids[i]);) ++i;
+    } else {
+      for (std::size_t i = 0; i < keys_.id_bound() && visit(i, static_cast<Id>(i));) ++i;
     }
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
-      const Id id = static_cast<Id>(i);
-      if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) emit(distance(q, id), id);
-    }
+    if (options.stats) *options.stats = {distances, 0, true, timed_out};
+    if (timed_out && !options.partial_on_timeout) throw timeout_error("exact scan");
   }
 
-  std::vector<SearchResult> exact_search(const float* q, std::size_t k, const Filter& filter) const {
+  std::vector<SearchResult> exact_search(const float* q, std::size_t k, const Filter& filter,
+                                         const SearchOptions& options) const {
     TopK top(k, KeyOf{&keys_});
-    exact_scan(q, filter, [&](Distance d, Id id) { top.push(d, id); });
+    exact_scan(q, filter, options, [&](Distance d, Id id) { top.push(d, id); });
     return to_results(top.take_sorted());
   }
 
@@ -1386,7 +1450,9 @@ class HnswIndex {
             const Id n = static_cast<Id>(j);
             if (!reached[n]) continue;
             const Distance d = distance(base, n);
-            if (d < closest_d) {
+            // `closest == kInvalidId` first: even if a distance were not finite, some reached node
+            // (the entry at least) is chosen, so no id below is ever kInvalidId.
+            if (closest == kInvalidId || d < closest_d) {
               closest_d = d;
               closest = n;
             }
@@ -1574,6 +1640,10 @@ class HnswIndex {
   }
 
   static constexpr unsigned kNoShift = ~0u;
+  // Expansions of a graph walk between two looks at the deadline (each reads up to 2·M vectors).
+  static constexpr std::size_t kDeadlineStride = 16;
+  // Ids an exact scan visits between two looks at the deadline.
+  static constexpr std::size_t kScanStride = 1024;
   static constexpr std::size_t kFilterSample = 256;
   static constexpr std::size_t kMinSweep = 16;
   static constexpr std::size_t kSweepFraction = 16;

@@ -28,7 +28,9 @@
 #include <utility>
 #include <vector>
 
+#include "vindex/core/deadline.hpp"
 #include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/source/filter_expression.hpp"
@@ -153,10 +155,17 @@ class AttributeIndex {
   }
 
   /// The entries matching `expr`. Throws kInvalidArgument for a field the definition does not have
-  /// or a test of the wrong kind (a tag set on a NUMERIC field, a range on a TAG field).
-  MatchSet evaluate(const FilterExpr& expr) const {
+  /// or a test of the wrong kind (a tag set on a NUMERIC field, a range on a TAG field), kLimit for an
+  /// expression nested deeper than `max_depth` (checked first, without recursion: evaluation recurses
+  /// once per level and holds one bitmap of the entries per level), and kTimeout once `deadline`
+  /// passes (looked at per test and every few thousand entries a test visits).
+  MatchSet evaluate(const FilterExpr& expr, const Deadline& deadline = {},
+                    std::size_t max_depth = Limits{}.max_filter_depth) const {
+    if (const std::size_t depth = filter_depth(expr); depth > max_depth)
+      throw Error(ErrorCode::kLimit, "filter nests " + std::to_string(depth) + " levels deep, more than the limit of " +
+                                         std::to_string(max_depth) + " (max_filter_depth)");
     MatchSet out;
-    out.bits = eval(expr);
+    out.bits = eval(expr, deadline);
     for (std::uint64_t word : out.bits) out.count += static_cast<std::size_t>(std::popcount(word));
     return out;
   }
@@ -210,6 +219,8 @@ class AttributeIndex {
     std::set<std::pair<double, Id>> numbers;
   };
   using Bits = std::vector<std::uint64_t>;
+  // Entries a numeric test visits between two looks at the deadline.
+  static constexpr std::size_t kDeadlineStride = 4096;
 
   template <class F>
   static void for_each_bit(const Bits& bits, F&& f) {
@@ -266,7 +277,8 @@ class AttributeIndex {
                 "filter names unknown attribute field " + printable_key(expr.field()));
   }
 
-  Bits eval(const FilterExpr& expr) const {
+  Bits eval(const FilterExpr& expr, const Deadline& deadline) const {
+    if (deadline.passed()) throw timeout_error("filter evaluation");
     const std::size_t words = (docs_.id_bound() + 63) / 64;
     switch (expr.kind()) {
       case FilterExpr::Kind::kAll: return live_bits();
@@ -277,6 +289,7 @@ class AttributeIndex {
           auto it = per_field_[f].tags.find(normalize_tag(v, fields_[f]));
           if (it == per_field_[f].tags.end()) continue;
           for (Id id : it->second) bits[id / 64] |= std::uint64_t{1} << (id % 64);
+          if (deadline.passed()) throw timeout_error("filter evaluation");
         }
         return bits;
       }
@@ -285,7 +298,9 @@ class AttributeIndex {
         Bits bits(words, 0);
         const NumericRange& r = expr.range();
         const auto& numbers = per_field_[f].numbers;
+        std::size_t visited = 0;
         for (auto it = numbers.lower_bound({r.min, Id{0}}); it != numbers.end(); ++it) {
+          if (++visited % kDeadlineStride == 0 && deadline.passed()) throw timeout_error("filter evaluation");
           if (!r.contains(it->first)) {
             if (it->first > r.min) break;  // past the upper end
             continue;                      // equal to an exclusive lower end
@@ -297,7 +312,7 @@ class AttributeIndex {
       case FilterExpr::Kind::kAnd: {
         Bits bits = live_bits();
         for (const FilterExpr& child : expr.children()) {
-          const Bits c = eval(child);
+          const Bits c = eval(child, deadline);
           for (std::size_t w = 0; w < words; ++w) bits[w] &= c[w];
         }
         return bits;
@@ -305,14 +320,14 @@ class AttributeIndex {
       case FilterExpr::Kind::kOr: {
         Bits bits(words, 0);
         for (const FilterExpr& child : expr.children()) {
-          const Bits c = eval(child);
+          const Bits c = eval(child, deadline);
           for (std::size_t w = 0; w < words; ++w) bits[w] |= c[w];
         }
         return bits;
       }
       case FilterExpr::Kind::kNot: {
         Bits bits = live_bits();
-        const Bits c = eval(expr.children().front());
+        const Bits c = eval(expr.children().front(), deadline);
         for (std::size_t w = 0; w < words; ++w) bits[w] &= ~c[w];
         return bits;
       }

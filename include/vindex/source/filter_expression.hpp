@@ -12,9 +12,16 @@
 // In a tag list, `\` escapes the next byte and blanks around values are trimmed; a numeric bound is a
 // number, `inf`, `+inf` or `-inf`, exclusive when prefixed by `(`. Evaluation lives in
 // source/attribute_index.hpp. Plain value types and pure functions; thread-safe.
+//
+// Bounds (text is client input): `parse_filter` refuses, with ErrorCode::kLimit naming the limit, a
+// text longer than Limits::max_filter_bytes, nesting (groups and negations) deeper than
+// max_filter_depth, or more than max_filter_terms tests. So its recursion is at most
+// max_filter_depth deep, and so is every recursive walk of a parsed tree (evaluation, printing,
+// destruction).
 // Next: source/attribute_index.hpp.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -28,6 +35,7 @@
 #include <vector>
 
 #include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
 #include "vindex/source/index_definition.hpp"
 
 namespace vindex {
@@ -114,13 +122,13 @@ class FilterExpr {
     switch (kind_) {
       case Kind::kAll: return "*";
       case Kind::kTagIn: {
-        std::string out = "@" + escape(field_, ":") + ":{";
+        std::string out = "@" + escape(field_, ":{[") + ":{";
         for (std::size_t i = 0; i < values_.size(); ++i)
           out += (i ? " | " : "") + escape(values_[i], "|}{\\ ");
         return out + "}";
       }
       case Kind::kNumeric:
-        return "@" + escape(field_, ":") + ":[" + (range_.min_inclusive ? "" : "(") +
+        return "@" + escape(field_, ":{[") + ":[" + (range_.min_inclusive ? "" : "(") +
                number(range_.min) + " " + (range_.max_inclusive ? "" : "(") + number(range_.max) + "]";
       case Kind::kAnd:
       case Kind::kOr: {
@@ -184,9 +192,12 @@ namespace detail {
 // Recursive-descent parser for the grammar in the header comment.
 class FilterParser {
  public:
-  explicit FilterParser(std::string_view text) : text_(text) {}
+  FilterParser(std::string_view text, const Limits& limits) : text_(text), limits_(limits) {}
 
   FilterExpr parse() {
+    if (text_.size() > limits_.max_filter_bytes)
+      throw Error(ErrorCode::kLimit, "filter of " + std::to_string(text_.size()) + " bytes exceeds the limit of " +
+                                         std::to_string(limits_.max_filter_bytes) + " (max_filter_bytes)");
     skip_blanks();
     if (at_end()) fail("empty filter (use * for everything)");
     FilterExpr e = parse_union();
@@ -196,7 +207,27 @@ class FilterParser {
   }
 
  private:
+  // Entered once per nesting level: the top level, each group and each negation.
+  struct Nesting {
+    explicit Nesting(FilterParser& p) : parser(p) {
+      if (++parser.depth_ > parser.limits_.max_filter_depth)
+        parser.fail_limit("filter nests deeper than " + std::to_string(parser.limits_.max_filter_depth) +
+                          " levels of groups and negations (max_filter_depth)");
+    }
+    ~Nesting() { --parser.depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    FilterParser& parser;
+  };
+
+  void count_term() {
+    if (++terms_ > limits_.max_filter_terms)
+      fail_limit("filter has more than " + std::to_string(limits_.max_filter_terms) +
+                 " tests (tag values, ranges, *) (max_filter_terms)");
+  }
+
   FilterExpr parse_union() {
+    const Nesting nesting(*this);
     std::vector<FilterExpr> terms;
     terms.push_back(parse_intersection());
     while (skip_blanks(), peek('|')) {
@@ -217,6 +248,7 @@ class FilterParser {
     skip_blanks();
     if (peek('-')) {
       ++pos_;
+      const Nesting nesting(*this);
       return FilterExpr::negate(parse_unary());
     }
     return parse_atom();
@@ -226,6 +258,7 @@ class FilterParser {
     skip_blanks();
     if (peek('*')) {
       ++pos_;
+      count_term();
       return FilterExpr::all();
     }
     if (peek('(')) {
@@ -247,7 +280,10 @@ class FilterParser {
     expect(':');
     skip_blanks();
     if (peek('{')) return FilterExpr::tag_in(std::move(field), parse_tags());
-    if (peek('[')) return FilterExpr::numeric(std::move(field), parse_range());
+    if (peek('[')) {
+      count_term();
+      return FilterExpr::numeric(std::move(field), parse_range());
+    }
     fail("expected '{' or '[' after @" + field + ":");
   }
 
@@ -259,6 +295,7 @@ class FilterParser {
     auto finish = [&] {
       value.resize(value.size() - trailing_blanks);
       if (value.empty()) fail("empty tag value");
+      count_term();
       values.push_back(std::move(value));
       value.clear();
       trailing_blanks = 0;
@@ -334,15 +371,38 @@ class FilterParser {
     throw Error(ErrorCode::kInvalidArgument,
                 "filter syntax error at offset " + std::to_string(pos_) + ": " + what);
   }
+  [[noreturn]] void fail_limit(const std::string& what) const {
+    throw Error(ErrorCode::kLimit, what + ", at offset " + std::to_string(pos_));
+  }
 
   std::string_view text_;
+  const Limits& limits_;
   std::size_t pos_ = 0;
+  std::uint32_t depth_ = 0;
+  std::uint32_t terms_ = 0;
 };
 
 }  // namespace detail
 
 /// Parses the RediSearch filter syntax described at the top of this header. Throws
-/// kInvalidArgument naming the offset of the first syntax error.
-inline FilterExpr parse_filter(std::string_view text) { return detail::FilterParser(text).parse(); }
+/// kInvalidArgument naming the offset of the first syntax error, kLimit when the text exceeds one of
+/// `limits`' filter bounds (max_filter_bytes, max_filter_depth, max_filter_terms).
+inline FilterExpr parse_filter(std::string_view text, const Limits& limits = {}) {
+  return detail::FilterParser(text, limits).parse();
+}
+
+/// Depth of an expression: 1 for a test or `*`, one more per AND / OR / NOT above. Iterative, so it
+/// is safe on a tree of any depth (a host may build one programmatically).
+inline std::size_t filter_depth(const FilterExpr& root) {
+  std::size_t deepest = 0;
+  std::vector<std::pair<const FilterExpr*, std::size_t>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    const auto [e, depth] = stack.back();
+    stack.pop_back();
+    deepest = std::max(deepest, depth);
+    for (const FilterExpr& child : e->children()) stack.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
 
 }  // namespace vindex

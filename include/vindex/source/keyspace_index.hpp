@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "vindex/core/error.hpp"
+#include "vindex/core/limits.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/vector_index.hpp"
@@ -75,6 +76,9 @@ struct KeyspaceOptions {
   /// of applying every call at once.
   bool defer_writes = false;
 };
+
+/// A host's predicate on keys, ANDed with a search's filter (see KeyspaceIndex::search).
+using KeyPredicate = std::function<bool(KeyView key)>;
 
 /// What a mutation hook (or a scan visit) did to one key.
 enum class EntryOutcome : std::uint8_t {
@@ -107,6 +111,22 @@ struct KeyHash {
   }
 };
 using KeySet = std::unordered_set<Key, KeyHash, std::equal_to<>>;
+
+// `filter` (an attribute filter: a key allow-list or a predicate with its match count) narrowed to the
+// keys `keep` accepts. An allow-list is filtered at once (it is short), so the index still knows the
+// exact match count; a predicate is ANDed, keeping its estimate as an upper bound.
+inline Filter restrict(Filter filter, const KeyPredicate& keep) {
+  if (filter.is_key_list()) {
+    std::vector<Key> keys;
+    for (const Key& key : filter.keys())
+      if (keep(key)) keys.push_back(key);
+    return Filter::allow_keys(std::move(keys));
+  }
+  const auto estimate = filter.estimated_matches();
+  return Filter::by_predicate(
+      [inner = std::move(filter), &keep](KeyView key, Id id) { return inner.matches(key, id) && keep(key); },
+      estimate);
+}
 
 // Truth value of an expression that tests no field (`*`, `-*`, combinations), else nullopt.
 inline std::optional<bool> constant_value(const FilterExpr& e) {
@@ -301,31 +321,55 @@ class KeyspaceIndex {
 
   // ---- queries ----------------------------------------------------------------------------------
 
-  /// The k nearest entries to `query` among those matching `filter`, closest first, ties by key.
-  /// `options.filter` must be null (the filter comes from `filter`); other options (ef) pass
-  /// through. Throws kInvalidArgument for an unknown field in `filter` and what IndexT::search throws.
+  /// The k nearest entries to `query` among those matching `filter` (and `keep`, when given: a
+  /// predicate on keys the host adds, e.g. "the key's slot is served here" or "the key has not
+  /// expired"), closest first, ties by key. The predicate is applied inside the search, so up to k
+  /// entries that pass it come back, not k entries some of which are then dropped; it is called
+  /// under the index's shared lock and must not call back into this index. `options.filter` must be
+  /// null (the filter comes from `filter` and `keep`); the other options pass through, and
+  /// `options.deadline` also bounds the evaluation of `filter`. Throws kInvalidArgument for an unknown
+  /// field in `filter`, kLimit for a filter nested deeper than the index's Limits::max_filter_depth,
+  /// kTimeout at the deadline, and what IndexT::search throws.
   std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
                                    const FilterExpr& filter = FilterExpr::all(),
-                                   SearchOptions options = {}) const {
+                                   SearchOptions options = {}, const KeyPredicate& keep = {}) const {
     if (options.filter)
       throw Error(ErrorCode::kInvalidArgument,
                   "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
     if (const auto constant = detail::constant_value(filter)) {
-      if (*constant) return index_->search(query, k, options);
-      const Filter none = Filter::allow_keys({});
-      options.filter = &none;
+      if (!*constant) {
+        const Filter none = Filter::allow_keys({});
+        options.filter = &none;
+        return index_->search(query, k, options);
+      }
+      if (!keep) return index_->search(query, k, options);
+      const Filter kept = Filter::by_predicate([&keep](KeyView key, Id) { return keep(key); });
+      options.filter = &kept;
       return index_->search(query, k, options);
     }
     std::shared_lock data(data_mutex_);
-    const Filter f = attributes_.to_filter(attributes_.evaluate(filter), options_.allow_list_max);
+    Filter f = attributes_.to_filter(attributes_.evaluate(filter, options.deadline, limits().max_filter_depth),
+                                     options_.allow_list_max);
+    if (keep) f = detail::restrict(std::move(f), keep);
     options.filter = &f;
     return index_->search(query, k, options);
   }
 
-  /// Same, with the filter in RediSearch syntax (see source/filter_expression.hpp).
-  std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
-                                   std::string_view filter_text, SearchOptions options = {}) const {
-    return search(query, k, parse_filter(filter_text), options);
+  /// Same, with the filter in RediSearch syntax (see source/filter_expression.hpp), parsed within the
+  /// index's Limits (max_filter_bytes, max_filter_depth, max_filter_terms: kLimit past them).
+  std::vector<SearchResult> search(std::span<const float> query, std::size_t k, std::string_view filter_text,
+                                   SearchOptions options = {}, const KeyPredicate& keep = {}) const {
+    return search(query, k, parse_filter(filter_text, limits()), options, keep);
+  }
+
+  /// The bounds requests are checked against: the vector index's, or the defaults for an index type
+  /// without limits().
+  Limits limits() const {
+    if constexpr (requires(const IndexT& i) { { i.limits() } -> std::convertible_to<const Limits&>; }) {
+      return index_->limits();
+    } else {
+      return Limits{};
+    }
   }
 
   /// Number of indexed entries matching `filter`.
