@@ -28,6 +28,7 @@
 #include "vindex/source/key_value_source.hpp"
 #include "vindex/source/keyspace_index.hpp"
 #include "vindex/source/memory_source.hpp"
+#include "vindex/source/shard_merge.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
