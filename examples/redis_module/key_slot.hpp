@@ -1,0 +1,76 @@
+// examples/redis_module/key_slot.hpp — Redis Cluster key slots, and sets of slots.
+//
+// A key belongs to slot CRC16-XMODEM(k) mod 16384, where k is the key, or the part between the first
+// `{` and the first `}` after it when that part is not empty (a hash tag), exactly as redis-server's
+// `keyHashSlot` computes it (Redis 7.0 has no module API for it: RedisModule_ClusterKeySlot is 7.4+).
+// `SlotSet` is a 16384-bit set with conversions from and to inclusive ranges, the form CLUSTER SLOTS
+// and the cluster messages use. Pure code, no Redis calls: unit-tested and fuzzed without a server.
+// Next: cluster_frame.hpp.
+#pragma once
+
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vindex_redis {
+
+/// Number of hash slots of a Redis Cluster.
+inline constexpr std::uint32_t kSlotCount = 16384;
+
+/// CRC16-XMODEM (polynomial 0x1021, initial value 0) of `bytes`: Redis Cluster's key hash.
+std::uint16_t crc16_xmodem(std::string_view bytes) noexcept;
+
+/// The slot of `key` (hash tags honoured), 0..16383.
+std::uint16_t key_slot(std::string_view key) noexcept;
+
+/// An inclusive range of slots.
+struct SlotRange {
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+  friend bool operator==(const SlotRange&, const SlotRange&) = default;
+};
+
+/// A set of slots.
+class SlotSet {
+ public:
+  /// Adds slots first..last (inclusive; ignored unless first <= last < 16384).
+  void add(SlotRange range);
+  /// Adds every range.
+  void add(const std::vector<SlotRange>& ranges) {
+    for (const SlotRange& r : ranges) add(r);
+  }
+  /// Whether `slot` is in the set.
+  bool contains(std::uint16_t slot) const noexcept { return slot < kSlotCount && bits_.test(slot); }
+  /// Whether the slot of `key` is in the set.
+  bool contains_key(std::string_view key) const noexcept { return bits_.test(key_slot(key)); }
+  /// Whether every slot of `other` is in this set.
+  bool includes(const SlotSet& other) const noexcept { return (other.bits_ & ~bits_).none(); }
+  /// Number of slots in the set.
+  std::size_t count() const noexcept { return bits_.count(); }
+  /// Whether the set is empty.
+  bool empty() const noexcept { return bits_.none(); }
+  /// The set as sorted, non-adjacent inclusive ranges.
+  std::vector<SlotRange> ranges() const;
+  /// The union / difference with another set.
+  SlotSet& operator|=(const SlotSet& other) noexcept {
+    bits_ |= other.bits_;
+    return *this;
+  }
+  SlotSet without(const SlotSet& other) const {
+    SlotSet out;
+    out.bits_ = bits_ & ~other.bits_;
+    return out;
+  }
+  friend bool operator==(const SlotSet&, const SlotSet&) = default;
+
+ private:
+  std::bitset<kSlotCount> bits_;
+};
+
+/// "0-5460,5462" style text of ranges, for error messages and FT.INFO.
+std::string to_string(const std::vector<SlotRange>& ranges);
+
+}  // namespace vindex_redis

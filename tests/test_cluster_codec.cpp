@@ -1,0 +1,328 @@
+// Specification of the Redis module's pure cluster code: key slots, frames and their reassembly,
+// message bodies, and the catalog's merge rules. No server needed (the module's sources are
+// compiled in; none of them calls the Redis API).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "catalog.hpp"
+#include "cluster_frame.hpp"
+#include "cluster_messages.hpp"
+#include "index_spec.hpp"
+#include "key_slot.hpp"
+
+using namespace vindex_redis;
+
+// ---- key slots ----------------------------------------------------------------------------------
+
+TEST_CASE("key slots match Redis Cluster's published values") {
+  CHECK(crc16_xmodem("123456789") == 0x31C3);
+  CHECK(key_slot("123456789") == 12739);
+  CHECK(key_slot("foo") == 12182);
+  CHECK(key_slot("somekey") == 11058);
+  CHECK(key_slot("{user1000}.following") == 3443);
+  CHECK(key_slot("{user1000}.followers") == 3443);
+  CHECK(key_slot("") == 0);
+}
+
+TEST_CASE("hash tags: the first '{', the first '}' after it, and never an empty tag") {
+  CHECK(key_slot("foo{bar}zap") == key_slot("bar"));
+  CHECK(key_slot("foo{}{bar}") == key_slot(std::string_view("foo{}{bar}")));  // empty first tag: whole key
+  CHECK(key_slot("foo{{bar}}zap") == key_slot("{bar"));
+  CHECK(key_slot("foo{bar}{zap}") == key_slot("bar"));
+  CHECK(key_slot("{bar") == crc16_xmodem("{bar") % 16384);
+  CHECK(key_slot("bar}") == crc16_xmodem("bar}") % 16384);
+  CHECK(key_slot("}{x}") == key_slot("x"));
+  CHECK(key_slot(std::string("a{\0b}c", 6)) == key_slot(std::string("\0b", 2)));
+}
+
+TEST_CASE("slot sets convert to and from ranges") {
+  SlotSet s;
+  s.add({0, 5460});
+  s.add({5462, 5462});
+  s.add({16383, 16383});
+  s.add({10, 5});       // ignored: reversed
+  s.add({16000, 16384}); // ignored: out of range
+  CHECK(s.count() == 5461 + 2);
+  CHECK(s.ranges() == std::vector<SlotRange>{{0, 5460}, {5462, 5462}, {16383, 16383}});
+  CHECK(to_string(s.ranges()) == "0-5460,5462,16383");
+  SlotSet sub;
+  sub.add({100, 200});
+  CHECK(s.includes(sub));
+  CHECK_FALSE(sub.includes(s));
+  CHECK(s.without(sub).count() == s.count() - 101);
+  CHECK(s.contains_key("foo") == s.contains(12182));
+  CHECK(to_string(std::vector<SlotRange>{}) == "none");
+}
+
+// ---- frames -------------------------------------------------------------------------------------
+
+namespace {
+
+std::string flip_bit(std::string s, std::size_t bit) {
+  s[bit / 8] = static_cast<char>(s[bit / 8] ^ (1 << (bit % 8)));
+  return s;
+}
+
+const std::string kSender(40, 'a');
+
+}  // namespace
+
+TEST_CASE("a frame round-trips and carries its header") {
+  const auto frames = encode_frames(MessageKind::kSearchRequest, 77, 12345, "hello");
+  REQUIRE(frames.size() == 1);
+  const Frame f = decode_frame(frames[0]);
+  CHECK(f.kind == MessageKind::kSearchRequest);
+  CHECK(f.last);
+  CHECK(f.chunk == 0);
+  CHECK(f.nonce == 77);
+  CHECK(f.request_id == 12345);
+  CHECK(f.body == "hello");
+  CHECK(frames[0].size() == kFrameOverheadBytes + 5);
+  // An empty body still makes one frame.
+  CHECK(encode_frames(MessageKind::kCatalogGet, 1, 2, "").size() == 1);
+}
+
+TEST_CASE("every truncation and every single bit flip of a frame is refused") {
+  const std::string frame = encode_frames(MessageKind::kInfoResponse, 9, 10, "some body bytes")[0];
+  for (std::size_t n = 0; n < frame.size(); ++n) CHECK_THROWS_AS(decode_frame(frame.substr(0, n)), FrameError);
+  for (std::size_t bit = 0; bit < frame.size() * 8; ++bit)
+    CHECK_THROWS_AS(decode_frame(flip_bit(frame, bit)), FrameError);
+  CHECK_THROWS_AS(decode_frame(frame + "x"), FrameError);
+}
+
+TEST_CASE("wrong magic, version, kind and oversized frames are refused") {
+  std::string frame = encode_frames(MessageKind::kInfoRequest, 1, 1, "x")[0];
+  CHECK_THROWS_WITH_AS(decode_frame(frame, 10), doctest::Contains("exceeds"), FrameError);
+  CHECK_THROWS_AS(decode_frame(std::string(64, '\0')), FrameError);
+  CHECK_THROWS_AS(encode_frames(MessageKind::kInfoRequest, 1, 1, "x", kFrameOverheadBytes), FrameError);
+}
+
+TEST_CASE("a big message is cut into frames within the limit and joined again") {
+  std::mt19937 rng(5);
+  std::string body(100'000, '\0');
+  for (char& c : body) c = static_cast<char>(rng());
+  const auto frames = encode_frames(MessageKind::kSearchResponse, 3, 4, body, 4096);
+  CHECK(frames.size() == (body.size() + 4096 - kFrameOverheadBytes - 1) / (4096 - kFrameOverheadBytes));
+  for (const auto& f : frames) CHECK(f.size() <= 4096);
+  Inbox inbox({.max_frame_bytes = 4096});
+  std::optional<Message> done;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    done = inbox.accept(kSender, frames[i], 0);
+    CHECK(done.has_value() == (i + 1 == frames.size()));
+  }
+  REQUIRE(done);
+  CHECK(done->body == body);
+  CHECK(done->request_id == 4);
+  CHECK(inbox.partials() == 0);
+  CHECK(inbox.counters().messages == 1);
+}
+
+TEST_CASE("the inbox drops and counts duplicate, out-of-order, orphaned and corrupt frames") {
+  const std::string body(10'000, 'z');
+  const auto frames = encode_frames(MessageKind::kSearchResponse, 3, 4, body, 1024);
+  REQUIRE(frames.size() > 4);
+  Inbox inbox({.max_frame_bytes = 1024});
+  CHECK_FALSE(inbox.accept(kSender, frames[0], 0));
+  CHECK_FALSE(inbox.accept(kSender, frames[1], 0));
+  CHECK_FALSE(inbox.accept(kSender, frames[1], 0));  // duplicate
+  CHECK(inbox.counters().duplicate == 1);
+  CHECK_FALSE(inbox.accept(kSender, frames[0], 0));  // a second start of the same message
+  CHECK(inbox.counters().duplicate == 2);
+  CHECK_FALSE(inbox.accept(kSender, frames[3], 0));  // gap: the partial message is dropped
+  CHECK(inbox.counters().out_of_order == 1);
+  CHECK(inbox.partials() == 0);
+  CHECK_FALSE(inbox.accept(kSender, frames[4], 0));  // its later chunks are orphans
+  CHECK(inbox.counters().orphaned == 1);
+  CHECK_FALSE(inbox.accept(kSender, flip_bit(frames[0], 300), 0));
+  CHECK(inbox.counters().malformed == 1);
+  std::string other_version = frames[0];
+  other_version[4] = 2;
+  CHECK_FALSE(inbox.accept(kSender, other_version, 0));
+  CHECK(inbox.counters().wrong_version == 1);
+  // The same chunks from another sender are another message.
+  std::optional<Message> done;
+  for (const auto& f : frames) done = inbox.accept(std::string(40, 'b'), f, 0);
+  REQUIRE(done);
+  CHECK(done->body == body);
+}
+
+TEST_CASE("the inbox bounds message size, partial count and age") {
+  const auto frames = encode_frames(MessageKind::kCatalogPut, 1, 1, std::string(5000, 'q'), 1024);
+  Inbox small({.max_frame_bytes = 1024, .max_message_bytes = 3000});
+  for (const auto& f : frames) CHECK_FALSE(small.accept(kSender, f, 0));
+  CHECK(small.counters().oversized == 1);
+  CHECK(small.partials() == 0);
+
+  Inbox few({.max_frame_bytes = 1024, .max_partials = 2, .partial_ttl_ms = 100});
+  for (std::uint64_t id = 0; id < 5; ++id) {
+    const auto fs = encode_frames(MessageKind::kCatalogPut, 1, id, std::string(5000, 'q'), 1024);
+    few.accept(kSender, fs[0], id);
+  }
+  CHECK(few.partials() == 2);
+  CHECK(few.counters().expired == 3);
+  few.expire(1000);
+  CHECK(few.partials() == 0);
+}
+
+TEST_CASE("body readers refuse truncation, huge counts and trailing bytes") {
+  BodyWriter w;
+  w.u32(0xffffffffu);  // a count no body can hold
+  const std::string huge = w.take();
+  BodyReader r(huge);
+  CHECK_THROWS_AS(r.count(1), FrameError);
+  BodyReader trailing(std::string_view("\x01\x00\x00\x00xy", 6));
+  CHECK(trailing.str() == "x");
+  CHECK_THROWS_AS(trailing.finish(), FrameError);
+  BodyReader b(std::string_view("\x02", 1));
+  CHECK_THROWS_AS(b.boolean(), FrameError);
+}
+
+// ---- messages -----------------------------------------------------------------------------------
+
+TEST_CASE("search requests and responses round-trip, binary keys and float bits included") {
+  SearchRequestMsg q;
+  q.index = "idx";
+  q.version = 7;
+  q.fingerprint = 0xdeadbeefcafef00dull;
+  q.slots = {{0, 5460}, {16383, 16383}};
+  q.blob = std::string("\0\x01\x02\x03", 4);
+  q.filter = "@t:{a|b}";
+  q.k = 10;
+  q.m = 5;
+  q.ef = 64;
+  q.return_fields = std::vector<std::string>{"a", "__v_score"};
+  q.score_field = "__v_score";
+  q.timeout_ms = 5000;
+  const SearchRequestMsg q2 = decode_search_request(encode(q));
+  CHECK(q2.index == q.index);
+  CHECK(q2.slots == q.slots);
+  CHECK(q2.blob == q.blob);
+  CHECK(q2.filter == q.filter);
+  CHECK(q2.k == 10);
+  CHECK(q2.m == 5);
+  CHECK(q2.ef == 64);
+  CHECK(q2.return_fields == q.return_fields);
+  CHECK_FALSE(q2.no_content);
+  CHECK(q2.timeout_ms == 5000);
+
+  SearchResponseMsg a;
+  a.found = 3;
+  a.hits = {{std::string("k\0\xff", 3), 0.1f, {{"f", std::string("\0v", 2)}}}, {"k2", -0.0f, {}}};
+  const SearchResponseMsg a2 = decode_search_response(encode(a));
+  REQUIRE(a2.hits.size() == 2);
+  CHECK(a2.hits[0].key == a.hits[0].key);
+  CHECK(a2.hits[0].distance == 0.1f);
+  CHECK(a2.hits[0].fields == a.hits[0].fields);
+  CHECK(std::signbit(a2.hits[1].distance));
+  CHECK(a2.found == 3);
+}
+
+TEST_CASE("message decoders refuse inconsistent bodies") {
+  SearchRequestMsg q;
+  q.k = 2;
+  q.m = 3;  // more hits than k
+  CHECK_THROWS_AS(decode_search_request(encode(q)), FrameError);
+  SearchResponseMsg a;
+  a.found = 0;
+  a.hits = {{"k", 1.0f, {}}};  // more hits than found
+  CHECK_THROWS_AS(decode_search_response(encode(a)), FrameError);
+  std::string bad_status = encode(SearchResponseMsg{});
+  bad_status[0] = 99;
+  CHECK_THROWS_AS(decode_search_response(bad_status), FrameError);
+  // Every truncation of a valid body is refused.
+  const std::string body = encode(InfoResponseMsg{});
+  for (std::size_t n = 0; n < body.size(); ++n) CHECK_THROWS_AS(decode_info_response(body.substr(0, n)), FrameError);
+}
+
+// ---- catalog ------------------------------------------------------------------------------------
+
+namespace {
+
+CatalogEntry entry(std::string name, std::uint64_t version, std::uint64_t fingerprint, std::string origin,
+                   bool tombstone = false) {
+  CatalogEntry e{std::move(name), version, fingerprint, std::move(origin), tombstone, {}};
+  if (!tombstone) e.arguments = {"SCHEMA", "v", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", "2", "DISTANCE_METRIC", "L2"};
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("the catalog keeps the entry that supersedes: version, then fingerprint, then origin") {
+  Catalog c;
+  CHECK(c.merge(entry("i", 1, 5, "a")) == MergeOutcome::kApplied);
+  CHECK(c.merge(entry("i", 1, 5, "a")) == MergeOutcome::kAlready);
+  CHECK(c.merge(entry("i", 1, 4, "z")) == MergeOutcome::kOlder);
+  CHECK(c.merge(entry("i", 1, 5, "b")) == MergeOutcome::kApplied);
+  CHECK(c.merge(entry("i", 2, 0, "a", true)) == MergeOutcome::kApplied);
+  CHECK(c.find("i")->tombstone);
+  CHECK(c.next_version("i") == 3);
+  CHECK(c.next_version("new") == 1);
+  CHECK(c.merge(entry("i", 1, 99, "z")) == MergeOutcome::kOlder);  // a dropped index cannot come back
+}
+
+TEST_CASE("catalogs that merged the same entries in any order are equal, digests included") {
+  std::vector<CatalogEntry> entries;
+  std::mt19937 rng(3);
+  for (int i = 0; i < 200; ++i)
+    entries.push_back(entry("idx" + std::to_string(rng() % 7), rng() % 4, rng() % 3, std::string(1, 'a' + rng() % 3),
+                            rng() % 5 == 0));
+  Catalog first;
+  for (const auto& e : entries) first.merge(e);
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(entries.begin(), entries.end(), rng);
+    Catalog other;
+    for (const auto& e : entries) other.merge(e);
+    CHECK(other.entries() == first.entries());
+    CHECK(other.digest() == first.digest());
+  }
+  Catalog changed = first;
+  CatalogEntry e = changed.entries().begin()->second;
+  e.version += 1;
+  changed.merge(e);
+  CHECK(changed.digest() != first.digest());
+  CHECK(Catalog{}.digest() == 0);
+}
+
+TEST_CASE("fingerprints ignore spelling and see every definition change") {
+  const auto spec = [](std::vector<std::string> args) { return parse_create("i", args); };
+  const auto a = spec({"SCHEMA", "v", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", "4", "DISTANCE_METRIC", "L2"});
+  const auto b = spec({"on", "hash", "schema", "v", "vector", "flat", "6", "dim", "4", "type", "float32",
+                       "distance_metric", "l2"});
+  const auto c = spec({"SCHEMA", "v", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", "5", "DISTANCE_METRIC", "L2"});
+  const auto d = spec({"PREFIX", "1", "p:", "SCHEMA", "v", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", "4",
+                       "DISTANCE_METRIC", "L2"});
+  CHECK(fingerprint_of(a) == fingerprint_of(b));
+  CHECK(fingerprint_of(a) != fingerprint_of(c));
+  CHECK(fingerprint_of(a) != fingerprint_of(d));
+  // The canonical arguments parse back to the same definition.
+  const auto again = parse_create("i", canonical_arguments(d));
+  CHECK(fingerprint_of(again) == fingerprint_of(d));
+  CHECK(again.definition == d.definition);
+}
+
+TEST_CASE("catalog messages round-trip; a tombstone with arguments is refused") {
+  CatalogPutMsg put;
+  put.wants_ack = true;
+  put.entries = {entry("a", 1, 2, "n1"), entry("b", 3, 0, "n2", true)};
+  const CatalogPutMsg put2 = decode_catalog_put(encode(put));
+  CHECK(put2.wants_ack);
+  CHECK(put2.entries == put.entries);
+  CatalogAckMsg ack;
+  ack.items = {{"a", AckResult::kApplied, std::nullopt}, {"b", AckResult::kNewerHere, entry("b", 4, 9, "n3")}};
+  const CatalogAckMsg ack2 = decode_catalog_ack(encode(ack));
+  REQUIRE(ack2.items.size() == 2);
+  CHECK(ack2.items[1].ours == ack.items[1].ours);
+  CatalogEntry bad = entry("c", 1, 0, "n", true);
+  bad.arguments = {"x"};
+  put.entries = {bad};
+  CHECK_THROWS_AS(decode_catalog_put(encode(put)), FrameError);
+  CatalogDigestMsg digest{123, 4, 5, true};
+  const CatalogDigestMsg digest2 = decode_catalog_digest(encode(digest));
+  CHECK(digest2.digest == 123);
+  CHECK(digest2.primary);
+}
