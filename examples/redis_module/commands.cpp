@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "index_registry.hpp"
+#include "info_reply.hpp"
 #include "module_api.hpp"
 #include "redis_source.hpp"
 #include "search_request.hpp"
@@ -44,12 +45,6 @@ int reply_error(rm::Ctx* ctx, const std::string& message) {
 }
 
 int reply_str(rm::Ctx* ctx, std::string_view s) { return rm::ReplyWithStringBuffer(ctx, s.data(), s.size()); }
-
-std::string format_double(double x) {
-  char buffer[64];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
-  return ec == std::errc() ? std::string(buffer, end) : std::to_string(x);
-}
 
 std::string format_float(float x) {
   char buffer[64];
@@ -200,135 +195,7 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
   return guarded(ctx, [&] {
     IndexEntry* entry = registry().find(text(argv[1]));
     if (!entry) return reply_error(ctx, "Unknown Index name");
-    const IndexSpec& spec = entry->spec;
-    const vindex::BackfillProgress p = entry->index->progress();
-    const bool in_progress = p.state == vindex::BackfillState::kBackfilling || p.state == vindex::BackfillState::kPaused;
-    const std::size_t memory = entry->index->memory_bytes();
-
-    rm::ReplyWithArray(ctx, rm::kPostponedArrayLength);
-    long replied = 0;
-    auto key = [&](std::string_view name) {
-      replied += 2;
-      reply_str(ctx, name);
-    };
-    key("index_name");
-    reply_str(ctx, spec.name);
-    key("index_options");
-    rm::ReplyWithArray(ctx, 0);
-    key("index_definition");
-    rm::ReplyWithArray(ctx, 6);
-    reply_str(ctx, "key_type");
-    reply_str(ctx, "HASH");
-    reply_str(ctx, "prefixes");
-    rm::ReplyWithArray(ctx, static_cast<long>(spec.definition.prefixes.size()));
-    for (const auto& prefix : spec.definition.prefixes) reply_str(ctx, prefix);
-    reply_str(ctx, "default_score");
-    reply_str(ctx, "1");
-    key("attributes");
-    rm::ReplyWithArray(ctx, 1 + static_cast<long>(spec.definition.attributes.size()));
-    {
-      const bool hnsw = spec.algorithm == Algorithm::kHnsw;
-      rm::ReplyWithArray(ctx, hnsw ? 26 : 18);
-      reply_str(ctx, "identifier");
-      reply_str(ctx, spec.definition.vector_field);
-      reply_str(ctx, "attribute");
-      reply_str(ctx, spec.definition.vector_field);
-      reply_str(ctx, "type");
-      reply_str(ctx, "VECTOR");
-      reply_str(ctx, "algorithm");
-      reply_str(ctx, to_string(spec.algorithm));
-      reply_str(ctx, "data_type");
-      reply_str(ctx, vindex::to_string(spec.schema.type));
-      reply_str(ctx, "dim");
-      rm::ReplyWithLongLong(ctx, spec.schema.dim);
-      reply_str(ctx, "distance_metric");
-      reply_str(ctx, vindex::to_string(spec.schema.metric));
-      reply_str(ctx, "initial_cap");
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(hnsw ? spec.hnsw.initial_cap : spec.flat.initial_cap));
-      reply_str(ctx, "block_size");
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(hnsw ? spec.hnsw.block_size : spec.flat.block_size));
-      if (hnsw) {
-        reply_str(ctx, "M");
-        rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.m));
-        reply_str(ctx, "ef_construction");
-        rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.ef_construction));
-        reply_str(ctx, "ef_runtime");
-        rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.ef_runtime));
-        reply_str(ctx, "epsilon");
-        reply_str(ctx, format_double(spec.hnsw.epsilon));
-      }
-    }
-    for (const auto& a : spec.definition.attributes) {
-      const bool tag = a.type == vindex::AttributeType::kTag;
-      rm::ReplyWithArray(ctx, tag ? (a.case_sensitive ? 9 : 8) : 6);
-      reply_str(ctx, "identifier");
-      reply_str(ctx, a.name);
-      reply_str(ctx, "attribute");
-      reply_str(ctx, a.name);
-      reply_str(ctx, "type");
-      reply_str(ctx, vindex::to_string(a.type));
-      if (tag) {
-        reply_str(ctx, "SEPARATOR");
-        reply_str(ctx, std::string_view(&a.separator, 1));
-        if (a.case_sensitive) reply_str(ctx, "CASESENSITIVE");
-      }
-    }
-    key("num_docs");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(p.entries_indexed));
-    key("num_records");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(p.entries_indexed));
-    key("hash_indexing_failures");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(p.failures.total()));
-    key("indexing");
-    rm::ReplyWithLongLong(ctx, in_progress ? 1 : 0);
-    key("percent_indexed");
-    reply_str(ctx, format_double(p.percent / 100.0));
-    key("backfill_in_progress");
-    rm::ReplyWithLongLong(ctx, in_progress ? 1 : 0);
-    key("backfill_complete_percent");
-    reply_str(ctx, format_double(p.percent));
-    key("state");
-    reply_str(ctx, vindex::to_string(p.state));
-    key("backfill_error");
-    reply_str(ctx, p.error);
-    key("scan_mode");
-    reply_str(ctx, p.mode == vindex::ScanMode::kReconcile ? "reconcile" : "backfill");
-    key("scan_counts");
-    rm::ReplyWithArray(ctx, 12);
-    const std::pair<const char*, std::uint64_t> counts[] = {
-        {"keys_scanned", p.counts.keys_scanned}, {"inserted", p.counts.inserted},
-        {"updated", p.counts.updated},           {"unchanged", p.counts.unchanged},
-        {"removed", p.counts.removed},           {"skipped", p.counts.skipped}};
-    for (const auto& [name, value] : counts) {
-      reply_str(ctx, name);
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
-    }
-    // Persistence: how the last RDB / AOF-preamble load restored this index, and what the reconcile
-    // scan that followed did (zero unless the current or last scan is that reconcile).
-    const SnapshotLoad& snap = entry->snapshot;
-    key("snapshot_loaded");
-    rm::ReplyWithLongLong(ctx, snap.loaded ? 1 : 0);
-    key("snapshot_load_error");
-    reply_str(ctx, snap.error);
-    key("snapshot_bytes");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(snap.bytes));
-    key("snapshot_load_ms");
-    reply_str(ctx, format_double(snap.millis));
-    const bool reconciling = p.mode == vindex::ScanMode::kReconcile;
-    const std::pair<const char*, std::uint64_t> reconcile[] = {
-        {"reconcile_kept", reconciling ? p.counts.unchanged : 0},
-        {"reconcile_reindexed", reconciling ? p.counts.updated : 0},
-        {"reconcile_removed", reconciling ? p.counts.removed : 0},
-        {"reconcile_added", reconciling ? p.counts.inserted : 0}};
-    for (const auto& [name, value] : reconcile) {
-      key(name);
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
-    }
-    key("vector_index_sz_mb");
-    reply_str(ctx, format_double(static_cast<double>(memory) / (1024.0 * 1024.0)));
-    key("total_memory_bytes");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(memory));
-    rm::ReplySetArrayLength(ctx, replied);
+    reply_info(ctx, entry->spec, local_figures(*entry));
     return rm::kOk;
   });
 }

@@ -6,10 +6,11 @@
 #include "commands.hpp"
 #include "events.hpp"
 #include "module_api.hpp"
+#include "module_api_cluster.hpp"
 #include "persistence.hpp"
 
 extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(RedisModuleCtx* ctx, RedisModuleString**, int) {
-  if (!rm::init(ctx, "vindex", 1)) return rm::kErr;
+  if (!rm::init(ctx, "vindex", 1) || !rm::init_cluster_api()) return rm::kErr;
   if (!vindex_redis::register_persistence(ctx)) {
     rm::Log(ctx, "warning", "vindex: could not register the RDB aux data type");
     return rm::kErr;

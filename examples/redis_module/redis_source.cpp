@@ -4,6 +4,7 @@
 #include <charconv>
 #include <string>
 
+#include "module_api_cluster.hpp"
 #include "vindex/core/error.hpp"
 
 namespace vindex_redis {
@@ -123,18 +124,21 @@ std::optional<std::string> RedisSource::read_field(vindex::KeyView key, std::str
 }
 
 std::vector<std::pair<std::string, std::string>> RedisSource::read_all(vindex::KeyView key) {
+  // ScanKey on an opened key, not RedisModule_Call("HGETALL"): in cluster mode the server refuses a
+  // keyed RedisModule_Call on a replica (and for keys of slots it does not own); OpenKey does not.
   rm::Ctx* ctx = checked_context();
   StringPool pool(ctx);
   std::vector<std::pair<std::string, std::string>> out;
-  rm::ReplyPtr reply(rm::Call(ctx, "HGETALL", "s", pool.make(key)));
-  if (!reply || rm::CallReplyType(reply.get()) != rm::kReplyArray) return out;
-  const std::size_t n = rm::CallReplyLength(reply.get());
-  for (std::size_t i = 0; i + 1 < n; i += 2) {
-    std::size_t fl = 0, vl = 0;
-    const char* f = rm::CallReplyStringPtr(rm::CallReplyArrayElement(reply.get(), i), &fl);
-    const char* v = rm::CallReplyStringPtr(rm::CallReplyArrayElement(reply.get(), i + 1), &vl);
-    if (f && v) out.emplace_back(std::string(f, fl), std::string(v, vl));
+  OpenHash open(ctx, pool.make(key));
+  if (!open.is_hash()) return out;
+  rm::ScanCursor* cursor = rm::ScanCursorCreate();
+  const auto visit = [](rm::Key*, rm::String* field, rm::String* value, void* privdata) {
+    if (!field || !value) return;
+    static_cast<std::vector<std::pair<std::string, std::string>>*>(privdata)->emplace_back(view(field), view(value));
+  };
+  while (rm::ScanKey(open.key, cursor, visit, &out)) {
   }
+  rm::ScanCursorDestroy(cursor);
   return out;
 }
 

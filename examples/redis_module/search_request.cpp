@@ -90,7 +90,13 @@ SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_
       const std::size_t d = to_size(next("DIALECT"), "DIALECT", 4);
       if (d < 2) fail("DIALECT must be 2 or more for KNN queries");
     } else if (iequals(word, "TIMEOUT")) {
-      next("TIMEOUT value");
+      r.timeout_ms = to_size(next("TIMEOUT value"), "TIMEOUT", 86'400'000);
+    } else if (iequals(word, "ALLSHARDS")) {
+      r.some_shards = false;
+    } else if (iequals(word, "SOMESHARDS")) {
+      r.some_shards = true;
+    } else if (iequals(word, "LOCALONLY")) {
+      r.local_only = true;
     } else {
       fail("unknown or unsupported argument '" + word + "'");
     }

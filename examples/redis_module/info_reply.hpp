@@ -1,0 +1,45 @@
+// examples/redis_module/info_reply.hpp — the FT.INFO reply, from an index's definition and figures.
+//
+// `InfoFigures` holds the numbers FT.INFO reports about an index's contents and scans; the single
+// node takes them from its own index (`local_figures`), cluster mode sums them over the shards
+// (`add_shard`). `reply_info` writes RediSearch's flat (name, value) reply shape that redis-py's
+// `ft().info()` parses, with the definition first and the figures after; cluster mode appends its
+// own fields through `extra`. Main thread only. Next: commands.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "index_registry.hpp"
+#include "module_api.hpp"
+
+namespace vindex_redis {
+
+/// What FT.INFO reports besides the definition.
+struct InfoFigures {
+  std::uint64_t num_docs = 0;
+  std::uint64_t hash_indexing_failures = 0;
+  bool in_progress = false;        ///< a scan is running or paused
+  double percent = 100;            ///< backfill_complete_percent
+  std::string state = "ready";
+  std::string backfill_error;
+  bool reconciling = false;        ///< scan_mode reconcile
+  std::uint64_t counts[6] = {};    ///< keys_scanned, inserted, updated, unchanged, removed, skipped
+  SnapshotLoad snapshot;
+  std::uint64_t memory_bytes = 0;
+};
+
+/// The figures of this node's index.
+InfoFigures local_figures(const IndexEntry& entry);
+
+/// Adds one shard's figures to an aggregate (sums; any scan in progress; the lowest percent; the
+/// worst state; the first error; the snapshot loaded only when every shard's was).
+void add_shard(InfoFigures& total, const InfoFigures& shard, bool first);
+
+/// Replies FT.INFO for `spec`. `extra`, when given, writes more (name, value) pairs at the end and
+/// returns how many replies (names plus values) it wrote.
+void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& figures,
+                const std::function<long(rm::Ctx*)>& extra = {});
+
+}  // namespace vindex_redis
