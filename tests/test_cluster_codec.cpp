@@ -326,3 +326,41 @@ TEST_CASE("catalog messages round-trip; a tombstone with arguments is refused") 
   CHECK(digest2.digest == 123);
   CHECK(digest2.primary);
 }
+
+// ---- topology -----------------------------------------------------------------------------------
+
+#include "cluster_topology.hpp"
+
+TEST_CASE("a topology maps every slot to its shard and lists what the coordinator needs") {
+  const auto node = [](std::string id, bool primary, std::string health = "online") {
+    return NodeDesc{std::move(id), "127.0.0.1", 7000, primary, std::move(health)};
+  };
+  std::vector<ShardDesc> shards{
+      {{{0, 5460}}, {node("r1", false), node("p1", true)}},
+      {{{5461, 10922}}, {node("p2", true), node("r2", false)}},
+      {{{10923, 16000}, {16001, 16382}}, {node("p3", true)}},
+      {{}, {node("new", true)}},                 // a node added without slots
+      {{}, {node("dead", true, "failed")}},      // an old primary that failed over
+  };
+  const Topology t = Topology::build(shards, "r2");
+  CHECK(t.my_shard() == 1);
+  CHECK(t.shard_of_slot(0) == 0);
+  CHECK(t.shard_of_slot(10922) == 1);
+  CHECK(t.shard_of_slot(16382) == 2);
+  CHECK(t.shard_of_slot(16383) == -1);
+  CHECK(t.uncovered() == std::vector<SlotRange>{{16383, 16383}});
+  CHECK(t.serving_shards() == std::vector<int>{0, 1, 2});
+  CHECK(t.shards()[0].nodes.front().id == "p1");  // primary first
+  CHECK(t.shards()[2].slots == std::vector<SlotRange>{{10923, 16382}});
+  std::vector<std::string> others;
+  for (const NodeDesc* n : t.other_primaries()) others.push_back(n->id);
+  CHECK(others == std::vector<std::string>{"p1", "p2", "p3", "new"});
+  CHECK(t.shards()[1].label() == "127.0.0.1:7000 (slots 5461-10922)");
+  // Slots claimed twice (a view caught mid-change) go to the first shard.
+  shards[1].slots.push_back({0, 10});
+  CHECK(Topology::build(shards, "x").shard_of_slot(5) == 0);
+  CHECK(Topology::build(shards, "x").fingerprint() == t.fingerprint());  // the slot map is unchanged
+  shards[2].slots.push_back({16383, 16383});
+  CHECK(Topology::build(shards, "x").fingerprint() != t.fingerprint());
+  CHECK(Topology::build(shards, "x").my_shard() == -1);
+}

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "cluster.hpp"
+#include "cluster_catalog.hpp"
+#include "cluster_info.hpp"
+#include "cluster_search.hpp"
 #include "index_registry.hpp"
 #include "info_reply.hpp"
 #include "module_api.hpp"
@@ -76,6 +80,7 @@ bool wrong_db(rm::Ctx* ctx) {
 }
 
 int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
+  if (cluster_mode()) return cluster_create(ctx, argv, argc);
   if (argc < 3) return rm::WrongArity(ctx);
   if (wrong_db(ctx)) return rm::kOk;
   return guarded(ctx, [&] {
@@ -105,6 +110,7 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
 }
 
 int ft_dropindex(rm::Ctx* ctx, rm::String** argv, int argc) {
+  if (cluster_mode()) return cluster_dropindex(ctx, argv, argc);
   if (argc < 2 || argc > 3) return rm::WrongArity(ctx);
   return guarded(ctx, [&] {
     if (argc == 3) return reply_error(ctx, "FT.DROPINDEX: DD is not supported");
@@ -123,6 +129,7 @@ int ft_list(rm::Ctx* ctx, rm::String**, int argc) {
 }
 
 int ft_search(rm::Ctx* ctx, rm::String** argv, int argc) {
+  if (cluster_mode()) return cluster_search(ctx, argv, argc);
   if (argc < 3) return rm::WrongArity(ctx);
   if (wrong_db(ctx)) return rm::kOk;
   return guarded(ctx, [&] {
@@ -191,6 +198,7 @@ int ft_search(rm::Ctx* ctx, rm::String** argv, int argc) {
 }
 
 int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
+  if (cluster_mode()) return cluster_info(ctx, argv, argc);
   if (argc != 2) return rm::WrongArity(ctx);
   return guarded(ctx, [&] {
     IndexEntry* entry = registry().find(text(argv[1]));

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cluster.hpp"
 #include "index_registry.hpp"
 #include "redis_source.hpp"
 
@@ -39,7 +40,10 @@ void on_loading(rm::Ctx* ctx, rm::Event, std::uint64_t subevent, void*) {
     case rm::kSubeventLoadingAofStart:
     case rm::kSubeventLoadingReplStart: registry().loading_started(); break;
     case rm::kSubeventLoadingEnded:
-    case rm::kSubeventLoadingFailed: registry().loading_ended(ctx); break;
+    case rm::kSubeventLoadingFailed:
+      registry().loading_ended(ctx);
+      cluster_loading_ended(ctx);
+      break;
     default: break;
   }
 }

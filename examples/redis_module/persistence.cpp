@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "catalog.hpp"
+#include "cluster.hpp"
+#include "cluster_catalog.hpp"
 #include "index_registry.hpp"
 #include "redis_source.hpp"
 #include "vindex/persist/chunked_stream.hpp"
@@ -16,8 +19,10 @@
 namespace vindex_redis {
 namespace {
 
-// Version of the aux layout below (not of vindex's snapshot format, which has its own).
+// Version of the aux layout below (not of vindex's snapshot format, which has its own). Version 2
+// (written in cluster mode) appends the cluster catalog: versions and tombstones of every index name.
 constexpr std::uint64_t kAuxVersion = 1;
+constexpr std::uint64_t kAuxVersionWithCatalog = 2;
 // Snapshot bytes go into the RDB as string buffers of at most this size.
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
@@ -39,7 +44,8 @@ void save_string(rm::IO* io, std::string_view s) { rm::SaveStringBuffer(io, s.da
 void aux_save(rm::IO* io, int when) {
   if (when != rm::kAuxBeforeRdb) return;
   auto& all = registry().all();
-  rm::SaveUnsigned(io, kAuxVersion);
+  const bool with_catalog = cluster_mode();
+  rm::SaveUnsigned(io, with_catalog ? kAuxVersionWithCatalog : kAuxVersion);
   rm::SaveUnsigned(io, all.size());
   for (auto& [name, entry] : all) {
     save_string(io, name);
@@ -61,6 +67,15 @@ void aux_save(rm::IO* io, int when) {
     }
     rm::SaveUnsigned(io, 0);
   }
+  if (with_catalog) {
+    const auto& entries = node_catalog().entries();
+    rm::SaveUnsigned(io, entries.size());
+    for (const auto& [name, entry] : entries) {
+      BodyWriter w;
+      encode_entry(w, entry);
+      save_string(io, w.take());
+    }
+  }
 }
 
 int aux_load(rm::IO* io, int, int when) {
@@ -68,9 +83,10 @@ int aux_load(rm::IO* io, int, int when) {
   rm::Ctx* ctx = rm::GetContextFromIO(io);
   const std::uint64_t version = rm::LoadUnsigned(io);
   if (rm::IsIOError(io)) return rm::kErr;
-  if (version != kAuxVersion) {
-    rm::Log(ctx, "warning", "vindex: RDB aux data has version %llu, this module reads %llu",
-            static_cast<unsigned long long>(version), static_cast<unsigned long long>(kAuxVersion));
+  if (version != kAuxVersion && version != kAuxVersionWithCatalog) {
+    rm::Log(ctx, "warning", "vindex: RDB aux data has version %llu, this module reads %llu and %llu",
+            static_cast<unsigned long long>(version), static_cast<unsigned long long>(kAuxVersion),
+            static_cast<unsigned long long>(kAuxVersionWithCatalog));
     return rm::kErr;
   }
   Registry& reg = registry();
@@ -136,6 +152,24 @@ int aux_load(rm::IO* io, int, int when) {
               name.c_str(), entry.index->size(), static_cast<unsigned long long>(bytes), entry.snapshot.millis);
     }
     reg.add(std::move(entry));
+  }
+  node_catalog().clear();
+  if (version == kAuxVersionWithCatalog) {
+    const std::uint64_t entries = rm::LoadUnsigned(io);
+    if (rm::IsIOError(io) || entries > (1u << 20)) return rm::kErr;
+    for (std::uint64_t i = 0; i < entries; ++i) {
+      const std::string bytes = load_string(io);
+      if (rm::IsIOError(io)) return rm::kErr;
+      try {
+        BodyReader in(bytes);
+        CatalogEntry e = decode_entry(in);
+        in.finish();
+        node_catalog().put(std::move(e));
+      } catch (const FrameError& e) {
+        rm::Log(ctx, "warning", "vindex: a stored catalog entry is invalid: %s", e.what());
+        return rm::kErr;
+      }
+    }
   }
   return rm::kOk;
 }

@@ -1,0 +1,147 @@
+// examples/redis_module/cluster.cpp — wiring of cluster mode: dispatcher, timer, configs, INFO.
+#include "cluster.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+
+#include "cluster_catalog.hpp"
+#include "cluster_info.hpp"
+#include "cluster_ops.hpp"
+#include "cluster_search.hpp"
+#include "cluster_state.hpp"
+#include "cluster_transport.hpp"
+
+namespace vindex_redis {
+namespace {
+
+constexpr long long kTimerMs = 100;
+// After the cluster's node count changes (a node added, a handshake), digests go out every
+// kFastDigestMs for kFastDigestForMs, so a new node learns the catalog within a fraction of a second
+// of its links coming up instead of after the next regular digest.
+constexpr long long kFastDigestMs = 200;
+constexpr long long kFastDigestForMs = 4000;
+long long next_digest_ms = 0;
+long long fast_until_ms = 0;
+std::size_t known_nodes = 0;
+
+void dispatch(rm::Ctx* ctx, std::string_view sender, Message& message) {
+  switch (message.kind) {
+    case MessageKind::kSearchRequest: serve_search(ctx, sender, message); return;
+    case MessageKind::kInfoRequest: serve_info(ctx, sender, message); return;
+    case MessageKind::kSearchResponse:
+    case MessageKind::kInfoResponse:
+    case MessageKind::kCatalogAck: operations().deliver(ctx, sender, message); return;
+    case MessageKind::kCatalogDigest:
+    case MessageKind::kCatalogGet:
+    case MessageKind::kCatalogPut: on_catalog_message(ctx, sender, message); return;
+  }
+}
+
+// Draws the next digest time: the interval ± 20 %, so nodes do not send in lockstep.
+long long digest_delay() {
+  const long long interval = cluster().settings.digest_interval_ms;
+  unsigned char r = 0;
+  rm::GetRandomBytes(&r, 1);
+  return interval * 8 / 10 + interval * 4 / 10 * r / 255;
+}
+
+void on_timer(rm::Ctx* ctx, void*) {
+  const long long now = now_ms();
+  try {
+    bus().expire(now);
+    operations().sweep(now);
+    const std::size_t nodes = rm::GetClusterSize();
+    if (nodes != known_nodes) {
+      known_nodes = nodes;
+      fast_until_ms = now + kFastDigestForMs;
+      next_digest_ms = std::min(next_digest_ms, now);
+    }
+    if (now >= next_digest_ms) {
+      next_digest_ms = now + (now < fast_until_ms ? kFastDigestMs : digest_delay());
+      broadcast_digest(ctx);
+    }
+  } catch (const std::exception& e) {
+    rm::Log(ctx, "warning", "vindex: cluster timer: %s", e.what());
+  }
+  rm::CreateTimer(ctx, kTimerMs, on_timer, nullptr);
+}
+
+long long get_config(const char* name, void*) {
+  const std::string n(name);
+  if (n == "cluster-timeout-ms") return cluster().settings.timeout_ms;
+  if (n == "cluster-digest-interval-ms") return cluster().settings.digest_interval_ms;
+  return 0;
+}
+
+int set_config(const char* name, long long value, void*, rm::String**) {
+  const std::string n(name);
+  if (n == "cluster-timeout-ms") cluster().settings.timeout_ms = value;
+  if (n == "cluster-digest-interval-ms") cluster().settings.digest_interval_ms = value;
+  return rm::kOk;
+}
+
+void info(rm::InfoCtx* ctx, int) {
+  rm::InfoAddSection(ctx, "cluster");
+  rm::InfoAddFieldLongLong(ctx, "cluster_enabled", cluster().enabled() ? 1 : 0);
+  if (!cluster().enabled()) return;
+  const ClusterCounters& c = cluster().counters;
+  const InboxCounters& in = bus().inbox().counters();
+  const std::pair<const char*, std::uint64_t> fields[] = {
+      {"searches_fanned_out", c.searches_fanned_out},
+      {"searches_served", c.searches_served},
+      {"search_errors", c.search_errors},
+      {"shard_timeouts", c.shard_timeouts},
+      {"partial_replies", c.partial_replies},
+      {"infos_fanned_out", c.infos_fanned_out},
+      {"answers_late", c.answers_late},
+      {"answers_unexpected", c.answers_unexpected},
+      {"messages_undecodable", c.undecodable},
+      {"frames_sent", c.frames_sent},
+      {"send_failures", c.send_failures},
+      {"frames_received", in.frames},
+      {"messages_received", in.messages},
+      {"frames_malformed", in.malformed},
+      {"frames_wrong_version", in.wrong_version},
+      {"frames_oversized", in.oversized},
+      {"frames_duplicate", in.duplicate},
+      {"frames_out_of_order", in.out_of_order},
+      {"frames_orphaned", in.orphaned},
+      {"partial_messages_expired", in.expired},
+      {"operations_in_flight", operations().size()},
+      {"catalog_entries", node_catalog().entries().size()},
+      {"catalog_digest", node_catalog().digest()},
+      {"catalog_changes_sent", c.catalog_changes_sent},
+      {"catalog_entries_applied", c.catalog_entries_applied},
+      {"catalog_repairs", c.catalog_repairs},
+      {"topology_refreshes", c.topology_refreshes},
+  };
+  for (const auto& [name, value] : fields) rm::InfoAddFieldLongLong(ctx, name, static_cast<long long>(value));
+}
+
+}  // namespace
+
+bool register_cluster(rm::Ctx* ctx) {
+  cluster().init(ctx);
+  if (rm::RegisterInfoFunc(ctx, info) != rm::kOk) return false;
+  if (!cluster().enabled()) return true;
+  if (rm::CreateCommand(ctx, "FT._APPLY", ft_apply, "write deny-oom", 0, 0, 0) != rm::kOk) return false;
+  if (rm::RegisterNumericConfig(ctx, "cluster-timeout-ms", 5000, 0, 1, 3'600'000, get_config, set_config, nullptr,
+                                nullptr) != rm::kOk ||
+      rm::RegisterNumericConfig(ctx, "cluster-digest-interval-ms", 1000, 0, 50, 600'000, get_config, set_config,
+                                nullptr, nullptr) != rm::kOk ||
+      rm::LoadConfigs(ctx) != rm::kOk)
+    return false;
+  bus().start(ctx, dispatch);
+  rm::CreateTimer(ctx, kTimerMs, on_timer, nullptr);
+  rm::Log(ctx, "notice", "vindex: cluster mode: FT.* commands cover the whole cluster");
+  return true;
+}
+
+bool cluster_mode() noexcept { return cluster().enabled(); }
+
+void cluster_loading_ended(rm::Ctx* ctx) {
+  if (cluster().enabled()) reconcile_catalog(ctx);
+}
+
+}  // namespace vindex_redis

@@ -1,0 +1,82 @@
+// examples/redis_module/cluster_state.hpp — what a node knows about the cluster it is part of.
+//
+// Whether the server runs in cluster mode (decided once, at load, from the context flags: in
+// standalone mode none of the cluster code runs), this node's id and random boot nonce, the cluster
+// settings (module configs), counters for INFO, and the topology: read from `CLUSTER SHARDS`
+// (a keyless command, so RedisModule_Call runs it on replicas too), cached for at most
+// `kTopologyMaxAgeMs` and refreshed at once when a send fails or a shard says it does not serve a
+// slot. Node health for target choice combines the shard list's `health` with the live flags of
+// `RedisModule_GetClusterNodeInfo` (PFAIL / FAIL). Main thread only. Next: cluster_transport.hpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cluster_topology.hpp"
+#include "module_api_cluster.hpp"
+
+namespace vindex_redis {
+
+/// Module configs of cluster mode (CONFIG SET vindex.<name>).
+struct ClusterSettings {
+  long long timeout_ms = 5000;         ///< vindex.cluster-timeout-ms: FT.* fan-out deadline
+  long long digest_interval_ms = 1000; ///< vindex.cluster-digest-interval-ms: catalog anti-entropy
+};
+
+/// Counters shown by `INFO vindex` (section vindex_cluster).
+struct ClusterCounters {
+  std::uint64_t searches_fanned_out = 0;
+  std::uint64_t searches_served = 0;      ///< SEARCH_REQ answered for other nodes
+  std::uint64_t search_errors = 0;        ///< fan-outs that replied with an error
+  std::uint64_t shard_timeouts = 0;       ///< shards that did not answer in time
+  std::uint64_t partial_replies = 0;      ///< SOMESHARDS replies that missed a shard
+  std::uint64_t infos_fanned_out = 0;
+  std::uint64_t answers_late = 0;         ///< answers for a request that had finished (dropped)
+  std::uint64_t answers_unexpected = 0;   ///< answers from a node not asked, or asked already (dropped)
+  std::uint64_t undecodable = 0;          ///< complete messages whose body failed to decode
+  std::uint64_t frames_sent = 0;
+  std::uint64_t send_failures = 0;
+  std::uint64_t catalog_changes_sent = 0;
+  std::uint64_t catalog_entries_applied = 0;
+  std::uint64_t catalog_repairs = 0;      ///< CATALOG_GET sent after a digest differed
+  std::uint64_t topology_refreshes = 0;
+};
+
+/// This node in its cluster.
+class ClusterState {
+ public:
+  /// Decides cluster mode from `ctx`'s flags and draws the boot nonce. Called once at load.
+  void init(rm::Ctx* ctx);
+  /// True when the server runs with cluster-enabled yes.
+  bool enabled() const noexcept { return enabled_; }
+  /// This node's 40-character id.
+  const std::string& my_id();
+  /// Random number drawn at load: answers to our requests carry it back.
+  std::uint64_t nonce() const noexcept { return nonce_; }
+
+  /// The topology, refreshed when older than kTopologyMaxAgeMs or when `force`.
+  const Topology& topology(rm::Ctx* ctx, bool force = false);
+  /// Whether `node` can be asked now (not failed in the shard list, not PFAIL/FAIL right now).
+  bool usable(rm::Ctx* ctx, const NodeDesc& node) const;
+
+  ClusterSettings settings;
+  ClusterCounters counters;
+
+  static constexpr long long kTopologyMaxAgeMs = 100;
+
+ private:
+  bool enabled_ = false;
+  std::uint64_t nonce_ = 0;
+  std::string my_id_;
+  Topology topology_;
+  long long topology_at_ms_ = -1;
+};
+
+/// The module's cluster state.
+ClusterState& cluster();
+
+/// Milliseconds on a monotonic clock.
+long long now_ms();
+
+}  // namespace vindex_redis

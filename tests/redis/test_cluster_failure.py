@@ -1,0 +1,121 @@
+"""Cluster mode, failures: a primary stopped with SIGSTOP (ALLSHARDS: an error naming the shard within
+TIMEOUT + 0.5 s; SOMESHARDS: exactly the other shards' answer, counted in INFO; after SIGCONT its late
+answers are dropped and the next query is exact), and a primary killed with SIGKILL (queries go to its
+replica and stay exact, or fail with a clear error, never a wrong answer; after the promotion they are
+exact again and FT.INFO names the new primary)."""
+import signal
+import time
+
+import numpy as np
+import redis
+
+from cluster_fixture import Cluster, wait_for
+from harness import Checks, to_str
+
+check = Checks()
+started = time.time()
+rng = np.random.default_rng(23)
+N, DIM, K = 1500, 8, 20
+X = rng.standard_normal((N, DIM)).astype(np.float32)
+
+
+def query(node, q, *extra, k=K):
+    return node.client().execute_command("FT.SEARCH", "idx", f"*=>[KNN {k} @vec $v]", "PARAMS", "2", "v", q.tobytes(),
+                                         "NOCONTENT", "LIMIT", "0", str(k), *extra, "DIALECT", "2")
+
+
+def oracle(q, allowed=None):
+    d = ((X.astype(np.float64) - q) ** 2).sum(1)
+    order = sorted((i for i in range(N) if allowed is None or f"doc:{i}" in allowed),
+                   key=lambda i: (np.float32(d[i]), f"doc:{i}"))
+    return [min(K, len(order))] + [f"doc:{i}".encode() for i in order[:K]]
+
+
+def counters(node):
+    return node.info("vindex")
+
+
+with Cluster(node_timeout=1500) as c:
+    print(f"cluster up in {time.time() - started:.1f} s")
+    rc = c.cluster_client()
+    rc.execute_command("FT.CREATE", "idx", "PREFIX", "1", "doc:", "SCHEMA", "vec", "VECTOR", "FLAT", "6",
+                       "TYPE", "FLOAT32", "DIM", str(DIM), "DISTANCE_METRIC", "L2")
+    pipe = rc.pipeline()
+    for i in range(N):
+        pipe.hset(f"doc:{i}", "vec", X[i].tobytes())
+    pipe.execute()
+    c.wait_replicated()
+    coordinator, victim, other = c.primaries()
+    victim_keys = {k.decode() for k in victim.client().scan_iter("doc:*", count=1000)}
+    q = rng.standard_normal(DIM).astype(np.float32)
+    check(query(coordinator, q) == oracle(q), "exact before any failure")
+
+    # ---- SIGSTOP: a hung shard --------------------------------------------------------------------
+    victim.signal(signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        query(coordinator, q, "TIMEOUT", "1000")
+        check(False, "a query with a stopped shard should fail")
+    except redis.ResponseError as e:
+        elapsed = time.time() - t0
+        check(victim.address in str(e) and "did not answer within 1000 ms" in str(e),
+              f"the error names the stopped shard: {e}")
+        check(elapsed < 1.5, f"within TIMEOUT + 0.5 s: {elapsed:.2f} s")
+    before = counters(coordinator)
+    t0 = time.time()
+    partial = query(coordinator, q, "TIMEOUT", "1000", "SOMESHARDS")
+    check(partial == oracle(q, allowed={f"doc:{i}" for i in range(N)} - victim_keys),
+          "SOMESHARDS answers exactly from the other shards")
+    check(time.time() - t0 < 1.5, "SOMESHARDS also waits at most the timeout")
+    after = counters(coordinator)
+    check(after["vindex_partial_replies"] == before["vindex_partial_replies"] + 1, "a partial reply is counted")
+    check(after["vindex_shard_timeouts"] >= 2, "shard timeouts are counted")
+    late_before = after["vindex_answers_late"]
+    victim.signal(signal.SIGCONT)
+    wait_for(lambda: counters(coordinator)["vindex_answers_late"] >= late_before + 2, 5,
+             "the stopped shard's late answers to arrive and be dropped")
+    check(query(coordinator, q) == oracle(q), "after SIGCONT the next query is exact")
+    check(query(other, q, "TIMEOUT", "1000") == oracle(q), "and from another coordinator")
+
+    # ---- SIGKILL: a dead primary, its replica promoted -----------------------------------------------
+    replica = c.replica_of(victim)[0]
+    victim.kill()
+    killed = time.time()
+    exact = errors = wrong = 0
+    messages = set()
+    promoted = None
+    while time.time() - killed < 20:
+        try:
+            got = query(coordinator, q, "TIMEOUT", "1000")
+            if got == oracle(q):
+                exact += 1
+            else:
+                wrong += 1
+        except redis.ResponseError as e:
+            errors += 1
+            messages.add(str(e)[:90])
+        if replica.info("replication")["role"] == "master":
+            promoted = promoted or time.time() - killed
+            if time.time() - killed > promoted + 1:
+                break
+        time.sleep(0.05)
+    print(f"SIGKILL: promoted after {promoted} s; replies exact {exact}, errors {errors}, wrong {wrong}; {messages}")
+    check(wrong == 0, "never a wrong answer while the primary is dead")
+    check(promoted is not None, "the replica was promoted")
+    check(exact > 0, "answers came from the replica before or after the promotion")
+    check(all("vindex:" in m for m in messages), f"errors are explicit: {messages}")
+    wait_for(lambda: query(coordinator, q) == oracle(q), 10, "exact after the promotion")
+    check(query(replica, q) == oracle(q), "the promoted replica coordinates exact searches too")
+
+    def info_names_new_primary():
+        info = coordinator.client().execute_command("FT.INFO", "idx")
+        it = iter(info)
+        fields = {to_str(k): v for k, v in zip(it, it)}
+        nodes = [to_str(dict(zip(s[::2], s[1::2]))[b"node"]) for s in fields["shards"]]
+        return int(fields["num_docs"]) == N and replica.address in nodes
+
+    wait_for(info_names_new_primary, 10, "FT.INFO to count every document and name the new primary")
+    check(True, "FT.INFO counts N and names the new primary")
+
+print(f"test_cluster_failure took {time.time() - started:.1f} s")
+check.done()
