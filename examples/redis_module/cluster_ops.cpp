@@ -49,11 +49,13 @@ void Operations::finish(const std::shared_ptr<Operation>& op) {
 void Operations::sweep(long long now) {
   for (auto it = by_id_.begin(); it != by_id_.end();) {
     std::shared_ptr<Operation> op = it->second;
-    if (op->client && now > op->deadline_ms + 5000) {
+    if (now > op->deadline_ms + 5000) {
+      // Also an operation whose command failed before blocking its client: forget it.
       it = by_id_.erase(it);
-      rm::BlockedClient* client = op->client;
-      op->client = nullptr;
-      rm::UnblockClient(client, nullptr);
+      if (rm::BlockedClient* client = op->client) {
+        op->client = nullptr;
+        rm::UnblockClient(client, nullptr);
+      }
     } else {
       ++it;
     }
