@@ -3,7 +3,7 @@
 schemas (one winner on every node), FT.CREATE while a primary is stopped (an error naming it, then
 convergence after SIGCONT), a node added with `redis-cli --cluster add-node` (lists every index within
 ~2 s, before it owns slots, and can coordinate searches), FT._APPLY refused from clients, and the
-catalog surviving DEBUG RELOAD (it is in the RDB)."""
+catalog surviving DEBUG RELOAD (it is in the RDB) and DEBUG LOADAOF (FT._APPLY replayed)."""
 import signal
 import threading
 import time
@@ -40,7 +40,8 @@ def digests(c):
     return {n.address: n.info("vindex")["vindex_catalog_digest"] for n in c.nodes if n.alive()}
 
 
-with Cluster() as c:
+# AOF on: FT._APPLY records in the AOF are replayed by DEBUG LOADAOF below.
+with Cluster(extra=["--appendonly", "yes"]) as c:
     print(f"cluster up in {time.time() - started:.1f} s")
     p = c.primaries()
     rc = c.cluster_client()
@@ -144,6 +145,9 @@ with Cluster() as c:
     before = p[1].info("vindex")["vindex_catalog_digest"]
     p[1].client().execute_command("DEBUG", "RELOAD")
     check(p[1].info("vindex")["vindex_catalog_digest"] == before, "DEBUG RELOAD keeps the catalog (versions, tombstones)")
+    check(sorted(p[1].client().execute_command("FT._LIST")) == [b"idx", b"late", b"race"], "and the indexes")
+    p[1].client().execute_command("DEBUG", "LOADAOF")
+    check(p[1].info("vindex")["vindex_catalog_digest"] == before, "DEBUG LOADAOF (FT._APPLY replayed) too")
     check(sorted(p[1].client().execute_command("FT._LIST")) == [b"idx", b"late", b"race"], "and the indexes")
     check(all(n.alive() for n in c.nodes), "every node still up")
 
