@@ -13,6 +13,7 @@
 #include "ft_search.hpp"
 #include "index_registry.hpp"
 #include "module_api.hpp"
+#include "module_config.hpp"
 #include "redis_source.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
@@ -42,6 +43,13 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
         return rm::ReplyWithSimpleString(ctx, "OK");
       return reply_error(ctx, "Index already exists");
     }
+    // A bound on the number of indexes, so clients cannot multiply the per-index memory and work.
+    // Loading (RDB, AOF) never refuses: the indexes are already part of the dataset.
+    const auto max_indexes = static_cast<std::size_t>(config().max_indexes);
+    if (!reg.loading() && reg.all().size() >= max_indexes)
+      return reply_error(ctx, "FT.CREATE: there are already " + std::to_string(reg.all().size()) +
+                                  " indexes, the most vindex.max-indexes (" + std::to_string(max_indexes) +
+                                  ") allows; drop one or raise the limit");
     IndexEntry entry;
     entry.index = make_index(spec, keyspace());
     if (spec.skip_initial_scan) {
@@ -160,6 +168,13 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
     rm::ReplyWithLongLong(ctx, static_cast<long long>(p.entries_indexed));
     key("hash_indexing_failures");
     rm::ReplyWithLongLong(ctx, static_cast<long long>(p.failures.total()));
+    // The same keys by reason (vindex's IndexingFailure codes; names as vindex writes them).
+    key("hash_indexing_failures_by_reason");
+    rm::ReplyWithArray(ctx, 2 * static_cast<long>(vindex::kIndexingFailureCodes - 1));
+    for (std::size_t code = 1; code < vindex::kIndexingFailureCodes; ++code) {
+      reply_str(ctx, vindex::to_string(static_cast<vindex::IndexingFailure>(code)));
+      rm::ReplyWithLongLong(ctx, static_cast<long long>(p.failures.by_code[code]));
+    }
     key("indexing");
     rm::ReplyWithLongLong(ctx, in_progress ? 1 : 0);
     key("percent_indexed");
@@ -205,6 +220,11 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
       key(name);
       rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
     }
+    // Queries that ran out of time: failed (vindex.on-timeout fail) or answered partially (return).
+    key("search_timeouts");
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(entry->search_timeouts));
+    key("search_partial_results");
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(entry->search_partial));
     key("vector_index_sz_mb");
     reply_str(ctx, format_double(static_cast<double>(memory) / (1024.0 * 1024.0)));
     key("total_memory_bytes");

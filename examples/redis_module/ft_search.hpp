@@ -31,12 +31,15 @@ struct ParsedSearch {
   SearchRequest request;           ///< the parsed arguments
   std::vector<float> query;        ///< the query vector, decoded and validated
   vindex::FilterExpr filter;       ///< the parsed filter
-  vindex::SearchOptions options;   ///< EF_RUNTIME (no filter: KeyspaceIndex takes it separately)
+  vindex::SearchOptions options;   ///< EF_RUNTIME, the deadline and the on-timeout policy (no filter:
+                                   ///< KeyspaceIndex takes it separately)
+  long long budget_ms = 0;         ///< the time budget the deadline was set from
 };
 
 /// Step 3's result: the nearest keys, closest first.
 struct LocalHits {
   std::vector<vindex::SearchResult> hits;
+  bool partial = false;  ///< the deadline passed and the policy is to return what was found
 };
 
 /// One reply row of step 4.
@@ -49,20 +52,24 @@ struct HitRow {
 struct SearchReply {
   std::size_t total = 0;       ///< the reply's first element: the number of hits
   bool no_content = false;     ///< rows carry no field array (NOCONTENT)
+  bool partial = false;        ///< cut short at the deadline (vindex.on-timeout return)
   std::vector<HitRow> rows;    ///< the LIMIT page
 };
 
 /// Step 1: parses `FT.SEARCH <index> <query> …` and checks it against the index (vector field,
-/// blob size and values, EF_RUNTIME). Throws vindex::Error naming the problem.
+/// blob size and values, EF_RUNTIME) and the module's bounds (filter size, k, RETURN × results); sets
+/// the deadline. Throws vindex::Error naming the problem and the bound.
 ParsedSearch parse_search_command(rm::Ctx* ctx, rm::String** argv, int argc);
 
 /// Step 2: true when the calling user may run the search; otherwise it has replied with an error.
 bool authorize_search(rm::Ctx* ctx, const ParsedSearch& search);
 
-/// Step 3: the k nearest indexed keys passing the filter. Throws vindex::Error.
+/// Step 3: the k nearest indexed keys passing the filter. Throws vindex::Error (kTimeout at the
+/// deadline unless the policy returns partial hits).
 LocalHits run_local_search(rm::Ctx* ctx, const ParsedSearch& search);
 
-/// Step 4: orders the hits (SORTBY … DESC), takes the LIMIT page and reads each row's fields.
+/// Step 4: orders the hits (SORTBY … DESC), takes the LIMIT page and reads each row's fields within
+/// vindex.reply-max-fields / -bytes and the deadline (kLimit / kTimeout past them).
 SearchReply read_hit_fields(rm::Ctx* ctx, const ParsedSearch& search, const LocalHits& hits);
 
 /// Step 5: sends the reply.
