@@ -122,18 +122,41 @@ std::optional<std::string> RedisSource::read_field(vindex::KeyView key, std::str
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> RedisSource::read_all(vindex::KeyView key) {
+std::optional<std::vector<std::optional<std::string>>> RedisSource::read_fields(
+    vindex::KeyView key, const std::vector<std::string>& fields) {
+  std::optional<std::vector<std::optional<std::string>>> out;
+  read(key, [&](const vindex::FieldReader& reader) {
+    out.emplace();
+    out->reserve(fields.size());
+    for (const std::string& f : fields) {
+      auto value = reader.field(f);
+      out->push_back(value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+    }
+  });
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> RedisSource::read_all(
+    vindex::KeyView key, const std::function<void(std::size_t)>& before_read) {
   rm::Ctx* ctx = checked_context();
   StringPool pool(ctx);
   std::vector<std::pair<std::string, std::string>> out;
-  rm::ReplyPtr reply(rm::Call(ctx, "HGETALL", "s", pool.make(key)));
-  if (!reply || rm::CallReplyType(reply.get()) != rm::kReplyArray) return out;
-  const std::size_t n = rm::CallReplyLength(reply.get());
-  for (std::size_t i = 0; i + 1 < n; i += 2) {
-    std::size_t fl = 0, vl = 0;
-    const char* f = rm::CallReplyStringPtr(rm::CallReplyArrayElement(reply.get(), i), &fl);
-    const char* v = rm::CallReplyStringPtr(rm::CallReplyArrayElement(reply.get(), i + 1), &vl);
-    if (f && v) out.emplace_back(std::string(f, fl), std::string(v, vl));
+  OpenHash open(ctx, pool.make(key));
+  if (!open.is_hash()) return out;
+  const std::size_t n = rm::ValueLength(open.key);
+  if (before_read) before_read(n);
+  out.reserve(n);
+  // ScanKey walks the hash in place (no command call, no reply protocol to parse): one callback per
+  // field, in the hash's own order.
+  struct Cursor {
+    rm::ScanCursor* c = rm::ScanCursorCreate();
+    ~Cursor() { rm::ScanCursorDestroy(c); }
+  } cursor;
+  auto visit = [](rm::Key*, rm::String* field, rm::String* value, void* privdata) {
+    auto* rows = static_cast<std::vector<std::pair<std::string, std::string>>*>(privdata);
+    rows->emplace_back(std::string(view(field)), std::string(view(value)));
+  };
+  while (rm::ScanKey(open.key, cursor.c, visit, &out)) {
   }
   return out;
 }
