@@ -11,6 +11,7 @@
 #include "cluster_search.hpp"
 #include "cluster_state.hpp"
 #include "cluster_transport.hpp"
+#include "module_config.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -40,7 +41,7 @@ void dispatch(rm::Ctx* ctx, std::string_view sender, Message& message) {
 
 // Draws the next digest time: the interval ± 20 %, so nodes do not send in lockstep.
 long long digest_delay() {
-  const long long interval = cluster().settings.digest_interval_ms;
+  const long long interval = config().cluster_digest_interval_ms;
   unsigned char r = 0;
   rm::GetRandomBytes(&r, 1);
   return interval * 8 / 10 + interval * 4 / 10 * r / 255;
@@ -65,20 +66,6 @@ void on_timer(rm::Ctx* ctx, void*) {
     rm::Log(ctx, "warning", "vindex: cluster timer: %s", e.what());
   }
   rm::CreateTimer(ctx, kTimerMs, on_timer, nullptr);
-}
-
-long long get_config(const char* name, void*) {
-  const std::string n(name);
-  if (n == "cluster-timeout-ms") return cluster().settings.timeout_ms;
-  if (n == "cluster-digest-interval-ms") return cluster().settings.digest_interval_ms;
-  return 0;
-}
-
-int set_config(const char* name, long long value, void*, rm::String**) {
-  const std::string n(name);
-  if (n == "cluster-timeout-ms") cluster().settings.timeout_ms = value;
-  if (n == "cluster-digest-interval-ms") cluster().settings.digest_interval_ms = value;
-  return rm::kOk;
 }
 
 void info(rm::InfoCtx* ctx, int) {
@@ -126,12 +113,6 @@ bool register_cluster(rm::Ctx* ctx) {
   if (rm::RegisterInfoFunc(ctx, info) != rm::kOk) return false;
   if (!cluster().enabled()) return true;
   if (rm::CreateCommand(ctx, "FT._APPLY", ft_apply, "write deny-oom", 0, 0, 0) != rm::kOk) return false;
-  if (rm::RegisterNumericConfig(ctx, "cluster-timeout-ms", 5000, 0, 1, 3'600'000, get_config, set_config, nullptr,
-                                nullptr) != rm::kOk ||
-      rm::RegisterNumericConfig(ctx, "cluster-digest-interval-ms", 1000, 0, 50, 600'000, get_config, set_config,
-                                nullptr, nullptr) != rm::kOk ||
-      rm::LoadConfigs(ctx) != rm::kOk)
-    return false;
   bus().start(ctx, dispatch);
   rm::CreateTimer(ctx, kTimerMs, on_timer, nullptr);
   rm::Log(ctx, "notice", "vindex: cluster mode: FT.* commands cover the whole cluster");

@@ -2,10 +2,11 @@
 //
 // `register_cluster` (from RedisModule_OnLoad) decides whether the server runs in cluster mode and,
 // if so, starts the bus transport with the message dispatcher, the internal FT._APPLY command, the
-// module configs vindex.cluster-timeout-ms and vindex.cluster-digest-interval-ms, the `INFO vindex`
-// section and a 100 ms timer (catalog digests, stalled partial messages, overdue operations). In
-// standalone mode it only registers the INFO section: the FT.* commands take their single-node
-// paths as before. Main thread only. Next: cluster_state.hpp and the files it lists.
+// `INFO vindex` section and a 100 ms timer (catalog digests, stalled partial messages, overdue
+// operations). Its settings are module configs (vindex.cluster-timeout-ms,
+// vindex.cluster-digest-interval-ms: module_config.hpp). In standalone mode it only registers the
+// INFO section: the FT.* commands take their single-node paths as before. Main thread only.
+// Next: cluster_state.hpp and the files it lists.
 #pragma once
 
 #include "module_api_cluster.hpp"

@@ -15,12 +15,12 @@
 #include "cluster_transport.hpp"
 #include "command_util.hpp"
 #include "index_registry.hpp"
+#include "module_config.hpp"
 #include "redis_source.hpp"
 
 namespace vindex_redis {
 namespace {
 
-using cmd::reply_error;
 
 std::string encoded(const CatalogEntry& e) {
   BodyWriter w;
@@ -219,29 +219,35 @@ Catalog& node_catalog() {
 int cluster_create(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 3) return rm::WrongArity(ctx);
   if (rm::GetSelectedDb(ctx) != 0) return reply_error(ctx, "vindex indexes cover database 0 only: SELECT 0 first");
-  return cmd::guarded(ctx, [&] {
-    const std::string name = cmd::text(argv[1]);
-    const std::vector<std::string> arguments = cmd::texts(argv, 2, argc);
+  return guarded(ctx, [&] {
+    const std::string name = text(argv[1]);
+    const std::vector<std::string> arguments = texts(argv, 2, argc);
     IndexSpec spec = parse_create(name, arguments);
     Registry& reg = registry();
     if (IndexEntry* existing = reg.find(name)) {
       if (reg.loading() && existing->spec.arguments == spec.arguments) return rm::ReplyWithSimpleString(ctx, "OK");
       return reply_error(ctx, "Index already exists");
     }
+    // The bound of the single-node FT.CREATE (vindex.max-indexes), checked on this node.
+    const auto max_indexes = static_cast<std::size_t>(config().max_indexes);
+    if (!reg.loading() && reg.all().size() >= max_indexes)
+      return reply_error(ctx, "FT.CREATE: there are already " + std::to_string(reg.all().size()) +
+                                  " indexes, the most vindex.max-indexes (" + std::to_string(max_indexes) +
+                                  ") allows; drop one or raise the limit");
     CatalogEntry entry{name, node_catalog().next_version(name), fingerprint_of(spec), cluster().my_id(), false,
                        arguments};
-    return propagate(ctx, "FT.CREATE", std::move(entry), cluster().settings.timeout_ms);
+    return propagate(ctx, "FT.CREATE", std::move(entry), config().cluster_timeout_ms);
   });
 }
 
 int cluster_dropindex(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 2 || argc > 3) return rm::WrongArity(ctx);
-  return cmd::guarded(ctx, [&] {
+  return guarded(ctx, [&] {
     if (argc == 3) return reply_error(ctx, "FT.DROPINDEX: DD is not supported");
-    const std::string name = cmd::text(argv[1]);
+    const std::string name = text(argv[1]);
     if (!registry().find(name)) return reply_error(ctx, "Unknown Index name");
     CatalogEntry entry{name, node_catalog().next_version(name), 0, cluster().my_id(), true, {}};
-    return propagate(ctx, "FT.DROPINDEX", std::move(entry), cluster().settings.timeout_ms);
+    return propagate(ctx, "FT.DROPINDEX", std::move(entry), config().cluster_timeout_ms);
   });
 }
 
@@ -249,7 +255,7 @@ int ft_apply(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc != 2) return rm::WrongArity(ctx);
   if ((rm::GetContextFlags(ctx) & (rm::kCtxReplicated | rm::kCtxLoading)) == 0)
     return reply_error(ctx, "FT._APPLY is internal: accepted only from the master link and the AOF");
-  return cmd::guarded(ctx, [&] {
+  return guarded(ctx, [&] {
     std::size_t length = 0;
     const char* data = rm::StringPtrLen(argv[1], &length);
     BodyReader in(std::string_view(data, length));

@@ -15,13 +15,12 @@
 #include "cluster_transport.hpp"
 #include "command_util.hpp"
 #include "info_reply.hpp"
+#include "module_config.hpp"
 #include "vindex/core/schema.hpp"
 
 namespace vindex_redis {
 namespace {
 
-using cmd::reply_error;
-using cmd::reply_str;
 
 InfoResponseMsg figures_here(const std::string& name) {
   InfoResponseMsg m;
@@ -43,6 +42,9 @@ InfoResponseMsg figures_here(const std::string& name) {
   const InfoFigures f = local_figures(*entry);
   m.num_docs = f.num_docs;
   m.hash_indexing_failures = f.hash_indexing_failures;
+  m.failures_by_code.assign(f.failures_by_code.begin(), f.failures_by_code.end());
+  m.search_timeouts = f.search_timeouts;
+  m.search_partial = f.search_partial;
   m.in_progress = f.in_progress;
   m.percent = f.percent;
   m.state = f.state;
@@ -61,6 +63,10 @@ InfoFigures to_figures(const InfoResponseMsg& m) {
   InfoFigures f;
   f.num_docs = m.num_docs;
   f.hash_indexing_failures = m.hash_indexing_failures;
+  for (std::size_t i = 0; i < f.failures_by_code.size() && i < m.failures_by_code.size(); ++i)
+    f.failures_by_code[i] = m.failures_by_code[i];
+  f.search_timeouts = m.search_timeouts;
+  f.search_partial = m.search_partial;
   f.in_progress = m.in_progress;
   f.percent = m.percent;
   f.state = m.state;
@@ -196,7 +202,7 @@ class InfoOp final : public Operation {
           reply_str(c, "state");
           reply_str(c, t.answer->state);
           reply_str(c, "backfill_complete_percent");
-          reply_str(c, cmd::format_double(t.answer->percent));
+          reply_str(c, format_double(t.answer->percent));
           reply_str(c, "version");
           rm::ReplyWithLongLong(c, static_cast<long long>(t.answer->version));
         } else {
@@ -241,21 +247,21 @@ void serve_info(rm::Ctx* ctx, std::string_view sender, const Message& message) {
 
 int cluster_info(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 2) return rm::WrongArity(ctx);
-  return cmd::guarded(ctx, [&] {
-    const std::string name = cmd::text(argv[1]);
+  return guarded(ctx, [&] {
+    const std::string name = text(argv[1]);
     bool local = false, some = false;
-    long long timeout = cluster().settings.timeout_ms;
+    long long timeout = config().cluster_timeout_ms;
     for (int i = 2; i < argc; ++i) {
-      const std::string word = cmd::text(argv[i]);
+      const std::string word = text(argv[i]);
       if (vindex::iequals(word, "LOCAL")) {
         local = true;
       } else if (vindex::iequals(word, "PRIMARY") || vindex::iequals(word, "CLUSTER") ||
                  vindex::iequals(word, "ALLSHARDS")) {
       } else if (vindex::iequals(word, "SOMESHARDS")) {
         some = true;
-      } else if (vindex::iequals(word, "TIMEOUT") && i + 1 < argc && parse_size(cmd::text(argv[i + 1]), timeout)) {
+      } else if (vindex::iequals(word, "TIMEOUT") && i + 1 < argc && parse_size(text(argv[i + 1]), timeout)) {
         ++i;
-        if (timeout == 0) timeout = cluster().settings.timeout_ms;
+        if (timeout == 0) timeout = config().cluster_timeout_ms;
       } else {
         return reply_error(ctx, "FT.INFO: unknown argument '" + word + "' (LOCAL, PRIMARY, CLUSTER, ALLSHARDS, "
                                 "SOMESHARDS, TIMEOUT ms)");

@@ -8,7 +8,7 @@ constexpr std::size_t kMaxReturnFields = 1024;
 constexpr std::size_t kMaxSlotRanges = kSlotCount;
 
 ShardStatus status_of(std::uint8_t v) {
-  if (v > static_cast<std::uint8_t>(ShardStatus::kError)) throw FrameError("unknown shard status " + std::to_string(v));
+  if (v > static_cast<std::uint8_t>(ShardStatus::kTimeout)) throw FrameError("unknown shard status " + std::to_string(v));
   return static_cast<ShardStatus>(v);
 }
 
@@ -64,6 +64,7 @@ std::string_view to_string(ShardStatus status) noexcept {
     case ShardStatus::kBadRequest: return "bad request";
     case ShardStatus::kTooLarge: return "answer too large";
     case ShardStatus::kError: return "error";
+    case ShardStatus::kTimeout: return "timed out";
   }
   return "?";
 }
@@ -80,7 +81,7 @@ std::string encode(const SearchRequestMsg& m) {
   w.u32(m.k);
   w.u32(m.m);
   w.u32(m.ef);
-  w.u8(static_cast<std::uint8_t>((m.no_content ? 1 : 0) | (m.return_fields ? 2 : 0)));
+  w.u8(static_cast<std::uint8_t>((m.no_content ? 1 : 0) | (m.return_fields ? 2 : 0) | (m.partial_on_timeout ? 4 : 0)));
   if (m.return_fields) {
     w.u32(static_cast<std::uint32_t>(m.return_fields->size()));
     for (const std::string& f : *m.return_fields) w.str(f);
@@ -106,8 +107,9 @@ SearchRequestMsg decode_search_request(std::string_view body) {
   m.ef = r.u32();
   if (m.m > m.k) throw FrameError("asked for more hits than k");
   const std::uint8_t flags = r.u8();
-  if (flags & ~3u) throw FrameError("unknown search flags");
+  if (flags & ~7u) throw FrameError("unknown search flags");
   m.no_content = (flags & 1u) != 0;
+  m.partial_on_timeout = (flags & 4u) != 0;
   if (flags & 2u) {
     const std::uint32_t n = r.count(4);
     if (n > kMaxReturnFields) throw FrameError("too many RETURN fields");
@@ -129,6 +131,7 @@ std::string encode(const SearchResponseMsg& m) {
   w.u64(m.version);
   w.u64(m.fingerprint);
   w.u32(m.found);
+  w.u8(m.partial ? 1 : 0);
   w.u32(static_cast<std::uint32_t>(m.hits.size()));
   for (const ShardHit& h : m.hits) {
     w.str(h.key);
@@ -146,6 +149,7 @@ SearchResponseMsg decode_search_response(std::string_view body) {
   m.version = r.u64();
   m.fingerprint = r.u64();
   m.found = r.u32();
+  m.partial = r.boolean();
   const std::uint32_t n = r.count(12);
   if (n > m.found) throw FrameError("more hits than found");
   m.hits.reserve(n);
@@ -182,6 +186,8 @@ std::string encode(const InfoResponseMsg& m) {
   w.u64(m.fingerprint);
   w.u64(m.num_docs);
   w.u64(m.hash_indexing_failures);
+  w.u32(static_cast<std::uint32_t>(m.failures_by_code.size()));
+  for (std::uint64_t c : m.failures_by_code) w.u64(c);
   w.u8(m.in_progress ? 1 : 0);
   w.f64(m.percent);
   w.str(m.state);
@@ -192,6 +198,8 @@ std::string encode(const InfoResponseMsg& m) {
   w.str(m.snapshot_error);
   w.u64(m.snapshot_bytes);
   w.f64(m.snapshot_ms);
+  w.u64(m.search_timeouts);
+  w.u64(m.search_partial);
   w.u64(m.memory_bytes);
   return w.take();
 }
@@ -205,6 +213,9 @@ InfoResponseMsg decode_info_response(std::string_view body) {
   m.fingerprint = r.u64();
   m.num_docs = r.u64();
   m.hash_indexing_failures = r.u64();
+  const std::uint32_t codes = r.count(8);
+  if (codes > 64) throw FrameError("too many failure codes");
+  for (std::uint32_t i = 0; i < codes; ++i) m.failures_by_code.push_back(r.u64());
   m.in_progress = r.boolean();
   m.percent = r.f64();
   m.state = r.str();
@@ -215,6 +226,8 @@ InfoResponseMsg decode_info_response(std::string_view body) {
   m.snapshot_error = r.str();
   m.snapshot_bytes = r.u64();
   m.snapshot_ms = r.f64();
+  m.search_timeouts = r.u64();
+  m.search_partial = r.u64();
   m.memory_bytes = r.u64();
   r.finish();
   return m;

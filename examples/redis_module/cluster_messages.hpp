@@ -33,9 +33,10 @@ struct SearchRequestMsg {
   std::uint32_t m = 0;             ///< hits to send back (with their fields)
   std::uint32_t ef = 0;            ///< EF_RUNTIME, 0 for the index's own
   bool no_content = false;         ///< NOCONTENT: keys and distances only
+  bool partial_on_timeout = false; ///< at the deadline, answer with what was found (vindex.on-timeout)
   std::optional<std::vector<std::string>> return_fields;  ///< RETURN list (none: every field)
   std::string score_field;         ///< the score's name (skipped when reading RETURN fields)
-  std::uint32_t timeout_ms = 0;    ///< what is left of the coordinator's deadline
+  std::uint32_t timeout_ms = 0;    ///< the search's time budget (TIMEOUT or vindex.search-timeout-ms)
 };
 
 /// How a shard answered.
@@ -48,15 +49,16 @@ enum class ShardStatus : std::uint8_t {
   kBadRequest = 5,   ///< the request itself was refused (bad filter, bad blob ...)
   kTooLarge = 6,     ///< the answer would exceed the size limit
   kError = 7,        ///< anything else (message says)
+  kTimeout = 8,      ///< the search ran out of its time budget (vindex.on-timeout fail)
 };
 std::string_view to_string(ShardStatus status) noexcept;
 
-/// One hit of a shard, with the fields the request asked for.
+/// One hit of a shard, with its reply row's fields.
 struct ShardHit {
   std::string key;
   float distance = 0;
-  /// RETURN: the requested fields that exist, in request order (the score field left out);
-  /// otherwise every field of the hash. Empty with NOCONTENT.
+  /// The (field, value) pairs of its reply row exactly as the single-node FT.SEARCH writes them
+  /// (the score included); empty with NOCONTENT.
   std::vector<std::pair<std::string, std::string>> fields;
 };
 
@@ -67,6 +69,7 @@ struct SearchResponseMsg {
   std::uint64_t version = 0;       ///< the shard's version of the index
   std::uint64_t fingerprint = 0;
   std::uint32_t found = 0;         ///< hits the shard matched (at most k)
+  bool partial = false;            ///< cut short at the deadline (found is then what it returns)
   std::vector<ShardHit> hits;      ///< its first min(found, m)
 };
 
@@ -83,6 +86,7 @@ struct InfoResponseMsg {
   std::uint64_t fingerprint = 0;
   std::uint64_t num_docs = 0;
   std::uint64_t hash_indexing_failures = 0;
+  std::vector<std::uint64_t> failures_by_code;  ///< by vindex IndexingFailure code ([0] unused)
   bool in_progress = false;
   double percent = 0;              ///< backfill_complete_percent
   std::string state;               ///< vindex::to_string(BackfillState)
@@ -93,6 +97,8 @@ struct InfoResponseMsg {
   std::string snapshot_error;
   std::uint64_t snapshot_bytes = 0;
   double snapshot_ms = 0;
+  std::uint64_t search_timeouts = 0;
+  std::uint64_t search_partial = 0;
   std::uint64_t memory_bytes = 0;
 };
 

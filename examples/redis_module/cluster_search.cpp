@@ -2,10 +2,10 @@
 #include "cluster_search.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,7 +14,9 @@
 #include "cluster_state.hpp"
 #include "cluster_transport.hpp"
 #include "command_util.hpp"
+#include "ft_search.hpp"
 #include "index_registry.hpp"
+#include "module_config.hpp"
 #include "redis_source.hpp"
 #include "search_request.hpp"
 #include "vindex/core/blob.hpp"
@@ -26,11 +28,6 @@
 namespace vindex_redis {
 namespace {
 
-using cmd::reply_error;
-using cmd::reply_str;
-
-const vindex::Limits kLimits{};
-
 SearchResponseMsg refuse(ShardStatus status, std::string message) {
   SearchResponseMsg r;
   r.status = status;
@@ -38,34 +35,54 @@ SearchResponseMsg refuse(ShardStatus status, std::string message) {
   return r;
 }
 
-// The checks FT.SEARCH makes before searching, with the single-node error texts (thrown as
-// RequestError so the reply carries the text alone, as the single-node FT.SEARCH writes it).
-struct RequestError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::vector<float> checked_query(const IndexSpec& spec, const std::string& vector_field, const std::string& blob) {
-  if (vector_field != spec.definition.vector_field)
-    throw RequestError("KNN field '" + vector_field + "' is not the index's vector field '" +
-                       spec.definition.vector_field + "'");
-  if (blob.size() != spec.schema.blob_bytes())
-    throw RequestError("query vector blob has " + std::to_string(blob.size()) + " bytes, expected " +
-                       std::to_string(spec.schema.blob_bytes()) + " (DIM " + std::to_string(spec.schema.dim) + " x " +
-                       std::string(vindex::to_string(spec.schema.type)) + ")");
-  std::vector<float> query(spec.schema.dim);
-  if (auto failure = vindex::decode_blob(spec.schema, blob, query); failure != vindex::VectorFailure::kNone)
-    throw RequestError("query vector rejected: " + std::string(vindex::to_string(failure)));
-  return query;
+// A shard request as the single-node FT.SEARCH steps take it: the first m hits, in index order
+// (no DESC, no offset: the coordinator cuts the page after merging). Checks the query vector and
+// the filter as parse_search_command does; throws vindex::Error.
+ParsedSearch parsed_for_shard(IndexEntry* entry, const SearchRequestMsg& q) {
+  const vindex::Limits limits = config().limits();
+  const IndexSpec& spec = entry->spec;
+  ParsedSearch s;
+  s.index_name = q.index;
+  s.entry = entry;
+  SearchRequest& r = s.request;
+  r.filter = q.filter;
+  r.k = q.k;
+  r.vector_field = spec.definition.vector_field;
+  r.blob = q.blob;
+  if (q.ef) r.ef_runtime = q.ef;
+  r.score_field = q.score_field;
+  r.no_content = q.no_content;
+  r.return_fields = q.return_fields;
+  r.offset = 0;
+  r.count = q.m;
+  if (r.k == 0 || r.k > limits.max_k)
+    throw vindex::Error(vindex::ErrorCode::kLimit, "KNN k " + std::to_string(r.k) + " is above this node's vindex.knn-max-k");
+  if (q.blob.size() != spec.schema.blob_bytes())
+    throw vindex::Error(vindex::ErrorCode::kInvalidArgument, "query vector blob has " + std::to_string(q.blob.size()) +
+                                                                 " bytes, expected " +
+                                                                 std::to_string(spec.schema.blob_bytes()));
+  s.query.resize(spec.schema.dim);
+  if (auto failure = vindex::decode_blob(spec.schema, q.blob, s.query); failure != vindex::VectorFailure::kNone)
+    throw vindex::Error(vindex::ErrorCode::kInvalidArgument,
+                        "query vector rejected: " + std::string(vindex::to_string(failure)));
+  s.filter = vindex::parse_filter(q.filter, limits);
+  if (q.ef) {
+    limits.check_ef(q.ef, "EF_RUNTIME");
+    s.options.ef = q.ef;
+  }
+  s.budget_ms = std::max<long long>(1, q.timeout_ms);
+  s.options.deadline = vindex::Deadline::after(std::chrono::milliseconds(s.budget_ms));
+  s.options.partial_on_timeout = q.partial_on_timeout;
+  return s;
 }
 
 }  // namespace
 
-SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, long long deadline_ms,
-                              bool check_slots) {
+SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, bool check_slots) {
   Registry& reg = registry();
   if (reg.loading()) return refuse(ShardStatus::kLoading, "the node is loading its data");
   IndexEntry* entry = reg.find(request.index);
-  if (!entry) return refuse(ShardStatus::kNoIndex, request.index + ": no such index");
+  if (!entry) return refuse(ShardStatus::kNoIndex, vindex::printable_key(request.index) + ": no such index");
   SearchResponseMsg out;
   if (const CatalogEntry* c = node_catalog().find(request.index)) {
     out.version = c->version;
@@ -94,46 +111,20 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, lon
     }
   }
   try {
-    const std::vector<float> query = checked_query(entry->spec, entry->spec.definition.vector_field, request.blob);
-    const vindex::FilterExpr filter = vindex::parse_filter(request.filter);
-    vindex::SearchOptions options;
-    if (request.ef) {
-      kLimits.check_ef(request.ef, "EF_RUNTIME");
-      options.ef = request.ef;
-    }
-    options.deadline = vindex::Deadline::after(std::chrono::milliseconds(std::max(1LL, deadline_ms - now_ms())));
-    vindex::KeyPredicate keep;
-    if (assigned.count() < kSlotCount) keep = [&assigned](vindex::KeyView key) { return assigned.contains_key(key); };
-    std::vector<vindex::SearchResult> hits;
-    {
-      RedisSource::ContextScope scope(keyspace(), ctx);
-      hits = entry->index->search(query, request.k, filter, options, keep);
-    }
-    out.found = static_cast<std::uint32_t>(hits.size());
-    const std::size_t m = std::min<std::size_t>(hits.size(), request.m);
-    Registry::Busy busy(reg, ctx);  // reading results may expire keys
-    RedisSource::ContextScope scope(keyspace(), ctx);
-    out.hits.reserve(m);
-    for (std::size_t i = 0; i < m; ++i) {
-      ShardHit hit;
-      hit.key = std::move(hits[i].key);
-      hit.distance = hits[i].distance;
-      if (!request.no_content) {
-        if (request.return_fields) {
-          for (const std::string& f : *request.return_fields) {
-            if (f == request.score_field) continue;
-            if (auto value = keyspace().read_field(hit.key, f)) hit.fields.emplace_back(f, std::move(*value));
-          }
-        } else {
-          hit.fields = keyspace().read_all(hit.key);
-        }
-      }
-      out.hits.push_back(std::move(hit));
-    }
+    ParsedSearch search = parsed_for_shard(entry, request);
+    if (assigned.count() < kSlotCount)
+      search.keep = [assigned](vindex::KeyView key) { return assigned.contains_key(key); };
+    // Steps 3 and 4 of the single-node FT.SEARCH: the same search, the same rows and bounds.
+    const LocalHits hits = run_local_search(ctx, search);
+    const SearchReply rows = read_hit_fields(ctx, search, hits);
+    out.partial = hits.partial || rows.partial;
+    out.found = static_cast<std::uint32_t>(out.partial ? rows.rows.size() : hits.hits.size());
+    out.hits.reserve(rows.rows.size());
+    for (std::size_t i = 0; i < rows.rows.size(); ++i)
+      out.hits.push_back({rows.rows[i].key, hits.hits[i].distance, rows.rows[i].fields});
     return out;
-  } catch (const RequestError& e) {
-    return refuse(ShardStatus::kBadRequest, e.what());
   } catch (const vindex::Error& e) {
+    if (e.code() == vindex::ErrorCode::kTimeout) return refuse(ShardStatus::kTimeout, e.what());
     const bool bad_request = e.code() == vindex::ErrorCode::kInvalidArgument || e.code() == vindex::ErrorCode::kLimit;
     return refuse(bad_request ? ShardStatus::kBadRequest : ShardStatus::kError, e.what());
   } catch (const std::exception& e) {
@@ -146,7 +137,7 @@ void serve_search(rm::Ctx* ctx, std::string_view sender, const Message& message)
   SearchResponseMsg answer;
   try {
     const SearchRequestMsg request = decode_search_request(message.body);
-    answer = search_here(ctx, request, now_ms() + std::max<long long>(1, request.timeout_ms));
+    answer = search_here(ctx, request);
   } catch (const FrameError& e) {
     ++cluster().counters.undecodable;
     answer = refuse(ShardStatus::kBadRequest, std::string("undecodable request: ") + e.what());
@@ -171,6 +162,7 @@ class SearchOp final : public Operation {
     std::size_t at = 0;                 // the candidate asked now
     bool local = false;
     bool done = false;
+    bool timed_out = false;
     std::optional<SearchResponseMsg> answer;
     std::string error;
   };
@@ -224,6 +216,7 @@ class SearchOp final : public Operation {
         return true;
       }
       if (answer.status == ShardStatus::kWrongSlots) cluster().topology(ctx, true);
+      if (answer.status == ShardStatus::kTimeout) target.timed_out = true;
       if (answer.status != ShardStatus::kOk) {
         fail(t, "(" + target.candidates[target.at].address() + ") " + std::string(to_string(answer.status)) + ": " +
                     answer.message);
@@ -250,25 +243,30 @@ class SearchOp final : public Operation {
     for (std::size_t t = 0; t < targets.size(); ++t) {
       if (targets[t].done) continue;
       ++cluster().counters.shard_timeouts;
+      targets[t].timed_out = true;
       fail(t, "did not answer within " + std::to_string(timeout_ms) + " ms");
     }
     return reply_merged(ctx, true);
   }
 
-  // Replies from what arrived: an error when a shard failed (ALLSHARDS), else the merged page.
+  // Replies from what arrived: an error when a shard failed (ALLSHARDS), else the merged page,
+  // written by the single-node FT.SEARCH's step 5.
   int reply_merged(rm::Ctx* ctx, bool timed_out) {
-    std::vector<std::string> errors;
+    std::vector<const Target*> failed;
     for (const Target& t : targets)
-      if (!t.error.empty()) errors.push_back(t.error);
-    if (!errors.empty() && !request.some_shards) {
+      if (!t.error.empty()) failed.push_back(&t);
+    IndexEntry* entry = registry().find(message.index);
+    if (!failed.empty() && !request.some_shards) {
       ++cluster().counters.search_errors;
-      std::string text = "vindex: " + errors.front();
-      if (errors.size() > 1) text += " (and " + std::to_string(errors.size() - 1) + " more shard(s))";
+      const bool timeout = std::any_of(failed.begin(), failed.end(), [](const Target* t) { return t->timed_out; });
+      if (timeout && entry) ++entry->search_timeouts;
+      std::string text = "vindex: " + failed.front()->error;
+      if (failed.size() > 1) text += " (and " + std::to_string(failed.size() - 1) + " more shard(s))";
       return reply_error(ctx, text);
     }
-    if (!errors.empty() || !uncovered.empty()) {
+    if (!failed.empty() || !uncovered.empty()) {
       ++cluster().counters.partial_replies;
-      rm::Log(ctx, "verbose", "vindex: SOMESHARDS reply without %zu shard(s)%s", errors.size(),
+      rm::Log(ctx, "verbose", "vindex: SOMESHARDS reply without %zu shard(s)%s", failed.size(),
               timed_out ? " (timeout)" : "");
     }
     std::vector<const SearchResponseMsg*> answers;
@@ -276,10 +274,12 @@ class SearchOp final : public Operation {
       if (t.answer) answers.push_back(&*t.answer);
     std::vector<std::vector<vindex::SearchResult>> lists(answers.size());
     std::vector<vindex::ShardHits> shards(answers.size());
+    bool partial = false;
     for (std::size_t s = 0; s < answers.size(); ++s) {
       for (const ShardHit& h : answers[s]->hits) lists[s].push_back({h.key, vindex::kInvalidId, h.distance});
       shards[s].hits = lists[s];
       shards[s].found = answers[s]->found;
+      partial = partial || answers[s]->partial;
     }
     vindex::PageRequest page;
     page.k = request.k;
@@ -287,44 +287,25 @@ class SearchOp final : public Operation {
     page.count = request.count;
     page.descending = request.descending;
     const vindex::MergedPage merged = vindex::merge_shard_hits(shards, page);
-    const long per_hit = request.no_content ? 1 : 2;
-    rm::ReplyWithArray(ctx, 1 + per_hit * static_cast<long>(merged.hits.size()));
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(merged.total));
+    SearchReply reply;
+    reply.total = merged.total;
+    reply.no_content = request.no_content;
+    reply.partial = partial;
+    reply.rows.reserve(merged.hits.size());
     for (const vindex::MergedHit& at : merged.hits) {
       const ShardHit& hit = answers[at.shard]->hits[at.index];
-      reply_str(ctx, hit.key);
-      if (request.no_content) continue;
-      // The fields exactly as the single-node FT.SEARCH lists them.
-      const std::string score = cmd::format_float(hit.distance);
-      std::vector<std::pair<std::string_view, std::string_view>> fields;
-      if (request.return_fields) {
-        std::size_t next = 0;
-        for (const std::string& f : *request.return_fields) {
-          if (f == request.score_field) {
-            fields.emplace_back(f, score);
-          } else if (next < hit.fields.size() && hit.fields[next].first == f) {
-            fields.emplace_back(f, hit.fields[next].second);
-            ++next;
-          }
-        }
-      } else {
-        fields.emplace_back(request.score_field, score);
-        for (const auto& [f, v] : hit.fields) fields.emplace_back(f, v);
-      }
-      rm::ReplyWithArray(ctx, 2 * static_cast<long>(fields.size()));
-      for (const auto& [f, v] : fields) {
-        reply_str(ctx, f);
-        reply_str(ctx, v);
-      }
+      reply.rows.push_back({hit.key, hit.fields});
     }
-    return rm::kOk;
+    if (partial && entry) ++entry->search_partial;
+    return reply_search(ctx, reply);
   }
 };
 
-// SearchRequest -> the message every shard gets.
-SearchRequestMsg shard_message(const SearchRequest& r, const std::string& index, const CatalogEntry* entry) {
+// The message every shard gets (all but its slots).
+SearchRequestMsg shard_message(const ParsedSearch& search, const CatalogEntry* entry) {
+  const SearchRequest& r = search.request;
   SearchRequestMsg m;
-  m.index = index;
+  m.index = search.index_name;
   if (entry) {
     m.version = entry->version;
     m.fingerprint = entry->fingerprint;
@@ -336,8 +317,10 @@ SearchRequestMsg shard_message(const SearchRequest& r, const std::string& index,
       vindex::shard_hits_needed({.k = r.k, .offset = r.offset, .count = r.count, .descending = r.descending}));
   m.ef = r.ef_runtime ? static_cast<std::uint32_t>(*r.ef_runtime) : 0;
   m.no_content = r.no_content;
+  m.partial_on_timeout = search.options.partial_on_timeout;
   m.return_fields = r.return_fields;
   m.score_field = r.score_field;
+  m.timeout_ms = static_cast<std::uint32_t>(search.budget_ms);
   return m;
 }
 
@@ -346,24 +329,21 @@ SearchRequestMsg shard_message(const SearchRequest& r, const std::string& index,
 int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 3) return rm::WrongArity(ctx);
   if (rm::GetSelectedDb(ctx) != 0) return reply_error(ctx, "vindex indexes cover database 0 only: SELECT 0 first");
-  return cmd::guarded(ctx, [&] {
-    const std::string name = cmd::text(argv[1]);
-    IndexEntry* entry = registry().find(name);
-    if (!entry) return reply_error(ctx, name + ": no such index");
-    SearchRequest request = parse_search(cmd::texts(argv, 2, argc), kLimits.max_k);
-    try {
-      checked_query(entry->spec, request.vector_field, request.blob);
-    } catch (const RequestError& e) {
-      return reply_error(ctx, e.what());
-    }
-    (void)vindex::parse_filter(request.filter);
-    if (request.ef_runtime) kLimits.check_ef(*request.ef_runtime, "EF_RUNTIME");
+  return guarded(ctx, [&] {
+    // Steps 1 and 2 of the single-node FT.SEARCH: the same checks, the same errors.
+    const ParsedSearch search = parse_search_command(ctx, argv, argc);
+    if (!authorize_search(ctx, search)) return rm::kOk;
+    const SearchRequest& request = search.request;
 
     auto op = std::make_shared<SearchOp>();
-    op->timeout_ms = request.timeout_ms && *request.timeout_ms > 0 ? static_cast<long long>(*request.timeout_ms)
-                                                                   : cluster().settings.timeout_ms;
+    // How long to wait for the shards: TIMEOUT when given (it is also each shard's search budget),
+    // else vindex.cluster-timeout-ms (the shards search within vindex.search-timeout-ms).
+    const ModuleConfig& cfg = config();
+    op->timeout_ms = request.timeout_ms
+                         ? (*request.timeout_ms == 0 ? cfg.search_timeout_max_ms : static_cast<long long>(*request.timeout_ms))
+                         : cfg.cluster_timeout_ms;
     op->deadline_ms = now_ms() + op->timeout_ms;
-    op->message = shard_message(request, name, node_catalog().find(name));
+    op->message = shard_message(search, node_catalog().find(search.index_name));
     const Topology& topology = cluster().topology(ctx);
     if (request.local_only) {
       // This node's index alone, every key in it: the single-node FT.SEARCH.
@@ -388,7 +368,7 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
       }
       if (!missing.empty()) op->uncovered.push_back(to_string(missing));
     }
-    op->request = std::move(request);
+    op->request = request;
     const bool remote = std::any_of(op->targets.begin(), op->targets.end(), [](const auto& t) { return !t.local; });
     if (remote && (rm::GetContextFlags(ctx) & rm::kCtxDenyBlocking))
       return reply_error(ctx, "vindex: FT.SEARCH in cluster mode waits for other shards and cannot run inside "
@@ -408,12 +388,15 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
       if (!op->targets[t].local) continue;
       SearchRequestMsg m = op->message;
       m.slots = op->slots[t];
-      SearchResponseMsg answer = search_here(ctx, m, op->deadline_ms, !op->request.local_only);
+      SearchResponseMsg answer = search_here(ctx, m, !request.local_only);
       op->targets[t].done = true;
       if (answer.status == ShardStatus::kOk) {
         op->targets[t].answer = std::move(answer);
-      } else if (answer.status == ShardStatus::kBadRequest || answer.status == ShardStatus::kError) {
+      } else if (answer.status == ShardStatus::kBadRequest || answer.status == ShardStatus::kError ||
+                 answer.status == ShardStatus::kTimeout) {
+        // This node's own search failed as the single-node FT.SEARCH would: the same error.
         operations().forget(op->id);
+        if (answer.status == ShardStatus::kTimeout) ++search.entry->search_timeouts;
         return reply_error(ctx, answer.message);
       } else {
         op->targets[t].error = "shard " + op->targets[t].label + " (this node) " +
@@ -421,7 +404,7 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
       }
     }
     // Replies at once when nothing is awaited, or when a shard already failed and ALLSHARDS.
-    const bool failed = !op->request.some_shards &&
+    const bool failed = !request.some_shards &&
                         std::any_of(op->targets.begin(), op->targets.end(), [](const auto& t) { return !t.error.empty(); });
     if (op->complete() || failed) {
       operations().forget(op->id);

@@ -7,7 +7,9 @@
 // and its first m = min(k, offset + count) hits (k for SORTBY ... DESC) with their fields. Each
 // request names the slot ranges the coordinator assigns to that shard; the shard refuses slots it
 // does not serve and searches only keys of those slots (a key predicate inside the search, so it
-// still returns k owned hits). The client is blocked until every shard answered or the deadline
+// still returns k owned hits). Both ends use the single-node FT.SEARCH's steps (ft_search.hpp):
+// parse + authorize on the coordinator, search + read fields on each shard (rows exactly as one node
+// writes them, within vindex.reply-max-* and the search budget), reply on the coordinator. The client is blocked until every shard answered or the deadline
 // (TIMEOUT ms, else vindex.cluster-timeout-ms) passed; the answers are merged with
 // vindex::merge_shard_hits — the same (distance, key) order, total, LIMIT and DESC as one index —
 // and the reply is built exactly as the single-node FT.SEARCH builds it. ALLSHARDS (default): a shard
@@ -32,10 +34,10 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc);
 void serve_search(rm::Ctx* ctx, std::string_view sender, const Message& message);
 
 /// Runs a shard request against this node's index: checks the index version and the slots, then
-/// searches keys of the request's slots only and reads the fields of the first m hits. Used for
+/// runs steps 3 and 4 of the single-node FT.SEARCH (ft_search.hpp) on keys of the request's slots
+/// only, for the first m hits (the search's time budget is the request's). Used for
 /// remote requests and for the coordinator's own shard alike (`check_slots` false: LOCALONLY, every
 /// key of this node). Never throws for a bad request: the status says what was wrong.
-SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, long long deadline_ms,
-                              bool check_slots = true);
+SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, bool check_slots = true);
 
 }  // namespace vindex_redis

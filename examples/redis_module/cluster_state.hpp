@@ -1,8 +1,8 @@
 // examples/redis_module/cluster_state.hpp — what a node knows about the cluster it is part of.
 //
 // Whether the server runs in cluster mode (decided once, at load, from the context flags: in
-// standalone mode none of the cluster code runs), this node's id and random boot nonce, the cluster
-// settings (module configs), counters for INFO, and the topology: read from `CLUSTER SHARDS`
+// standalone mode none of the cluster code runs), this node's id and random boot nonce, counters
+// for INFO (the settings are module configs: module_config.hpp), and the topology: read from `CLUSTER SHARDS`
 // (a keyless command, so RedisModule_Call runs it on replicas too), cached for at most
 // `kTopologyMaxAgeMs` and refreshed at once when a send fails or a shard says it does not serve a
 // slot. Node health for target choice combines the shard list's `health` with the live flags of
@@ -17,12 +17,6 @@
 #include "module_api_cluster.hpp"
 
 namespace vindex_redis {
-
-/// Module configs of cluster mode (CONFIG SET vindex.<name>).
-struct ClusterSettings {
-  long long timeout_ms = 5000;         ///< vindex.cluster-timeout-ms: FT.* fan-out deadline
-  long long digest_interval_ms = 1000; ///< vindex.cluster-digest-interval-ms: catalog anti-entropy
-};
 
 /// Counters shown by `INFO vindex` (section vindex_cluster).
 struct ClusterCounters {
@@ -60,7 +54,6 @@ class ClusterState {
   /// Whether `node` can be asked now (not failed in the shard list, not PFAIL/FAIL right now).
   bool usable(rm::Ctx* ctx, const NodeDesc& node) const;
 
-  ClusterSettings settings;
   ClusterCounters counters;
 
   static constexpr long long kTopologyMaxAgeMs = 100;

@@ -1,7 +1,8 @@
-// examples/redis_module/command_util.hpp — small helpers the cluster commands share: argument text,
-// one-line error replies, RESP strings, number formatting exactly as the single-node replies do it,
-// and a guard that turns any exception into an error reply. Main thread only.
-// Next: cluster_search.hpp.
+// examples/redis_module/command_util.hpp — helpers every FT.* command uses.
+//
+// Argument text, error and string replies, number formatting, and `guarded`, which turns any
+// exception a command body throws into an error reply so nothing escapes into the server. Main
+// thread only. Next: commands.cpp, ft_search.hpp.
 #pragma once
 
 #include <algorithm>
@@ -15,38 +16,45 @@
 #include "module_api.hpp"
 #include "vindex/core/error.hpp"
 
-namespace vindex_redis::cmd {
+namespace vindex_redis {
 
+/// The bytes of a module string.
 inline std::string text(rm::String* s) {
   std::size_t length = 0;
   const char* data = rm::StringPtrLen(s, &length);
   return std::string(data, length);
 }
 
+/// argv[first..argc) as strings.
 inline std::vector<std::string> texts(rm::String** argv, int first, int argc) {
   std::vector<std::string> out;
   for (int i = first; i < argc; ++i) out.push_back(text(argv[i]));
   return out;
 }
 
-/// "-ERR <message>" on one line.
-inline int reply_error(rm::Ctx* ctx, const std::string& message) {
-  std::string line = message;
+/// An error reply `<code> <message>` on one line (line breaks in vindex's messages become blanks).
+inline int reply_error_code(rm::Ctx* ctx, std::string_view code, const std::string& message) {
+  std::string line = std::string(code) + " " + message;
   std::replace(line.begin(), line.end(), '\n', ' ');
   std::replace(line.begin(), line.end(), '\r', ' ');
-  return rm::ReplyWithError(ctx, ("ERR " + line).c_str());
+  return rm::ReplyWithError(ctx, line.c_str());
 }
 
+/// An `ERR …` reply.
+inline int reply_error(rm::Ctx* ctx, const std::string& message) { return reply_error_code(ctx, "ERR", message); }
+
+/// A bulk string reply.
 inline int reply_str(rm::Ctx* ctx, std::string_view s) { return rm::ReplyWithStringBuffer(ctx, s.data(), s.size()); }
 
-/// Shortest text that reads back as the same float (how scores are written).
-inline std::string format_float(float x) {
+/// Shortest text that reads back as `x`.
+inline std::string format_double(double x) {
   char buffer[64];
   const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
   return ec == std::errc() ? std::string(buffer, end) : std::to_string(x);
 }
 
-inline std::string format_double(double x) {
+/// Shortest text that reads back as `x`.
+inline std::string format_float(float x) {
   char buffer[64];
   const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
   return ec == std::errc() ? std::string(buffer, end) : std::to_string(x);
@@ -66,4 +74,4 @@ int guarded(rm::Ctx* ctx, Body&& body) {
   }
 }
 
-}  // namespace vindex_redis::cmd
+}  // namespace vindex_redis

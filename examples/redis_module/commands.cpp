@@ -1,74 +1,29 @@
-// examples/redis_module/commands.cpp — FT.CREATE, FT.SEARCH, FT.INFO, FT.DROPINDEX, FT._LIST.
+// examples/redis_module/commands.cpp — FT.CREATE, FT.INFO, FT.DROPINDEX, FT._LIST (FT.SEARCH lives
+// in ft_search.cpp).
 //
 // Replies follow RediSearch's formats so existing clients (redis-py's `r.ft(...)`) work unchanged.
 // Every command catches every exception and answers with an error reply; nothing escapes into the
 // server. Main thread only.
 #include "commands.hpp"
 
-#include <algorithm>
-#include <charconv>
-#include <exception>
 #include <string>
 #include <vector>
 
 #include "cluster.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_info.hpp"
-#include "cluster_search.hpp"
+#include "command_util.hpp"
+#include "ft_search.hpp"
 #include "index_registry.hpp"
 #include "info_reply.hpp"
 #include "module_api.hpp"
+#include "module_config.hpp"
 #include "redis_source.hpp"
-#include "search_request.hpp"
-#include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
-#include "vindex/source/filter_expression.hpp"
 
 namespace vindex_redis {
 namespace {
-
-std::string text(rm::String* s) {
-  std::size_t length = 0;
-  const char* data = rm::StringPtrLen(s, &length);
-  return std::string(data, length);
-}
-
-std::vector<std::string> texts(rm::String** argv, int first, int argc) {
-  std::vector<std::string> out;
-  for (int i = first; i < argc; ++i) out.push_back(text(argv[i]));
-  return out;
-}
-
-int reply_error(rm::Ctx* ctx, const std::string& message) {
-  // Error replies are one line; keep vindex's message, drop any line breaks.
-  std::string line = message;
-  std::replace(line.begin(), line.end(), '\n', ' ');
-  std::replace(line.begin(), line.end(), '\r', ' ');
-  return rm::ReplyWithError(ctx, ("ERR " + line).c_str());
-}
-
-int reply_str(rm::Ctx* ctx, std::string_view s) { return rm::ReplyWithStringBuffer(ctx, s.data(), s.size()); }
-
-std::string format_float(float x) {
-  char buffer[64];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
-  return ec == std::errc() ? std::string(buffer, end) : std::to_string(x);
-}
-
-// Runs a command body; any exception becomes an error reply.
-template <class Body>
-int guarded(rm::Ctx* ctx, Body&& body) {
-  try {
-    return body();
-  } catch (const vindex::Error& e) {
-    return reply_error(ctx, e.what());
-  } catch (const std::bad_alloc&) {
-    return reply_error(ctx, "vindex: out of memory");
-  } catch (const std::exception& e) {
-    return reply_error(ctx, std::string("vindex: ") + e.what());
-  }
-}
 
 const vindex::Limits kLimits{};
 
@@ -93,6 +48,13 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
         return rm::ReplyWithSimpleString(ctx, "OK");
       return reply_error(ctx, "Index already exists");
     }
+    // A bound on the number of indexes, so clients cannot multiply the per-index memory and work.
+    // Loading (RDB, AOF) never refuses: the indexes are already part of the dataset.
+    const auto max_indexes = static_cast<std::size_t>(config().max_indexes);
+    if (!reg.loading() && reg.all().size() >= max_indexes)
+      return reply_error(ctx, "FT.CREATE: there are already " + std::to_string(reg.all().size()) +
+                                  " indexes, the most vindex.max-indexes (" + std::to_string(max_indexes) +
+                                  ") allows; drop one or raise the limit");
     IndexEntry entry;
     entry.index = make_index(spec, keyspace());
     if (spec.skip_initial_scan) {
@@ -126,75 +88,6 @@ int ft_list(rm::Ctx* ctx, rm::String**, int argc) {
   rm::ReplyWithArray(ctx, static_cast<long>(all.size()));
   for (auto& [name, entry] : all) reply_str(ctx, name);
   return rm::kOk;
-}
-
-int ft_search(rm::Ctx* ctx, rm::String** argv, int argc) {
-  if (cluster_mode()) return cluster_search(ctx, argv, argc);
-  if (argc < 3) return rm::WrongArity(ctx);
-  if (wrong_db(ctx)) return rm::kOk;
-  return guarded(ctx, [&] {
-    IndexEntry* entry = registry().find(text(argv[1]));
-    if (!entry) return reply_error(ctx, text(argv[1]) + ": no such index");
-    const SearchRequest request = parse_search(texts(argv, 2, argc), kLimits.max_k);
-    const IndexSpec& spec = entry->spec;
-    if (request.vector_field != spec.definition.vector_field)
-      return reply_error(ctx, "KNN field '" + request.vector_field + "' is not the index's vector field '" +
-                                  spec.definition.vector_field + "'");
-    if (request.blob.size() != spec.schema.blob_bytes())
-      return reply_error(ctx, "query vector blob has " + std::to_string(request.blob.size()) +
-                                  " bytes, expected " + std::to_string(spec.schema.blob_bytes()) +
-                                  " (DIM " + std::to_string(spec.schema.dim) + " x " +
-                                  std::string(vindex::to_string(spec.schema.type)) + ")");
-    std::vector<float> query(spec.schema.dim);
-    if (auto failure = vindex::decode_blob(spec.schema, request.blob, query); failure != vindex::VectorFailure::kNone)
-      return reply_error(ctx, "query vector rejected: " + std::string(vindex::to_string(failure)));
-    const vindex::FilterExpr filter = vindex::parse_filter(request.filter);
-    vindex::SearchOptions options;
-    if (request.ef_runtime) {
-      kLimits.check_ef(*request.ef_runtime, "EF_RUNTIME");
-      options.ef = request.ef_runtime;
-    }
-    std::vector<vindex::SearchResult> hits;
-    {
-      RedisSource::ContextScope scope(keyspace(), ctx);
-      hits = entry->index->search(query, request.k, filter, options);
-    }
-    if (request.descending) std::reverse(hits.begin(), hits.end());
-    const std::size_t total = hits.size();
-    const std::size_t first = std::min(request.offset, hits.size());
-    const std::size_t last = std::min(hits.size(), first + request.count);
-
-    Registry::Busy busy(registry(), ctx);  // reading results may expire keys
-    RedisSource::ContextScope scope(keyspace(), ctx);
-    const long per_hit = request.no_content ? 1 : 2;
-    rm::ReplyWithArray(ctx, 1 + per_hit * static_cast<long>(last - first));
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(total));
-    for (std::size_t i = first; i < last; ++i) {
-      const vindex::SearchResult& hit = hits[i];
-      reply_str(ctx, hit.key);
-      if (request.no_content) continue;
-      const std::string score = format_float(hit.distance);
-      std::vector<std::pair<std::string, std::string>> fields;
-      if (request.return_fields) {
-        for (const std::string& f : *request.return_fields) {
-          if (f == request.score_field) {
-            fields.emplace_back(f, score);
-          } else if (auto value = keyspace().read_field(hit.key, f)) {
-            fields.emplace_back(f, std::move(*value));
-          }
-        }
-      } else {
-        fields.emplace_back(request.score_field, score);
-        for (auto& kv : keyspace().read_all(hit.key)) fields.push_back(std::move(kv));
-      }
-      rm::ReplyWithArray(ctx, 2 * static_cast<long>(fields.size()));
-      for (const auto& [f, v] : fields) {
-        reply_str(ctx, f);
-        reply_str(ctx, v);
-      }
-    }
-    return rm::kOk;
-  });
 }
 
 int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {

@@ -40,6 +40,8 @@ struct IndexEntry {
   std::unique_ptr<AnyIndex> index;      ///< the vindex index
   AfterLoad after_load = AfterLoad::kNothing;  ///< scan to start when loading ends
   SnapshotLoad snapshot;                ///< how the last load restored it
+  std::uint64_t search_timeouts = 0;    ///< FT.SEARCHes that failed at their deadline
+  std::uint64_t search_partial = 0;     ///< FT.SEARCHes answered with partial hits (vindex.on-timeout return)
 };
 
 /// All indexes of the module.

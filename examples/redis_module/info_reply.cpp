@@ -10,8 +10,6 @@
 namespace vindex_redis {
 namespace {
 
-using cmd::format_double;
-using cmd::reply_str;
 
 int state_rank(std::string_view state) {
   static constexpr std::string_view order[] = {"ready", "idle", "backfilling", "paused", "cancelled", "failed"};
@@ -27,6 +25,7 @@ InfoFigures local_figures(const IndexEntry& entry) {
   InfoFigures f;
   f.num_docs = p.entries_indexed;
   f.hash_indexing_failures = p.failures.total();
+  f.failures_by_code = p.failures.by_code;
   f.in_progress = p.state == vindex::BackfillState::kBackfilling || p.state == vindex::BackfillState::kPaused;
   f.percent = p.percent;
   f.state = std::string(vindex::to_string(p.state));
@@ -36,6 +35,8 @@ InfoFigures local_figures(const IndexEntry& entry) {
                                    p.counts.unchanged,    p.counts.removed,  p.counts.skipped};
   std::copy(std::begin(counts), std::end(counts), f.counts);
   f.snapshot = entry.snapshot;
+  f.search_timeouts = entry.search_timeouts;
+  f.search_partial = entry.search_partial;
   f.memory_bytes = entry.index->memory_bytes();
   return f;
 }
@@ -47,6 +48,9 @@ void add_shard(InfoFigures& total, const InfoFigures& shard, bool first) {
   }
   total.num_docs += shard.num_docs;
   total.hash_indexing_failures += shard.hash_indexing_failures;
+  for (std::size_t i = 0; i < total.failures_by_code.size(); ++i) total.failures_by_code[i] += shard.failures_by_code[i];
+  total.search_timeouts += shard.search_timeouts;
+  total.search_partial += shard.search_partial;
   total.in_progress = total.in_progress || shard.in_progress;
   total.percent = std::min(total.percent, shard.percent);
   if (state_rank(shard.state) > state_rank(total.state)) total.state = shard.state;
@@ -136,6 +140,13 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   rm::ReplyWithLongLong(ctx, static_cast<long long>(f.num_docs));
   key("hash_indexing_failures");
   rm::ReplyWithLongLong(ctx, static_cast<long long>(f.hash_indexing_failures));
+  // The same keys by reason (vindex's IndexingFailure codes; names as vindex writes them).
+  key("hash_indexing_failures_by_reason");
+  rm::ReplyWithArray(ctx, 2 * static_cast<long>(vindex::kIndexingFailureCodes - 1));
+  for (std::size_t code = 1; code < vindex::kIndexingFailureCodes; ++code) {
+    reply_str(ctx, vindex::to_string(static_cast<vindex::IndexingFailure>(code)));
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(f.failures_by_code[code]));
+  }
   key("indexing");
   rm::ReplyWithLongLong(ctx, f.in_progress ? 1 : 0);
   key("percent_indexed");
@@ -176,6 +187,11 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
     key(name);
     rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
   }
+  // Queries that ran out of time: failed (vindex.on-timeout fail) or answered partially (return).
+  key("search_timeouts");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_timeouts));
+  key("search_partial_results");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_partial));
   key("vector_index_sz_mb");
   reply_str(ctx, format_double(static_cast<double>(f.memory_bytes) / (1024.0 * 1024.0)));
   key("total_memory_bytes");

@@ -7,12 +7,14 @@
 // own fields through `extra`. Main thread only. Next: commands.cpp.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
 
 #include "index_registry.hpp"
 #include "module_api.hpp"
+#include "vindex/source/backfill.hpp"
 
 namespace vindex_redis {
 
@@ -20,6 +22,7 @@ namespace vindex_redis {
 struct InfoFigures {
   std::uint64_t num_docs = 0;
   std::uint64_t hash_indexing_failures = 0;
+  std::array<std::uint64_t, vindex::kIndexingFailureCodes> failures_by_code{};  ///< [0] unused
   bool in_progress = false;        ///< a scan is running or paused
   double percent = 100;            ///< backfill_complete_percent
   std::string state = "ready";
@@ -27,6 +30,8 @@ struct InfoFigures {
   bool reconciling = false;        ///< scan_mode reconcile
   std::uint64_t counts[6] = {};    ///< keys_scanned, inserted, updated, unchanged, removed, skipped
   SnapshotLoad snapshot;
+  std::uint64_t search_timeouts = 0;   ///< FT.SEARCHes that failed at their deadline
+  std::uint64_t search_partial = 0;    ///< FT.SEARCHes answered with partial hits
   std::uint64_t memory_bytes = 0;
 };
 

@@ -48,6 +48,27 @@ int (*GetSelectedDb)(Ctx*) = nullptr;
 int (*SelectDb)(Ctx*, int) = nullptr;
 int (*ReplicateVerbatim)(Ctx*) = nullptr;
 void (*ReplySetArrayLength)(Ctx*, long) = nullptr;
+int (*GetContextFlags)(Ctx*) = nullptr;
+unsigned long long (*GetClientId)(Ctx*) = nullptr;
+int (*GetClientInfoById)(void*, std::uint64_t) = nullptr;
+String* (*GetCurrentUserName)(Ctx*) = nullptr;
+User* (*GetModuleUserFromUserName)(String*) = nullptr;
+int (*FreeModuleUser)(User*) = nullptr;
+int (*ACLCheckKeyPermissions)(User*, String*, int) = nullptr;
+int (*ACLAddLogEntry)(Ctx*, User*, String*, int) = nullptr;
+CommandFilter* (*RegisterCommandFilter)(Ctx*, CommandFilterFunc, int) = nullptr;
+int (*CommandFilterArgsCount)(CommandFilterCtx*) = nullptr;
+String* (*CommandFilterArgGet)(CommandFilterCtx*, int) = nullptr;
+long long (*GetExpire)(Key*) = nullptr;
+std::size_t (*ValueLength)(Key*) = nullptr;
+ScanCursor* (*ScanCursorCreate)() = nullptr;
+void (*ScanCursorDestroy)(ScanCursor*) = nullptr;
+int (*ScanKey)(Key*, ScanCursor*, ScanKeyFunc, void*) = nullptr;
+int (*RegisterNumericConfig)(Ctx*, const char*, long long, unsigned, long long, long long, ConfigGetNumericFunc,
+                             ConfigSetNumericFunc, ConfigApplyFunc, void*) = nullptr;
+int (*RegisterEnumConfig)(Ctx*, const char*, int, unsigned, const char**, const int*, int, ConfigGetEnumFunc,
+                          ConfigSetEnumFunc, ConfigApplyFunc, void*) = nullptr;
+int (*LoadConfigs)(Ctx*) = nullptr;
 
 namespace {
 template <class F>
@@ -97,7 +118,24 @@ bool init(Ctx* ctx, const char* module_name, int module_version) {
       load("RedisModule_GetContextFromIO", GetContextFromIO) &&
       load("RedisModule_GetSelectedDb", GetSelectedDb) && load("RedisModule_SelectDb", SelectDb) &&
       load("RedisModule_ReplicateVerbatim", ReplicateVerbatim) &&
-      load("RedisModule_ReplySetArrayLength", ReplySetArrayLength);
+      load("RedisModule_ReplySetArrayLength", ReplySetArrayLength) &&
+      load("RedisModule_GetContextFlags", GetContextFlags) &&
+      load("RedisModule_GetClientId", GetClientId) &&
+      load("RedisModule_GetClientInfoById", GetClientInfoById) &&
+      load("RedisModule_GetCurrentUserName", GetCurrentUserName) &&
+      load("RedisModule_GetModuleUserFromUserName", GetModuleUserFromUserName) &&
+      load("RedisModule_FreeModuleUser", FreeModuleUser) &&
+      load("RedisModule_ACLCheckKeyPermissions", ACLCheckKeyPermissions) &&
+      load("RedisModule_ACLAddLogEntry", ACLAddLogEntry) &&
+      load("RedisModule_RegisterCommandFilter", RegisterCommandFilter) &&
+      load("RedisModule_CommandFilterArgsCount", CommandFilterArgsCount) &&
+      load("RedisModule_CommandFilterArgGet", CommandFilterArgGet) &&
+      load("RedisModule_GetExpire", GetExpire) && load("RedisModule_ValueLength", ValueLength) &&
+      load("RedisModule_ScanCursorCreate", ScanCursorCreate) &&
+      load("RedisModule_ScanCursorDestroy", ScanCursorDestroy) && load("RedisModule_ScanKey", ScanKey) &&
+      load("RedisModule_RegisterNumericConfig", RegisterNumericConfig) &&
+      load("RedisModule_RegisterEnumConfig", RegisterEnumConfig) &&
+      load("RedisModule_LoadConfigs", LoadConfigs);
   if (!ok) return false;
   if (IsModuleNameBusy(module_name)) return false;
   SetModuleAttribs(ctx, module_name, module_version, kApiVersion1);

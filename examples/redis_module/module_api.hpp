@@ -19,6 +19,10 @@ struct RedisModuleCallReply;
 struct RedisModuleIO;
 struct RedisModuleType;
 struct RedisModuleDigest;
+struct RedisModuleUser;
+struct RedisModuleCommandFilter;
+struct RedisModuleCommandFilterCtx;
+struct RedisModuleScanCursor;
 }
 
 namespace rm {
@@ -30,15 +34,42 @@ using CallReply = RedisModuleCallReply;
 using IO = RedisModuleIO;
 using Type = RedisModuleType;
 using TimerId = std::uint64_t;
+using User = RedisModuleUser;
+using CommandFilter = RedisModuleCommandFilter;
+using CommandFilterCtx = RedisModuleCommandFilterCtx;
+using ScanCursor = RedisModuleScanCursor;
 
 // Status codes and the API version.
 inline constexpr int kOk = 0;
 inline constexpr int kErr = 1;
 inline constexpr int kApiVersion1 = 1;
 
-// OpenKey modes.
+// OpenKey modes, and the 7.0 flag that leaves the key's LRU/LFU untouched.
 inline constexpr int kRead = 1 << 0;
 inline constexpr int kWrite = 1 << 1;
+inline constexpr int kOpenKeyNoTouch = 1 << 16;
+
+// GetExpire's "no TTL".
+inline constexpr long long kNoExpire = -1;
+
+// GetContextFlags bits.
+inline constexpr int kCtxFlagLua = 1 << 0;
+inline constexpr int kCtxFlagMulti = 1 << 1;
+inline constexpr int kCtxFlagReplicated = 1 << 12;
+inline constexpr int kCtxFlagLoading = 1 << 13;
+
+// Key-spec flags, as ACLCheckKeyPermissions takes them: read access to a key's data.
+inline constexpr int kCmdKeyAccess = 1 << 4;
+
+// ACLAddLogEntry reasons.
+inline constexpr int kAclLogKey = 2;
+
+// RegisterCommandFilter: do not filter the module's own Call()s.
+inline constexpr int kCmdFilterNoSelf = 1 << 0;
+
+// Module config flags (Register*Config): numeric values may be written as memory sizes ("64mb").
+inline constexpr unsigned kConfigDefault = 0;
+inline constexpr unsigned kConfigMemory = 1u << 7;
 
 // ReplyWithArray length to be set later with ReplySetArrayLength.
 inline constexpr long kPostponedArrayLength = -1;
@@ -81,6 +112,13 @@ struct Event {
 };
 inline constexpr Event kEventFlushDb{2, 1};
 inline constexpr Event kEventLoading{3, 1};
+inline constexpr Event kEventSwapDb{11, 1};
+/// What a SWAPDB event carries: the two databases swapped.
+struct SwapDbInfo {
+  std::uint64_t version;
+  std::int32_t dbnum_first;
+  std::int32_t dbnum_second;
+};
 inline constexpr std::uint64_t kSubeventFlushDbStart = 0;
 /// What a FLUSHDB / FLUSHALL event carries: the database flushed, -1 for all.
 struct FlushInfo {
@@ -101,6 +139,13 @@ using TimerProc = void (*)(Ctx*, void* data);
 using EventCallback = void (*)(Ctx*, Event event, std::uint64_t subevent, void* data);
 using AuxLoadFunc = int (*)(IO*, int encver, int when);
 using AuxSaveFunc = void (*)(IO*, int when);
+using CommandFilterFunc = void (*)(CommandFilterCtx*);
+using ScanKeyFunc = void (*)(Key*, String* field, String* value, void* privdata);
+using ConfigGetNumericFunc = long long (*)(const char* name, void* privdata);
+using ConfigSetNumericFunc = int (*)(const char* name, long long value, void* privdata, String** err);
+using ConfigGetEnumFunc = int (*)(const char* name, void* privdata);
+using ConfigSetEnumFunc = int (*)(const char* name, int value, void* privdata, String** err);
+using ConfigApplyFunc = int (*)(Ctx*, void* privdata, String** err);
 
 // Layout of the data-type methods table. The server reads the fields that `version` says exist;
 // version 5 adds aux_save2 (Redis 7.2+: an aux callback that writes nothing leaves no trace in the
@@ -175,6 +220,29 @@ extern int (*GetSelectedDb)(Ctx*);
 extern int (*SelectDb)(Ctx*, int db);
 extern int (*ReplicateVerbatim)(Ctx*);
 extern void (*ReplySetArrayLength)(Ctx*, long length);
+extern int (*GetContextFlags)(Ctx*);
+extern unsigned long long (*GetClientId)(Ctx*);
+extern int (*GetClientInfoById)(void* info, std::uint64_t id);
+extern String* (*GetCurrentUserName)(Ctx*);
+extern User* (*GetModuleUserFromUserName)(String* name);
+extern int (*FreeModuleUser)(User*);
+extern int (*ACLCheckKeyPermissions)(User*, String* key, int flags);
+extern int (*ACLAddLogEntry)(Ctx*, User*, String* object, int reason);
+extern CommandFilter* (*RegisterCommandFilter)(Ctx*, CommandFilterFunc, int flags);
+extern int (*CommandFilterArgsCount)(CommandFilterCtx*);
+extern String* (*CommandFilterArgGet)(CommandFilterCtx*, int pos);
+extern long long (*GetExpire)(Key*);
+extern std::size_t (*ValueLength)(Key*);
+extern ScanCursor* (*ScanCursorCreate)();
+extern void (*ScanCursorDestroy)(ScanCursor*);
+extern int (*ScanKey)(Key*, ScanCursor*, ScanKeyFunc, void* privdata);
+extern int (*RegisterNumericConfig)(Ctx*, const char* name, long long default_value, unsigned flags,
+                                    long long min, long long max, ConfigGetNumericFunc, ConfigSetNumericFunc,
+                                    ConfigApplyFunc, void* privdata);
+extern int (*RegisterEnumConfig)(Ctx*, const char* name, int default_value, unsigned flags,
+                                 const char** names, const int* values, int count, ConfigGetEnumFunc,
+                                 ConfigSetEnumFunc, ConfigApplyFunc, void* privdata);
+extern int (*LoadConfigs)(Ctx*);
 
 /// Fills every function pointer above from the server behind `ctx`; false when one is missing.
 bool init(Ctx* ctx, const char* module_name, int module_version);

@@ -3,7 +3,6 @@
 
 namespace rm {
 
-int (*GetContextFlags)(Ctx*) = nullptr;
 BlockedClient* (*BlockClient)(Ctx*, CommandFunc, CommandFunc, FreePrivdataFunc, long long) = nullptr;
 int (*UnblockClient)(BlockedClient*, void*) = nullptr;
 void* (*GetBlockedClientPrivateData)(Ctx*) = nullptr;
@@ -15,18 +14,12 @@ int (*GetClusterNodeInfo)(Ctx*, const char*, char*, char*, int*, int*) = nullptr
 const char* (*GetMyClusterID)() = nullptr;
 std::size_t (*GetClusterSize)() = nullptr;
 int (*Replicate)(Ctx*, const char*, const char*, ...) = nullptr;
-ScanCursor* (*ScanCursorCreate)() = nullptr;
-void (*ScanCursorDestroy)(ScanCursor*) = nullptr;
-int (*ScanKey)(Key*, ScanCursor*, ScanKeyFunc, void*) = nullptr;
 long long (*CallReplyInteger)(CallReply*) = nullptr;
 int (*RegisterInfoFunc)(Ctx*, InfoFunc) = nullptr;
 int (*InfoAddSection)(InfoCtx*, const char*) = nullptr;
 int (*InfoAddFieldLongLong)(InfoCtx*, const char*, long long) = nullptr;
 int (*InfoAddFieldCString)(InfoCtx*, const char*, const char*) = nullptr;
 void (*GetRandomBytes)(unsigned char*, std::size_t) = nullptr;
-int (*RegisterNumericConfig)(Ctx*, const char*, long long, unsigned int, long long, long long, ConfigGetNumericFunc,
-                             ConfigSetNumericFunc, ConfigApplyFunc, void*) = nullptr;
-int (*LoadConfigs)(Ctx*) = nullptr;
 
 namespace {
 template <class F>
@@ -36,7 +29,7 @@ bool load(const char* name, F& out) {
 }  // namespace
 
 bool init_cluster_api() {
-  return load("RedisModule_GetContextFlags", GetContextFlags) && load("RedisModule_BlockClient", BlockClient) &&
+  return load("RedisModule_BlockClient", BlockClient) &&
          load("RedisModule_UnblockClient", UnblockClient) &&
          load("RedisModule_GetBlockedClientPrivateData", GetBlockedClientPrivateData) &&
          load("RedisModule_GetBlockedClientHandle", GetBlockedClientHandle) &&
@@ -46,16 +39,12 @@ bool init_cluster_api() {
          load("RedisModule_GetClusterNodeInfo", GetClusterNodeInfo) &&
          load("RedisModule_GetMyClusterID", GetMyClusterID) &&
          load("RedisModule_GetClusterSize", GetClusterSize) && load("RedisModule_Replicate", Replicate) &&
-         load("RedisModule_ScanCursorCreate", ScanCursorCreate) &&
-         load("RedisModule_ScanCursorDestroy", ScanCursorDestroy) && load("RedisModule_ScanKey", ScanKey) &&
          load("RedisModule_CallReplyInteger", CallReplyInteger) &&
          load("RedisModule_RegisterInfoFunc", RegisterInfoFunc) &&
          load("RedisModule_InfoAddSection", InfoAddSection) &&
          load("RedisModule_InfoAddFieldLongLong", InfoAddFieldLongLong) &&
          load("RedisModule_InfoAddFieldCString", InfoAddFieldCString) &&
-         load("RedisModule_GetRandomBytes", GetRandomBytes) &&
-         load("RedisModule_RegisterNumericConfig", RegisterNumericConfig) &&
-         load("RedisModule_LoadConfigs", LoadConfigs);
+         load("RedisModule_GetRandomBytes", GetRandomBytes);
 }
 
 }  // namespace rm

@@ -1,6 +1,6 @@
 // examples/redis_module/module_api_cluster.hpp — the module API cluster mode needs on top of
-// module_api.hpp: context flags, blocked clients, the cluster bus and node table, replication of
-// internal commands, hash scans, INFO sections and module configs. Same conventions as
+// module_api.hpp: more context flags, blocked clients, the cluster bus and node table, replication of
+// internal commands and INFO sections. Same conventions as
 // module_api.hpp (our own declarations, Redis 7.0 ABI values, main thread only); kept apart so the
 // single-node module's API list stays as it was. `rm::init_cluster_api` fills the pointers.
 // Next: cluster_topology.hpp.
@@ -13,14 +13,12 @@
 
 extern "C" {
 struct RedisModuleBlockedClient;
-struct RedisModuleScanCursor;
 struct RedisModuleInfoCtx;
 }
 
 namespace rm {
 
 using BlockedClient = RedisModuleBlockedClient;
-using ScanCursor = RedisModuleScanCursor;
 using InfoCtx = RedisModuleInfoCtx;
 
 // GetContextFlags bits.
@@ -51,13 +49,8 @@ using ClusterMessageReceiver = void (*)(Ctx*, const char* sender_id, std::uint8_
                                         std::uint32_t length);
 using DisconnectFunc = void (*)(Ctx*, BlockedClient*);
 using FreePrivdataFunc = void (*)(Ctx*, void*);
-using ScanKeyFunc = void (*)(Key*, String* field, String* value, void* privdata);
 using InfoFunc = void (*)(InfoCtx*, int for_crash_report);
-using ConfigGetNumericFunc = long long (*)(const char* name, void* privdata);
-using ConfigSetNumericFunc = int (*)(const char* name, long long value, void* privdata, String** error);
-using ConfigApplyFunc = int (*)(Ctx*, void* privdata, String** error);
 
-extern int (*GetContextFlags)(Ctx*);
 extern BlockedClient* (*BlockClient)(Ctx*, CommandFunc reply_callback, CommandFunc timeout_callback,
                                      FreePrivdataFunc free_privdata, long long timeout_ms);
 extern int (*UnblockClient)(BlockedClient*, void* privdata);
@@ -71,19 +64,12 @@ extern int (*GetClusterNodeInfo)(Ctx*, const char* id, char* ip, char* master_id
 extern const char* (*GetMyClusterID)();
 extern std::size_t (*GetClusterSize)();
 extern int (*Replicate)(Ctx*, const char* command, const char* fmt, ...);
-extern ScanCursor* (*ScanCursorCreate)();
-extern void (*ScanCursorDestroy)(ScanCursor*);
-extern int (*ScanKey)(Key*, ScanCursor*, ScanKeyFunc, void* privdata);
 extern long long (*CallReplyInteger)(CallReply*);
 extern int (*RegisterInfoFunc)(Ctx*, InfoFunc);
 extern int (*InfoAddSection)(InfoCtx*, const char* name);
 extern int (*InfoAddFieldLongLong)(InfoCtx*, const char* field, long long value);
 extern int (*InfoAddFieldCString)(InfoCtx*, const char* field, const char* value);
 extern void (*GetRandomBytes)(unsigned char* out, std::size_t length);
-extern int (*RegisterNumericConfig)(Ctx*, const char* name, long long default_value, unsigned int flags,
-                                    long long min, long long max, ConfigGetNumericFunc, ConfigSetNumericFunc,
-                                    ConfigApplyFunc, void* privdata);
-extern int (*LoadConfigs)(Ctx*);
 
 /// Fills the pointers above; false when one is missing (a server older than 7.0).
 bool init_cluster_api();

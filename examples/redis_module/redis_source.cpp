@@ -4,7 +4,6 @@
 #include <charconv>
 #include <string>
 
-#include "module_api_cluster.hpp"
 #include "vindex/core/error.hpp"
 
 namespace vindex_redis {
@@ -123,22 +122,42 @@ std::optional<std::string> RedisSource::read_field(vindex::KeyView key, std::str
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> RedisSource::read_all(vindex::KeyView key) {
-  // ScanKey on an opened key, not RedisModule_Call("HGETALL"): in cluster mode the server refuses a
-  // keyed RedisModule_Call on a replica (and for keys of slots it does not own); OpenKey does not.
+std::optional<std::vector<std::optional<std::string>>> RedisSource::read_fields(
+    vindex::KeyView key, const std::vector<std::string>& fields) {
+  std::optional<std::vector<std::optional<std::string>>> out;
+  read(key, [&](const vindex::FieldReader& reader) {
+    out.emplace();
+    out->reserve(fields.size());
+    for (const std::string& f : fields) {
+      auto value = reader.field(f);
+      out->push_back(value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+    }
+  });
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> RedisSource::read_all(
+    vindex::KeyView key, const std::function<void(std::size_t)>& before_read) {
   rm::Ctx* ctx = checked_context();
   StringPool pool(ctx);
   std::vector<std::pair<std::string, std::string>> out;
   OpenHash open(ctx, pool.make(key));
   if (!open.is_hash()) return out;
-  rm::ScanCursor* cursor = rm::ScanCursorCreate();
-  const auto visit = [](rm::Key*, rm::String* field, rm::String* value, void* privdata) {
-    if (!field || !value) return;
-    static_cast<std::vector<std::pair<std::string, std::string>>*>(privdata)->emplace_back(view(field), view(value));
+  const std::size_t n = rm::ValueLength(open.key);
+  if (before_read) before_read(n);
+  out.reserve(n);
+  // ScanKey walks the hash in place (no command call, no reply protocol to parse): one callback per
+  // field, in the hash's own order.
+  struct Cursor {
+    rm::ScanCursor* c = rm::ScanCursorCreate();
+    ~Cursor() { rm::ScanCursorDestroy(c); }
+  } cursor;
+  auto visit = [](rm::Key*, rm::String* field, rm::String* value, void* privdata) {
+    auto* rows = static_cast<std::vector<std::pair<std::string, std::string>>*>(privdata);
+    rows->emplace_back(std::string(view(field)), std::string(view(value)));
   };
-  while (rm::ScanKey(open.key, cursor, visit, &out)) {
+  while (rm::ScanKey(open.key, cursor.c, visit, &out)) {
   }
-  rm::ScanCursorDestroy(cursor);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,8 +28,14 @@ class RedisSource final : public vindex::KeyValueSource {
 
   /// Reads one field of `key` (nullopt when the key is not a hash or lacks the field).
   std::optional<std::string> read_field(vindex::KeyView key, std::string_view field);
-  /// Every field and value of hash `key`, in the server's order (empty when absent).
-  std::vector<std::pair<std::string, std::string>> read_all(vindex::KeyView key);
+  /// The values of `fields` in hash `key` (one open of the key); nullopt when the key is not a hash,
+  /// and a nullopt element for each field it lacks.
+  std::optional<std::vector<std::optional<std::string>>> read_fields(vindex::KeyView key,
+                                                                     const std::vector<std::string>& fields);
+  /// Every field and value of hash `key` (empty when absent), read with one open of the key.
+  /// `before_read(n)`, when given, is told the field count first and may throw to refuse the read.
+  std::vector<std::pair<std::string, std::string>> read_all(
+      vindex::KeyView key, const std::function<void(std::size_t)>& before_read = {});
 
   /// The context calls are made with; null outside a ContextScope.
   rm::Ctx* context() const noexcept { return ctx_; }

@@ -25,12 +25,19 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::size_t to_size(std::string_view text, std::string_view what, std::size_t hi) {
+// Shows at most 64 bytes of a client's argument in an error message.
+std::string shown(std::string_view text) {
+  return text.size() <= 64 ? std::string(text) : std::string(text.substr(0, 64)) + "…";
+}
+
+// An integer in lo..hi; the error names the range and, when given, the setting that sets it.
+std::size_t to_size(std::string_view text, std::string_view what, std::size_t lo, std::size_t hi,
+                    std::string_view setting = {}) {
   std::size_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value > hi)
-    fail(std::string(what) + " must be an integer in 0.." + std::to_string(hi) + ", got '" +
-         std::string(text) + "'");
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi)
+    fail(std::string(what) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+         (setting.empty() ? std::string() : " (" + std::string(setting) + ")") + ", got '" + shown(text) + "'");
   return value;
 }
 
@@ -49,7 +56,7 @@ std::vector<std::string_view> words(std::string_view s) {
 
 }  // namespace
 
-SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_t max_k) {
+SearchRequest parse_search(const std::vector<std::string>& arguments, const SearchBounds& bounds) {
   if (arguments.empty()) fail("missing query string");
   SearchRequest r;
   std::map<std::string, std::string, std::less<>> params;
@@ -64,7 +71,7 @@ SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_
     if (iequals(word, "NOCONTENT")) {
       r.no_content = true;
     } else if (iequals(word, "RETURN")) {
-      const std::size_t n = to_size(next("RETURN count"), "RETURN count", 1024);
+      const std::size_t n = to_size(next("RETURN count"), "RETURN count", 0, 1024);
       std::vector<std::string> fields;
       for (std::size_t f = 0; f < n; ++f) fields.push_back(next("RETURN field"));
       r.return_fields = std::move(fields);
@@ -77,20 +84,20 @@ SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_
         r.descending = true;
       }
     } else if (iequals(word, "LIMIT")) {
-      r.offset = to_size(next("LIMIT offset"), "LIMIT offset", 1000000);
-      r.count = to_size(next("LIMIT num"), "LIMIT num", 1000000);
+      r.offset = to_size(next("LIMIT offset"), "LIMIT offset", 0, 1000000);
+      r.count = to_size(next("LIMIT num"), "LIMIT num", 0, 1000000);
     } else if (iequals(word, "PARAMS")) {
-      const std::size_t n = to_size(next("PARAMS count"), "PARAMS count", 1024);
+      const std::size_t n = to_size(next("PARAMS count"), "PARAMS count", 0, 1024);
       if (n % 2 != 0) fail("PARAMS count must be even, got " + std::to_string(n));
       for (std::size_t p = 0; p < n / 2; ++p) {
         std::string name = next("PARAMS name");
         params[name] = next("PARAMS value");
       }
     } else if (iequals(word, "DIALECT")) {
-      const std::size_t d = to_size(next("DIALECT"), "DIALECT", 4);
-      if (d < 2) fail("DIALECT must be 2 or more for KNN queries");
+      to_size(next("DIALECT"), "DIALECT (KNN queries need 2 or more)", 2, 4);
     } else if (iequals(word, "TIMEOUT")) {
-      r.timeout_ms = to_size(next("TIMEOUT value"), "TIMEOUT", 86'400'000);
+      r.timeout_ms = to_size(next("TIMEOUT value"), "TIMEOUT (milliseconds; 0: the largest allowed)", 0,
+                             bounds.max_timeout_ms, "vindex.search-timeout-max-ms");
     } else if (iequals(word, "ALLSHARDS")) {
       r.some_shards = false;
     } else if (iequals(word, "SOMESHARDS")) {
@@ -98,19 +105,19 @@ SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_
     } else if (iequals(word, "LOCALONLY")) {
       r.local_only = true;
     } else {
-      fail("unknown or unsupported argument '" + word + "'");
+      fail("unknown or unsupported argument '" + shown(word) + "'");
     }
   }
 
   auto param = [&](std::string_view ref, std::string_view what) -> const std::string& {
     if (ref.empty() || ref.front() != '$') fail(std::string(what) + " must be a $parameter");
     auto it = params.find(ref.substr(1));
-    if (it == params.end()) fail("no PARAMS value for " + std::string(ref));
+    if (it == params.end()) fail("no PARAMS value for " + shown(ref));
     return it->second;
   };
-  auto number = [&](std::string_view text, std::string_view what, std::size_t hi) {
-    if (!text.empty() && text.front() == '$') return to_size(param(text, what), what, hi);
-    return to_size(text, what, hi);
+  auto number = [&](std::string_view text, std::string_view what, std::size_t hi, std::string_view setting) {
+    if (!text.empty() && text.front() == '$') return to_size(param(text, what), what, 1, hi, setting);
+    return to_size(text, what, 1, hi, setting);
   };
 
   const std::string_view query = arguments[0];
@@ -123,23 +130,22 @@ SearchRequest parse_search(const std::vector<std::string>& arguments, std::size_
     fail("KNN clause must be enclosed in [ ]");
   const std::vector<std::string_view> w = words(knn.substr(1, knn.size() - 2));
   if (w.size() < 4 || !iequals(w[0], "KNN")) fail("KNN clause must read 'KNN k @field $param'");
-  r.k = number(w[1], "KNN k", max_k);
-  if (r.k == 0) fail("KNN k must be at least 1");
+  r.k = number(w[1], "KNN k", bounds.max_k, "vindex.knn-max-k");
   if (w[2].size() < 2 || w[2].front() != '@') fail("KNN field must be written @field");
   r.vector_field = std::string(w[2].substr(1));
   r.blob = param(w[3], "KNN vector");
   for (std::size_t j = 4; j < w.size(); ++j) {
     if (iequals(w[j], "EF_RUNTIME") && j + 1 < w.size()) {
-      r.ef_runtime = number(w[++j], "EF_RUNTIME", 1u << 20);
+      r.ef_runtime = number(w[++j], "EF_RUNTIME", bounds.max_ef, "vindex::Limits::max_ef");
     } else if (iequals(w[j], "AS") && j + 1 < w.size()) {
       r.score_field = std::string(w[++j]);
     } else {
-      fail("unknown KNN argument '" + std::string(w[j]) + "'");
+      fail("unknown KNN argument '" + shown(w[j]) + "'");
     }
   }
   if (r.score_field.empty()) r.score_field = "__" + r.vector_field + "_score";
   if (sort_field && *sort_field != r.score_field)
-    fail("SORTBY supports only the score field '" + r.score_field + "'");
+    fail("SORTBY supports only the score field '" + shown(r.score_field) + "'");
   return r;
 }
 

@@ -169,3 +169,50 @@ class Checks:
     def done(self):
         print(f"{self.count - self.failed}/{self.count} checks passed")
         sys.exit(1 if self.failed else 0)
+
+
+class Responsiveness:
+    """Watches a server while hostile commands run: `with Responsiveness(server) as w: …`.
+
+    A second connection PINGs continuously (the slowest round trip is `w.max_ping`), SLOWLOG records
+    every command slower than `slow_us` (reset on entry; `w.slow()` lists them), and `w.memory_delta()`
+    is used_memory now minus on entry."""
+
+    def __init__(self, server, slow_us=100000):
+        import threading
+        self.server = server
+        self.slow_us = slow_us
+        self.admin = server.client()
+        self.pinger = server.client()
+        self.max_ping = 0.0
+        self.pings = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._ping, daemon=True)
+
+    def _ping(self):
+        while not self._stop.is_set():
+            t = time.perf_counter()
+            self.pinger.ping()
+            self.max_ping = max(self.max_ping, time.perf_counter() - t)
+            self.pings += 1
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self.admin.config_set("slowlog-log-slower-than", str(self.slow_us))
+        self.admin.config_set("slowlog-max-len", "128")
+        self.admin.slowlog_reset()
+        self.memory_before = self.admin.info("memory")["used_memory"]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    def slow(self):
+        """[(microseconds, command words)] of the commands SLOWLOG recorded."""
+        return [(e["duration"], e["command"][:80]) for e in self.admin.slowlog_get(128)]
+
+    def memory_delta(self):
+        return self.admin.info("memory")["used_memory"] - self.memory_before

@@ -1,8 +1,8 @@
 """Cluster mode, failures: a primary stopped with SIGSTOP (ALLSHARDS: an error naming the shard within
-TIMEOUT + 0.5 s; SOMESHARDS: exactly the other shards' answer, counted in INFO; after SIGCONT its late
-answers are dropped and the next query is exact), and a primary killed with SIGKILL (queries go to its
-replica and stay exact, or fail with a clear error, never a wrong answer; after the promotion they are
-exact again and FT.INFO names the new primary)."""
+the timeout + 0.5 s, whether vindex.cluster-timeout-ms or TIMEOUT; SOMESHARDS: exactly the other shards'
+answer, counted in INFO; after SIGCONT its late answers are dropped and the next query is exact), and
+a primary killed with SIGKILL (queries go to its replica and stay exact, or fail with a clear error,
+never a wrong answer; after the promotion they are exact again and FT.INFO names the new primary)."""
 import signal
 import time
 
@@ -35,7 +35,9 @@ def counters(node):
     return node.info("vindex")
 
 
-with Cluster(node_timeout=1500) as c:
+# Node timeout 3000 ms: the SIGSTOP checks (about 1.2 s) end before the cluster marks the stopped
+# primary as failing (after which queries go to its replica, and a failover follows).
+with Cluster(node_timeout=3000) as c:
     print(f"cluster up in {time.time() - started:.1f} s")
     rc = c.cluster_client()
     rc.execute_command("FT.CREATE", "idx", "PREFIX", "1", "doc:", "SCHEMA", "vec", "VECTOR", "FLAT", "6",
@@ -46,36 +48,39 @@ with Cluster(node_timeout=1500) as c:
     pipe.execute()
     c.wait_replicated()
     coordinator, victim, other = c.primaries()
+    for node in c.nodes:  # how long a coordinator waits for the other shards without TIMEOUT
+        node.client().config_set("vindex.cluster-timeout-ms", 1000)
     victim_keys = {k.decode() for k in victim.client().scan_iter("doc:*", count=1000)}
     q = rng.standard_normal(DIM).astype(np.float32)
     check(query(coordinator, q) == oracle(q), "exact before any failure")
 
     # ---- SIGSTOP: a hung shard --------------------------------------------------------------------
     victim.signal(signal.SIGSTOP)
-    t0 = time.time()
-    try:
-        query(coordinator, q, "TIMEOUT", "1000")
-        check(False, "a query with a stopped shard should fail")
-    except redis.ResponseError as e:
-        elapsed = time.time() - t0
-        check(victim.address in str(e) and "did not answer within 1000 ms" in str(e),
-              f"the error names the stopped shard: {e}")
-        check(elapsed < 1.5, f"within TIMEOUT + 0.5 s: {elapsed:.2f} s")
     before = counters(coordinator)
     t0 = time.time()
-    partial = query(coordinator, q, "TIMEOUT", "1000", "SOMESHARDS")
+    partial = query(coordinator, q, "SOMESHARDS", "TIMEOUT", "100")
     check(partial == oracle(q, allowed={f"doc:{i}" for i in range(N)} - victim_keys),
           "SOMESHARDS answers exactly from the other shards")
-    check(time.time() - t0 < 1.5, "SOMESHARDS also waits at most the timeout")
+    check(time.time() - t0 < 0.6, "SOMESHARDS also waits at most the timeout")
+    for extra, limit_ms in ((("TIMEOUT", "100"), 100), ((), 1000)):
+        t0 = time.time()
+        try:
+            query(coordinator, q, *extra)
+            check(False, "a query with a stopped shard should fail")
+        except redis.ResponseError as e:
+            elapsed = time.time() - t0
+            check(victim.address in str(e) and f"did not answer within {limit_ms} ms" in str(e),
+                  f"the error names the stopped shard: {e}")
+            check(elapsed < limit_ms / 1000 + 0.5, f"within the timeout ({limit_ms} ms) + 0.5 s: {elapsed:.2f} s")
     after = counters(coordinator)
     check(after["vindex_partial_replies"] == before["vindex_partial_replies"] + 1, "a partial reply is counted")
-    check(after["vindex_shard_timeouts"] >= 2, "shard timeouts are counted")
+    check(after["vindex_shard_timeouts"] >= before["vindex_shard_timeouts"] + 3, "shard timeouts are counted")
     late_before = after["vindex_answers_late"]
     victim.signal(signal.SIGCONT)
-    wait_for(lambda: counters(coordinator)["vindex_answers_late"] >= late_before + 2, 5,
+    wait_for(lambda: counters(coordinator)["vindex_answers_late"] >= late_before + 3, 5,
              "the stopped shard's late answers to arrive and be dropped")
     check(query(coordinator, q) == oracle(q), "after SIGCONT the next query is exact")
-    check(query(other, q, "TIMEOUT", "1000") == oracle(q), "and from another coordinator")
+    check(query(other, q) == oracle(q), "and from another coordinator")
 
     # ---- SIGKILL: a dead primary, its replica promoted -----------------------------------------------
     replica = c.replica_of(victim)[0]
@@ -86,7 +91,7 @@ with Cluster(node_timeout=1500) as c:
     promoted = None
     while time.time() - killed < 20:
         try:
-            got = query(coordinator, q, "TIMEOUT", "1000")
+            got = query(coordinator, q)
             if got == oracle(q):
                 exact += 1
             else:
@@ -103,7 +108,9 @@ with Cluster(node_timeout=1500) as c:
     check(wrong == 0, "never a wrong answer while the primary is dead")
     check(promoted is not None, "the replica was promoted")
     check(exact > 0, "answers came from the replica before or after the promotion")
-    check(all("vindex:" in m for m in messages), f"errors are explicit: {messages}")
+    # Explicit errors only: a shard named by the module, or Redis's own CLUSTERDOWN while the cluster
+    # state is fail (between the primary's FAIL and the promotion).
+    check(all("vindex:" in m or m.startswith("CLUSTERDOWN") for m in messages), f"errors are explicit: {messages}")
     wait_for(lambda: query(coordinator, q) == oracle(q), 10, "exact after the promotion")
     check(query(replica, q) == oracle(q), "the promoted replica coordinates exact searches too")
 
