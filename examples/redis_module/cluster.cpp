@@ -2,8 +2,11 @@
 #include "cluster.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cluster_catalog.hpp"
 #include "cluster_info.hpp"
@@ -23,6 +26,7 @@ constexpr long long kTimerMs = 100;
 constexpr long long kFastDigestMs = 200;
 constexpr long long kFastDigestForMs = 4000;
 long long next_digest_ms = 0;
+long long next_nodelay_ms = 0;
 long long fast_until_ms = 0;
 std::size_t known_nodes = 0;
 
@@ -47,9 +51,41 @@ long long digest_delay() {
   return interval * 8 / 10 + interval * 4 / 10 * r / 255;
 }
 
+// Bus addresses (ip, cluster port) of the other nodes, from CLUSTER NODES ("id ip:port@cport ...").
+std::vector<BusPeer> bus_peers(rm::Ctx* ctx) {
+  std::vector<BusPeer> out;
+  rm::ReplyPtr reply(rm::Call(ctx, "CLUSTER", "c", "NODES"));
+  if (!reply || rm::CallReplyType(reply.get()) != rm::kReplyString) return out;
+  std::size_t length = 0;
+  const char* p = rm::CallReplyStringPtr(reply.get(), &length);
+  const std::string_view text(p, length);
+  std::size_t line_start = 0;
+  while (line_start < text.size()) {
+    std::size_t line_end = text.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = text.size();
+    const std::string_view line = text.substr(line_start, line_end - line_start);
+    line_start = line_end + 1;
+    const std::size_t a = line.find(' ');
+    if (a == std::string_view::npos) continue;
+    std::string_view address = line.substr(a + 1, line.find(' ', a + 1) - a - 1);  // ip:port@cport[,host]
+    address = address.substr(0, address.find(','));
+    const std::size_t colon = address.rfind(':', address.find('@'));
+    const std::size_t at = address.find('@');
+    if (colon == std::string_view::npos || at == std::string_view::npos || at < colon) continue;
+    const int cport = std::atoi(std::string(address.substr(at + 1)).c_str());
+    if (cport > 0) out.push_back({std::string(address.substr(0, colon)), cport});
+  }
+  return out;
+}
+
 void on_timer(rm::Ctx* ctx, void*) {
   const long long now = now_ms();
   try {
+    // Links to peers come and go (a node restarts, a link times out): look every second.
+    if (now >= next_nodelay_ms) {
+      next_nodelay_ms = now + 1000;
+      cluster().counters.bus_sockets_nodelay += enable_bus_nodelay(bus_peers(ctx));
+    }
     bus().expire(now);
     operations().sweep(now);
     const std::size_t nodes = rm::GetClusterSize();
@@ -102,6 +138,7 @@ void info(rm::InfoCtx* ctx, int) {
       {"catalog_entries_applied", c.catalog_entries_applied},
       {"catalog_repairs", c.catalog_repairs},
       {"topology_refreshes", c.topology_refreshes},
+      {"bus_sockets_nodelay", c.bus_sockets_nodelay},
   };
   for (const auto& [name, value] : fields) rm::InfoAddFieldLongLong(ctx, name, static_cast<long long>(value));
 }

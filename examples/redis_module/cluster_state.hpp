@@ -35,6 +35,7 @@ struct ClusterCounters {
   std::uint64_t catalog_entries_applied = 0;
   std::uint64_t catalog_repairs = 0;      ///< CATALOG_GET sent after a digest differed
   std::uint64_t topology_refreshes = 0;
+  std::uint64_t bus_sockets_nodelay = 0;  ///< cluster bus connections given TCP_NODELAY (see enable_bus_nodelay)
 };
 
 /// This node in its cluster.

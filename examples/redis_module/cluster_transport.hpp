@@ -11,8 +11,12 @@
 // request id and sender (cluster_ops.hpp). Main thread only. Next: cluster_ops.hpp.
 #pragma once
 
+#include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cluster_frame.hpp"
 #include "module_api_cluster.hpp"
@@ -61,5 +65,19 @@ class BusTransport final : public Transport {
 
 /// The module's transport.
 BusTransport& bus();
+
+/// A peer's cluster bus address.
+struct BusPeer {
+  std::string ip;
+  int port = 0;
+  friend auto operator<=>(const BusPeer&, const BusPeer&) = default;
+};
+
+/// Sets TCP_NODELAY on this process's TCP connections to `peers` that lack it; returns how many it
+/// changed. Redis 7.0 sets it on the cluster bus connections a node accepts but not on the ones it
+/// opens, which are the ones it sends on: with Nagle's algorithm on, a small message sent while the
+/// previous one waits for a delayed ACK waits too (measured: 3.7 % of fan-outs took 38-45 ms).
+/// Scans /proc/self/fd; touches nothing but sockets connected to a listed bus address.
+std::size_t enable_bus_nodelay(const std::vector<BusPeer>& peers);
 
 }  // namespace vindex_redis
