@@ -33,24 +33,36 @@ Topology Topology::build(std::vector<ShardDesc> shards, std::string my_id) {
     // Primary first, so the order of preference is the order of the list.
     std::stable_partition(d.nodes.begin(), d.nodes.end(), [](const NodeDesc& n) { return n.primary; });
     s.nodes = std::move(d.nodes);
-    const int index = static_cast<int>(t.shards_.size());
+    const auto index = static_cast<std::int16_t>(t.shards_.size());
     for (const SlotRange& r : d.slots) {
       if (r.first > r.last || r.last >= kSlotCount) continue;
-      for (std::uint32_t slot = r.first; slot <= r.last; ++slot) {
-        if (t.owner_[slot] != -1) continue;
-        t.owner_[slot] = static_cast<std::int16_t>(index);
-        s.slot_set.add({static_cast<std::uint16_t>(slot), static_cast<std::uint16_t>(slot)});
-      }
+      for (std::uint32_t slot = r.first; slot <= r.last; ++slot)
+        if (t.owner_[slot] == -1) t.owner_[slot] = index;  // a slot claimed twice stays with the first
     }
-    s.slots = s.slot_set.ranges();
     for (const NodeDesc& n : s.nodes)
       if (n.id == t.my_id_) t.my_shard_ = index;
     t.shards_.push_back(std::move(s));
   }
-  for (std::uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    const int o = t.owner_[slot];
-    const NodeDesc* p = o >= 0 ? t.shards_[static_cast<std::size_t>(o)].primary() : nullptr;
-    mix(p ? std::string_view(p->id) : std::string_view("-"));
+  // Each shard's slots as ranges and a set; the fingerprint mixes (range, primary id) per range,
+  // not per slot (a refresh runs every 100 ms on every node).
+  for (std::size_t i = 0; i < t.shards_.size(); ++i) {
+    TopologyShard& s = t.shards_[i];
+    std::uint32_t slot = 0;
+    while (slot < kSlotCount) {
+      if (t.owner_[slot] != static_cast<std::int16_t>(i)) {
+        ++slot;
+        continue;
+      }
+      const std::uint32_t first = slot;
+      while (slot < kSlotCount && t.owner_[slot] == static_cast<std::int16_t>(i)) ++slot;
+      s.slots.push_back({static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(slot - 1)});
+      s.slot_set.add(s.slots.back());
+    }
+    const NodeDesc* p = s.primary();
+    for (const SlotRange& r : s.slots) {
+      mix(std::to_string(r.first) + "-" + std::to_string(r.last) + ":");
+      mix(p ? std::string_view(p->id) : std::string_view("-"));
+    }
   }
   t.fingerprint_ = h;
   return t;

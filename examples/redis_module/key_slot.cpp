@@ -39,6 +39,10 @@ std::uint16_t key_slot(std::string_view key) noexcept {
 
 void SlotSet::add(SlotRange range) {
   if (range.first > range.last || range.last >= kSlotCount) return;
+  if (range.first == 0 && range.last == kSlotCount - 1) {
+    bits_.set();
+    return;
+  }
   for (std::uint32_t s = range.first; s <= range.last; ++s) bits_.set(s);
 }
 
