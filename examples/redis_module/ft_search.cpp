@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "acl.hpp"
 #include "command_util.hpp"
 #include "module_config.hpp"
 #include "redis_source.hpp"
@@ -107,7 +108,9 @@ ParsedSearch parse_search_command(rm::Ctx*, rm::String** argv, int argc) {
   return s;
 }
 
-bool authorize_search(rm::Ctx*, const ParsedSearch&) { return true; }
+bool authorize_search(rm::Ctx* ctx, const ParsedSearch& s) {
+  return authorize_prefixes(ctx, s.entry->spec.definition.prefixes, "FT.SEARCH", s.index_name);
+}
 
 LocalHits run_local_search(rm::Ctx* ctx, const ParsedSearch& s) {
   LocalHits out;

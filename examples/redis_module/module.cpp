@@ -3,6 +3,7 @@
 // `redis-server --loadmodule vindex_redis.so` calls RedisModule_OnLoad: it binds the module API,
 // registers the vindex.* configs and the FT.* commands, subscribes to keyspace and server events,
 // and registers the auxiliary RDB data type that carries the indexes across restarts.
+#include "acl.hpp"
 #include "commands.hpp"
 #include "events.hpp"
 #include "module_api.hpp"
@@ -17,6 +18,7 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(RedisMo
     return rm::kErr;
   }
   if (!vindex_redis::register_commands(ctx)) return rm::kErr;
+  if (!vindex_redis::register_acl(ctx)) return rm::kErr;
   if (!vindex_redis::subscribe_events(ctx)) return rm::kErr;
   return rm::kOk;
 }
