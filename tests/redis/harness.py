@@ -76,7 +76,8 @@ class Server:
         return self
 
     def client(self, **kw):
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=60, **kw)
+        kw.setdefault("socket_timeout", 60)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def log(self):
         try:
