@@ -48,18 +48,22 @@ WORDS = ["NOCONTENT", "RETURN", "SORTBY", "ASC", "DESC", "LIMIT", "PARAMS", "DIA
          "SKIPINITIALSCAN", "TEXT", "DD", "$v", "$k", "@vec", "@t", "@n", "*", "=>", "[", "]", "(", ")", "|", "-"]
 
 
+# Generating commands is most of this program's work: reusable pieces are built once.
+VALID_BLOBS = [np.random.default_rng(i).standard_normal(DIM).astype(np.float32).tobytes() for i in range(256)]
+SPECIALS = [float("nan"), float("inf"), -float("inf"), 3e38, -3e38, 1e30, 0.0]
+
+
 def blob(rng):
     kind = rng.random()
     if kind < 0.85:
-        return np.asarray([rng.gauss(0, 1) for _ in range(DIM)], dtype=np.float32).tobytes()
+        return rng.choice(VALID_BLOBS)
     if kind < 0.9:
-        return bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 3, 4 * DIM - 1, 4 * DIM + 1, 64])))
+        return rng.randbytes(rng.choice([0, 1, 3, 4 * DIM - 1, 4 * DIM + 1, 64]))
     if kind < 0.95:
-        return struct.pack(f"<{DIM}f", *[rng.choice([float("nan"), float("inf"), -float("inf"), 3e38, -3e38, 1e30, 0.0])
-                                         for _ in range(DIM)])
+        return struct.pack(f"<{DIM}f", *rng.choices(SPECIALS, k=DIM))
     if kind < 0.97:
         return bytes(4 * DIM)  # zeros (COSINE refuses)
-    return bytes(rng.getrandbits(8) for _ in range(4 * DIM))  # random bits: NaNs, denormals, huge values
+    return rng.randbytes(4 * DIM)  # random bits: NaNs, denormals, huge values
 
 
 def tag_test(rng):
@@ -91,23 +95,33 @@ def filt(rng, depth=0):
     return f"{filt(rng, depth + 1)} | {filt(rng, depth + 1)}"
 
 
+HOSTILE_FILTERS = (
+    [f for n in (50, 127, 128, 129, 1000, 5000, 20000) for f in ("(" * n + "*" + ")" * n, "-" * n + "@t:{red}", "(" * n)] +
+    ["|".join(["@n:[-inf +inf]"] * n) for n in (100, 1023, 1024, 1025, 4000)] +
+    ["@t:{" + "|".join(f"v{i}" for i in range(n)) + "}" for n in (100, 1000, 2000)] +
+    ["x" * n for n in (1000, 65535, 65537, 200000)])
+
+
+FILTER_POOL = []  # 3,000 filters from the grammar, drawn once per seed (see filter_text)
+
+
+def filter_text(rng):
+    """A grammar filter: usually one of a pool drawn once (generating them is the slow part), else new."""
+    if not FILTER_POOL:
+        pool_rng = random.Random(SEED ^ 0x5EED)
+        FILTER_POOL.extend(filt(pool_rng) for _ in range(3000))
+    return rng.choice(FILTER_POOL) if rng.random() < 0.95 else filt(rng)
+
+
 def hostile_filter(rng):
-    n = rng.choice([50, 127, 128, 129, 1000, 5000, 20000])
-    return rng.choice([
-        "(" * n + "*" + ")" * n,
-        "-" * n + "@t:{red}",
-        "|".join(["@n:[-inf +inf]"] * rng.choice([100, 1023, 1024, 1025, 4000])),
-        "@t:{" + "|".join(f"v{i}" for i in range(rng.choice([100, 1000, 2000]))) + "}",
-        "(" * n,
-        "x" * rng.choice([1000, 65535, 65537, 200000]),
-    ])
+    return rng.choice(HOSTILE_FILTERS)
 
 
 def search(rng):
     index = rng.choice(BASE * 15 + POOL[:2] + ["nosuch"])
     k = rng.choice(["1", "5", "10", "10", "100", "1000", "10000", "$k"]) if rng.random() < 0.9 else \
         rng.choice(["10001", "0", "-1"] + HUGE[:4])
-    f = hostile_filter(rng) if rng.random() < 0.05 else filt(rng)
+    f = hostile_filter(rng) if rng.random() < 0.05 else filter_text(rng)
     knn = f"KNN {k} @vec $v"
     if rng.random() < 0.3:
         knn += f" EF_RUNTIME {rng.choice(['1', '10', '64', '500', '4096', '4097', '$k'])}"
@@ -122,7 +136,7 @@ def search(rng):
         opts += ["NOCONTENT"]
     if rng.random() < 0.3:
         n = rng.choice([0, 1, 2, 3, 1024])
-        opts += ["RETURN", str(n)] + [rng.choice(["t", "n", "vec", "dist", "__vec_score", "nosuch"]) for _ in range(n)]
+        opts += ["RETURN", str(n)] + rng.choices(["t", "n", "vec", "dist", "__vec_score", "nosuch"], k=n)
     if rng.random() < 0.2:
         score = knn.split(" AS ")[1].split()[0] if " AS " in knn else "__vec_score"
         opts += ["SORTBY", score if rng.random() < 0.9 else rng.choice(["dist", "n"])] + rng.choice([[], ["ASC"], ["DESC"]])
@@ -176,7 +190,7 @@ def command(rng):
 
 
 def garbage(rng):
-    return bytes(rng.getrandbits(8) for _ in range(rng.choice([1, 2, 8, 64, 1000])))
+    return rng.randbytes(rng.choice([1, 2, 8, 64, 1000]))
 
 
 def mutate(rng, args):
