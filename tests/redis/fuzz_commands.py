@@ -11,8 +11,9 @@ started (the indexes the fuzz created are dropped first; RSS is not checked unde
 quarantine keeps freed memory resident).
 
 Seeded: VINDEX_FUZZ_SEED (default: random, printed). Budget: VINDEX_FUZZ_COMMANDS (default 120000)
-commands within VINDEX_FUZZ_SECONDS (default 90); fewer than VINDEX_FUZZ_MIN_COMMANDS (default
-100000) sent in that time fails the run. Not generated (the memory-limit work bounds them):
+commands within VINDEX_FUZZ_SECONDS (default 150: about 50 s on an idle 2-core machine, the rest is
+room for a shared one); fewer than VINDEX_FUZZ_MIN_COMMANDS (default 100000) sent in that time fails
+the run. Not generated (the memory-limit work bounds them):
 INITIAL_CAP / BLOCK_SIZE values that would allocate more than ~10^5 slots at an index's first insert.
 """
 import os
@@ -29,7 +30,7 @@ from harness import SANITIZED, Checks, Server, wait_ready
 check = Checks()
 SEED = int(os.environ.get("VINDEX_FUZZ_SEED", str(random.SystemRandom().randrange(1 << 32))))
 TARGET = int(os.environ.get("VINDEX_FUZZ_COMMANDS", "120000"))
-SECONDS = float(os.environ.get("VINDEX_FUZZ_SECONDS", "90"))
+SECONDS = float(os.environ.get("VINDEX_FUZZ_SECONDS", "150"))
 MIN_COMMANDS = int(os.environ.get("VINDEX_FUZZ_MIN_COMMANDS", "100000"))
 CONNECTIONS = 4
 BATCH = 250
