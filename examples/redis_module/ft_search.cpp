@@ -143,10 +143,14 @@ LocalHits run_local_search(rm::Ctx* ctx, const ParsedSearch& s) {
     // than the walk (a key lookup each), so the search runs without the check and only its hits are
     // checked; when some were gone it runs again for more. At the k bound the check goes inside the
     // search (vindex's KeyPredicate), which still yields k live hits.
-    std::set<std::string, std::less<>> dead;
+    std::set<std::string, std::less<>> dead, near;  // near: alive, but the TTL may end within the budget
     auto gone = [&](std::string_view key) {
       if (dead.find(key) != dead.end()) return true;
-      if (!may_have_expired(entry, key, horizon) || key_alive(ctx, key)) return false;
+      if (!may_have_expired(entry, key, horizon)) return false;
+      if (key_alive(ctx, key)) {
+        near.emplace(key);
+        return false;
+      }
       dead.emplace(key);
       return true;
     };
@@ -166,6 +170,8 @@ LocalHits run_local_search(rm::Ctx* ctx, const ParsedSearch& s) {
       if (last_round || out.hits.size() == k || found < want || stats.timed_out) break;
       want = std::min(max_k, std::max(2 * want, k + dead.size()));
     }
+    for (const auto& hit : out.hits)
+      if (near.find(hit.key) != near.end()) out.near_expiry.push_back(hit.key);
   } catch (const vindex::Error& e) {
     if (e.code() != vindex::ErrorCode::kTimeout) throw;
     // The deadline passed before the search had hits to offer (vindex returns the best found so far
@@ -221,7 +227,8 @@ SearchReply read_hit_fields(rm::Ctx* ctx, const ParsedSearch& s, const LocalHits
     // A key that expired since the search (its TTL ran out within this command) is left out.
     bool vanished = false;
     if (request.no_content) {
-      vanished = may_have_expired(*s.entry, hit.key, rm::Milliseconds() + 1) && !key_alive(ctx, hit.key);
+      const auto& near = local.near_expiry;
+      vanished = std::find(near.begin(), near.end(), hit.key) != near.end() && !key_alive(ctx, hit.key);
     } else {
       const std::string score = format_float(hit.distance);
       if (request.return_fields) {

@@ -191,7 +191,8 @@ with Server() as server:
             (isinstance(reply, str) and "Timeout limit was reached" in reply), repeat=1, memory_slack=4 << 20)
     print("KNN 10000 x LIMIT 10000, every field:", outcome)
     r.config_set("vindex.reply-max-bytes", "100000")
-    hostile(server, "a reply over vindex.reply-max-bytes", [everything],
+    two_k = knn_args("idx", 2000, extra=["LIMIT", "0", "2000", "TIMEOUT", "100"])  # about 200 KB of reply
+    hostile(server, "a reply over vindex.reply-max-bytes", [two_k],
             lambda reply: isinstance(reply, str) and "vindex.reply-max-bytes" in reply)
     r.config_set("vindex.reply-max-bytes", "64mb")
     reply = r.execute_command(*knn_args("idx", 3, vec=vecs[7], extra=["RETURN", "2", "t", "n"]))
