@@ -24,6 +24,14 @@ void note_key_ttl(std::string_view key, long long ttl_ms) {
   }
 }
 
+void refresh_key_ttl(rm::Ctx* ctx, std::string_view key) {
+  rm::String* name = rm::CreateString(ctx, key.data(), key.size());
+  auto* open = static_cast<rm::Key*>(rm::OpenKey(ctx, name, rm::kRead | rm::kOpenKeyNoTouch));
+  note_key_ttl(key, open && rm::KeyType(open) == rm::kKeyTypeHash ? rm::GetExpire(open) : rm::kNoExpire);
+  if (open) rm::CloseKey(open);
+  rm::FreeString(ctx, name);
+}
+
 bool key_alive(rm::Ctx* ctx, std::string_view key) {
   rm::String* name = rm::CreateString(ctx, key.data(), key.size());
   auto* open = static_cast<rm::Key*>(rm::OpenKey(ctx, name, rm::kRead | rm::kOpenKeyNoTouch));

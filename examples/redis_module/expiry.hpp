@@ -10,8 +10,9 @@
 // one hash-set lookup, and nothing at all while no indexed key has a TTL.
 //
 // The module notes a key's expiry time whenever it reads the key for an index (every write and
-// every scan step reads it; EXPIRE, PERSIST, RENAME, RESTORE… all send events that make it read the
-// key again), and forgets it when the key is deleted, expires, is evicted or renamed away. An index
+// every scan step reads it; RENAME, RESTORE, COPY… send events that make it read the key again),
+// reads just the TTL on `expire` and `persist` events (they change nothing an index holds, so the
+// indexes are not told), and forgets it when the key is deleted, expires, is evicted or renamed away. An index
 // loaded from an RDB snapshot holds keys the module has not read yet: until its reconcile scan
 // completes, every candidate is opened (SnapshotLoad::expiry_unknown). Main thread only.
 // Next: ft_search.hpp.
@@ -68,6 +69,9 @@ ExpiryTracker& expiring_keys();
 /// Notes the TTL of `key`, just read: `ttl_ms` as RedisModule_GetExpire gives it (remaining ms, or
 /// rm::kNoExpire). Keys no index covers are not kept.
 void note_key_ttl(std::string_view key, long long ttl_ms);
+
+/// After an `expire` or `persist` event (only the TTL changed): reads the key's TTL into the tracker.
+void refresh_key_ttl(rm::Ctx* ctx, std::string_view key);
 
 /// True when `key` exists for Redis right now in the context's database (a key past its TTL does
 /// not; opening it for reading lets Redis expire it). Leaves the key's LRU/LFU untouched.
