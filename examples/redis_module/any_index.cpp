@@ -27,8 +27,7 @@ class Impl final : public AnyIndex {
   vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_->on_write(key); }
   vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_->on_delete(key); }
   std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
-                                           const vindex::FilterExpr& filter,
-                                           vindex::SearchOptions options,
+                                           const vindex::FilterExpr& filter, vindex::SearchOptions options,
                                            const vindex::KeyPredicate& keep) const override {
     return keyspace_->search(query, k, filter, options, keep);
   }

@@ -45,10 +45,9 @@ class AnyIndex {
   virtual vindex::EntryOutcome on_write(vindex::KeyView key) = 0;
   /// The host deleted `key`.
   virtual vindex::EntryOutcome on_delete(vindex::KeyView key) = 0;
-  /// Filtered KNN; `keep` (optional) is a key predicate ANDed inside the search.
+  /// Filtered KNN; `keep`, when set, is a predicate on keys ANDed inside the search.
   virtual std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
-                                                   const vindex::FilterExpr& filter,
-                                                   vindex::SearchOptions options,
+                                                   const vindex::FilterExpr& filter, vindex::SearchOptions options,
                                                    const vindex::KeyPredicate& keep = {}) const = 0;
   /// Indexed entries.
   virtual std::size_t size() const = 0;

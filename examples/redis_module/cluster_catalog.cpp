@@ -1,6 +1,8 @@
 // examples/redis_module/cluster_catalog.cpp — catalog changes, their propagation and repair.
 #include "cluster_catalog.hpp"
 
+#include "acl.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <map>
@@ -223,6 +225,7 @@ int cluster_create(rm::Ctx* ctx, rm::String** argv, int argc) {
     const std::string name = text(argv[1]);
     const std::vector<std::string> arguments = texts(argv, 2, argc);
     IndexSpec spec = parse_create(name, arguments);
+    if (!authorize_prefixes(ctx, spec.definition.prefixes, "FT.CREATE", name)) return rm::kOk;
     Registry& reg = registry();
     if (IndexEntry* existing = reg.find(name)) {
       if (reg.loading() && existing->spec.arguments == spec.arguments) return rm::ReplyWithSimpleString(ctx, "OK");
@@ -245,7 +248,9 @@ int cluster_dropindex(rm::Ctx* ctx, rm::String** argv, int argc) {
   return guarded(ctx, [&] {
     if (argc == 3) return reply_error(ctx, "FT.DROPINDEX: DD is not supported");
     const std::string name = text(argv[1]);
-    if (!registry().find(name)) return reply_error(ctx, "Unknown Index name");
+    const IndexEntry* existing = registry().find(name);
+    if (!existing) return reply_error(ctx, "Unknown Index name");
+    if (!authorize_prefixes(ctx, existing->spec.definition.prefixes, "FT.DROPINDEX", name)) return rm::kOk;
     CatalogEntry entry{name, node_catalog().next_version(name), 0, cluster().my_id(), true, {}};
     return propagate(ctx, "FT.DROPINDEX", std::move(entry), config().cluster_timeout_ms);
   });

@@ -1,6 +1,8 @@
 // examples/redis_module/cluster_info.cpp — FT.INFO fan-out and aggregation.
 #include "cluster_info.hpp"
 
+#include "acl.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <memory>
@@ -269,6 +271,7 @@ int cluster_info(rm::Ctx* ctx, rm::String** argv, int argc) {
     }
     const IndexEntry* entry = registry().find(name);
     if (!entry) return reply_error(ctx, "Unknown Index name");
+    if (!authorize_prefixes(ctx, entry->spec.definition.prefixes, "FT.INFO", name)) return rm::kOk;
     if (local) {
       reply_info(ctx, entry->spec, local_figures(*entry));
       return rm::kOk;

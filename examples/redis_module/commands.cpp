@@ -12,6 +12,7 @@
 #include "cluster.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_info.hpp"
+#include "acl.hpp"
 #include "command_util.hpp"
 #include "ft_search.hpp"
 #include "index_registry.hpp"
@@ -41,6 +42,7 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
   return guarded(ctx, [&] {
     const std::string name = text(argv[1]);
     IndexSpec spec = parse_create(name, texts(argv, 2, argc), kLimits);
+    if (!authorize_prefixes(ctx, spec.definition.prefixes, "FT.CREATE", name)) return rm::kOk;
     Registry& reg = registry();
     if (IndexEntry* existing = reg.find(name)) {
       // An AOF replaying FT.CREATE for an index the RDB preamble already restored is not an error.
@@ -76,7 +78,11 @@ int ft_dropindex(rm::Ctx* ctx, rm::String** argv, int argc) {
   if (argc < 2 || argc > 3) return rm::WrongArity(ctx);
   return guarded(ctx, [&] {
     if (argc == 3) return reply_error(ctx, "FT.DROPINDEX: DD is not supported");
-    if (!registry().drop(text(argv[1]))) return reply_error(ctx, "Unknown Index name");
+    const std::string name = text(argv[1]);
+    IndexEntry* entry = registry().find(name);
+    if (!entry) return reply_error(ctx, "Unknown Index name");
+    if (!authorize_prefixes(ctx, entry->spec.definition.prefixes, "FT.DROPINDEX", name)) return rm::kOk;
+    registry().drop(name);
     rm::ReplicateVerbatim(ctx);
     return rm::ReplyWithSimpleString(ctx, "OK");
   });
@@ -96,6 +102,7 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
   return guarded(ctx, [&] {
     IndexEntry* entry = registry().find(text(argv[1]));
     if (!entry) return reply_error(ctx, "Unknown Index name");
+    if (!authorize_prefixes(ctx, entry->spec.definition.prefixes, "FT.INFO", entry->spec.name)) return rm::kOk;
     reply_info(ctx, entry->spec, local_figures(*entry));
     return rm::kOk;
   });
@@ -103,12 +110,16 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
 
 }  // namespace
 
+// Command flags as valkey-search declares them. valkey-search also puts the commands in ACL
+// categories (@search plus @read/@write, @fast/@slow, @admin); Redis 7.0 gives module commands no
+// categories at all (RedisModule_SetCommandACLCategories is 7.2+, and 7.0 derives none from the
+// flags), so on 7.0 users are granted FT.* commands by name (+ft.search) or with +@all.
 bool register_commands(rm::Ctx* ctx) {
-  return rm::CreateCommand(ctx, "FT.CREATE", ft_create, "write deny-oom", 0, 0, 0) == rm::kOk &&
+  return rm::CreateCommand(ctx, "FT.CREATE", ft_create, "write deny-oom fast", 0, 0, 0) == rm::kOk &&
          rm::CreateCommand(ctx, "FT.SEARCH", ft_search, "readonly", 0, 0, 0) == rm::kOk &&
-         rm::CreateCommand(ctx, "FT.INFO", ft_info, "readonly", 0, 0, 0) == rm::kOk &&
-         rm::CreateCommand(ctx, "FT.DROPINDEX", ft_dropindex, "write", 0, 0, 0) == rm::kOk &&
-         rm::CreateCommand(ctx, "FT._LIST", ft_list, "readonly", 0, 0, 0) == rm::kOk;
+         rm::CreateCommand(ctx, "FT.INFO", ft_info, "readonly fast", 0, 0, 0) == rm::kOk &&
+         rm::CreateCommand(ctx, "FT.DROPINDEX", ft_dropindex, "write fast", 0, 0, 0) == rm::kOk &&
+         rm::CreateCommand(ctx, "FT._LIST", ft_list, "readonly admin", 0, 0, 0) == rm::kOk;
 }
 
 }  // namespace vindex_redis

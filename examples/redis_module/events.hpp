@@ -2,7 +2,8 @@
 //
 // Keyspace events (hash writes, DEL, UNLINK, expiry, eviction, RENAME, type changes) become
 // vindex's `on_write` / `on_delete` hooks for every index whose prefixes match the key (database 0
-// only). FLUSHALL / FLUSHDB empties every index; RDB and AOF loading pause the hooks, and when
+// only). FLUSHALL / FLUSHDB empties every index, and a SWAPDB involving database 0 rebuilds every
+// index from the keys db 0 holds after the swap; RDB and AOF loading pause the hooks, and when
 // loading ends every index reconciles against the loaded keyspace. Main thread only.
 // Next: persistence.hpp.
 #pragma once

@@ -9,12 +9,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "cluster.hpp"
 #include "cluster_search.hpp"
+#include "acl.hpp"
 #include "command_util.hpp"
+#include "expiry.hpp"
 #include "module_config.hpp"
 #include "redis_source.hpp"
 #include "vindex/core/blob.hpp"
@@ -109,16 +112,74 @@ ParsedSearch parse_search_command(rm::Ctx*, rm::String** argv, int argc) {
   return s;
 }
 
-bool authorize_search(rm::Ctx*, const ParsedSearch&) { return true; }
+bool authorize_search(rm::Ctx* ctx, const ParsedSearch& s) {
+  return authorize_prefixes(ctx, s.entry->spec.definition.prefixes, "FT.SEARCH", s.index_name);
+}
+
+namespace {
+
+// Whether `key` may be past its TTL by `horizon_ms`, so its existence must be checked (expiry.hpp).
+bool may_have_expired(const IndexEntry& entry, std::string_view key, long long horizon_ms) {
+  return entry.snapshot.expiry_unknown || !expiring_keys().outlives(key, horizon_ms);
+}
+
+}  // namespace
 
 LocalHits run_local_search(rm::Ctx* ctx, const ParsedSearch& s) {
   LocalHits out;
   vindex::SearchStats stats;
   vindex::SearchOptions options = s.options;
   options.stats = &stats;
+  IndexEntry& entry = *s.entry;
+  if (entry.snapshot.expiry_unknown && entry.index->progress().state == vindex::BackfillState::kReady)
+    entry.snapshot.expiry_unknown = false;  // the reconcile after the load has read every key
+  const std::size_t k = s.request.k;
+  const std::size_t max_k = config().limits().max_k;
+  // A key whose TTL outlasts the search's budget is alive throughout it without a look.
+  const long long horizon = rm::Milliseconds() + s.budget_ms + 1;
+  const bool some_may_expire = entry.snapshot.expiry_unknown || expiring_keys().size() > 0;
+  Registry::Busy busy(registry(), ctx);  // checking a key can expire it
   RedisSource::ContextScope scope(keyspace(), ctx);
   try {
-    out.hits = s.entry->index->search(s.query, s.request.k, s.filter, options, s.keep);
+    // Keys past their TTL never count. Checking every node a graph walk visits would cost far more
+    // than the walk (a key lookup each), so the search runs without the check and only its hits are
+    // checked; when some were gone it runs again for more. At the k bound the check goes inside the
+    // search (vindex's KeyPredicate), which still yields k live hits.
+    std::set<std::string, std::less<>> dead, near;  // near: alive, but the TTL may end within the budget
+    auto gone = [&](std::string_view key) {
+      if (dead.find(key) != dead.end()) return true;
+      if (!may_have_expired(entry, key, horizon)) return false;
+      if (key_alive(ctx, key)) {
+        near.emplace(key);
+        return false;
+      }
+      dead.emplace(key);
+      return true;
+    };
+    std::size_t want = k;
+    while (true) {
+      const bool last_round = !some_may_expire || want >= max_k;
+      // s.keep (cluster mode: the key's slot is one this shard answers for) always applies.
+      vindex::KeyPredicate keep = s.keep;
+      if (some_may_expire && want >= max_k) {
+        if (s.keep) {
+          keep = [&](vindex::KeyView key) { return s.keep(key) && !gone(key); };
+        } else {
+          keep = [&](vindex::KeyView key) { return !gone(key); };
+        }
+      }
+      std::vector<vindex::SearchResult> hits = entry.index->search(s.query, want, s.filter, options, keep);
+      const std::size_t found = hits.size();
+      if (some_may_expire)
+        hits.erase(std::remove_if(hits.begin(), hits.end(), [&](const vindex::SearchResult& h) { return gone(h.key); }),
+                   hits.end());
+      if (hits.size() > k) hits.resize(k);
+      out.hits = std::move(hits);
+      if (last_round || out.hits.size() == k || found < want || stats.timed_out) break;
+      want = std::min(max_k, std::max(2 * want, k + dead.size()));
+    }
+    for (const auto& hit : out.hits)
+      if (near.find(hit.key) != near.end()) out.near_expiry.push_back(hit.key);
   } catch (const vindex::Error& e) {
     if (e.code() != vindex::ErrorCode::kTimeout) throw;
     // The deadline passed before the search had hits to offer (vindex returns the best found so far
@@ -171,10 +232,16 @@ SearchReply read_hit_fields(rm::Ctx* ctx, const ParsedSearch& s, const LocalHits
     HitRow row;
     row.key = hit.key;
     add(0, row.key.size());
-    if (!request.no_content) {
+    // A key that expired since the search (its TTL ran out within this command) is left out.
+    bool vanished = false;
+    if (request.no_content) {
+      const auto& near = local.near_expiry;
+      vanished = std::find(near.begin(), near.end(), hit.key) != near.end() && !key_alive(ctx, hit.key);
+    } else {
       const std::string score = format_float(hit.distance);
       if (request.return_fields) {
         const auto values = keyspace().read_fields(hit.key, *request.return_fields);
+        vanished = !values;
         for (std::size_t f = 0; f < request.return_fields->size(); ++f) {
           const std::string& name = (*request.return_fields)[f];
           if (name == request.score_field) {
@@ -190,11 +257,17 @@ SearchReply read_hit_fields(rm::Ctx* ctx, const ParsedSearch& s, const LocalHits
         // A hash with more fields than the budget has left is refused before any is read.
         add(1, 0);
         row.fields.emplace_back(request.score_field, score);
-        for (auto& kv : keyspace().read_all(hit.key, [&](std::size_t n) { add(n, 0); })) row.fields.push_back(std::move(kv));
+        auto all = keyspace().read_all(hit.key, [&](std::size_t n) { add(n, 0); });
+        vanished = all.empty();  // Redis has no empty hashes
+        for (auto& kv : all) row.fields.push_back(std::move(kv));
         std::size_t row_bytes = 0;
         for (const auto& [f, v] : row.fields) row_bytes += f.size() + v.size();
         add(0, row_bytes);
       }
+    }
+    if (vanished) {
+      --reply.total;
+      continue;
     }
     reply.rows.push_back(std::move(row));
   }

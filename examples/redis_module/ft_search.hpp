@@ -43,6 +43,7 @@ struct ParsedSearch {
 struct LocalHits {
   std::vector<vindex::SearchResult> hits;
   bool partial = false;  ///< the deadline passed and the policy is to return what was found
+  std::vector<std::string> near_expiry;  ///< hits whose TTL may end within the query's budget
 };
 
 /// One reply row of step 4.

@@ -32,6 +32,8 @@ struct SnapshotLoad {
   std::string error;             ///< why the snapshot was not loaded (empty when it was)
   std::uint64_t bytes = 0;       ///< snapshot bytes read from the RDB
   double millis = 0;             ///< time spent decoding the snapshot
+  bool expiry_unknown = false;   ///< loaded keys whose TTL the module has not read yet (until the
+                                 ///< reconcile scan completes; see expiry.hpp)
 };
 
 /// One index.

@@ -4,6 +4,7 @@
 // registers the vindex.* configs and the FT.* commands, subscribes to keyspace and server events,
 // and registers the auxiliary RDB data type that carries the indexes across restarts.
 #include "cluster.hpp"
+#include "acl.hpp"
 #include "commands.hpp"
 #include "events.hpp"
 #include "module_api.hpp"
@@ -19,6 +20,7 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(RedisMo
     return rm::kErr;
   }
   if (!vindex_redis::register_commands(ctx)) return rm::kErr;
+  if (!vindex_redis::register_acl(ctx)) return rm::kErr;
   if (!vindex_redis::subscribe_events(ctx)) return rm::kErr;
   if (!vindex_redis::register_cluster(ctx)) {
     rm::Log(ctx, "warning", "vindex: could not set up cluster mode");

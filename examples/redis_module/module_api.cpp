@@ -60,6 +60,7 @@ CommandFilter* (*RegisterCommandFilter)(Ctx*, CommandFilterFunc, int) = nullptr;
 int (*CommandFilterArgsCount)(CommandFilterCtx*) = nullptr;
 String* (*CommandFilterArgGet)(CommandFilterCtx*, int) = nullptr;
 long long (*GetExpire)(Key*) = nullptr;
+long long (*Milliseconds)() = nullptr;
 std::size_t (*ValueLength)(Key*) = nullptr;
 ScanCursor* (*ScanCursorCreate)() = nullptr;
 void (*ScanCursorDestroy)(ScanCursor*) = nullptr;
@@ -130,7 +131,7 @@ bool init(Ctx* ctx, const char* module_name, int module_version) {
       load("RedisModule_RegisterCommandFilter", RegisterCommandFilter) &&
       load("RedisModule_CommandFilterArgsCount", CommandFilterArgsCount) &&
       load("RedisModule_CommandFilterArgGet", CommandFilterArgGet) &&
-      load("RedisModule_GetExpire", GetExpire) && load("RedisModule_ValueLength", ValueLength) &&
+      load("RedisModule_GetExpire", GetExpire) && load("RedisModule_Milliseconds", Milliseconds) && load("RedisModule_ValueLength", ValueLength) &&
       load("RedisModule_ScanCursorCreate", ScanCursorCreate) &&
       load("RedisModule_ScanCursorDestroy", ScanCursorDestroy) && load("RedisModule_ScanKey", ScanKey) &&
       load("RedisModule_RegisterNumericConfig", RegisterNumericConfig) &&

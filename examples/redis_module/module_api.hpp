@@ -232,6 +232,7 @@ extern CommandFilter* (*RegisterCommandFilter)(Ctx*, CommandFilterFunc, int flag
 extern int (*CommandFilterArgsCount)(CommandFilterCtx*);
 extern String* (*CommandFilterArgGet)(CommandFilterCtx*, int pos);
 extern long long (*GetExpire)(Key*);
+extern long long (*Milliseconds)();
 extern std::size_t (*ValueLength)(Key*);
 extern ScanCursor* (*ScanCursorCreate)();
 extern void (*ScanCursorDestroy)(ScanCursor*);

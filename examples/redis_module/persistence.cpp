@@ -148,6 +148,7 @@ int aux_load(rm::IO* io, int, int when) {
       entry.snapshot.error = why;
     } else {
       entry.snapshot.loaded = true;
+      entry.snapshot.expiry_unknown = true;
       rm::Log(ctx, "notice", "vindex: index '%s' loaded from its snapshot (%zu entries, %llu bytes, %.1f ms)",
               name.c_str(), entry.index->size(), static_cast<unsigned long long>(bytes), entry.snapshot.millis);
     }

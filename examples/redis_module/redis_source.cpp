@@ -4,6 +4,7 @@
 #include <charconv>
 #include <string>
 
+#include "expiry.hpp"
 #include "vindex/core/error.hpp"
 
 namespace vindex_redis {
@@ -57,6 +58,10 @@ class HashReader final : public vindex::FieldReader {
 struct OpenHash {
   OpenHash(rm::Ctx* ctx, rm::String* name)
       : key(static_cast<rm::Key*>(rm::OpenKey(ctx, name, rm::kRead))) {}
+  // Tells the expiry tracker whether the key (read for an index) has a TTL.
+  void note_ttl(std::string_view name) const {
+    note_key_ttl(name, is_hash() ? rm::GetExpire(key) : rm::kNoExpire);
+  }
   ~OpenHash() {
     if (key) rm::CloseKey(key);
   }
@@ -93,6 +98,7 @@ vindex::Cursor RedisSource::scan(vindex::Cursor cursor, std::size_t budget, cons
     const std::string_view key(key_data, length);
     StringPool pool(ctx);
     OpenHash open(ctx, pool.make(key));
+    open.note_ttl(key);
     if (!open.is_hash()) continue;
     HashReader reader(pool, open.key);
     visit(key, reader);
@@ -104,6 +110,7 @@ bool RedisSource::read(vindex::KeyView key, const ReadVisitor& visit) {
   rm::Ctx* ctx = checked_context();
   StringPool pool(ctx);
   OpenHash open(ctx, pool.make(key));
+  open.note_ttl(key);
   if (!open.is_hash()) return false;
   HashReader reader(pool, open.key);
   visit(reader);

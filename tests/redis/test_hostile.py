@@ -7,11 +7,12 @@ vindex.max-indexes is refused; (4) FT.INFO reports failures by reason, "out of m
 (5) filter work is bounded by the filter limits and the time budget (TIMEOUT, vindex.search-timeout-ms,
 vindex.on-timeout); (6) reply work is bounded by vindex.reply-max-fields / -bytes. Throughout: the
 server stays up, a PING from another connection comes back within 100 ms, SLOWLOG records no command
-slower than 100 ms, and used_memory comes back to where it was."""
+slower than 100 ms, and used_memory comes back to where it was (the time checks are skipped for a
+module built with sanitizers, see harness.py)."""
 import numpy as np
 import redis
 
-from harness import Checks, Responsiveness, Server, to_str, wait_ready
+from harness import SANITIZED, Checks, Responsiveness, Server, to_str, wait_ready
 
 check = Checks()
 DIM = 8
@@ -51,10 +52,15 @@ def hostile(server, what, commands, expect, repeat=2, memory_slack=1 << 20):
                 reply = run(r, *args)
                 check(expect(reply), f"{what}: unexpected reply {str(reply)[:300]}")
     check(server.alive() and r.ping(), f"{what}: server up")
-    check(not w.slow(), f"{what}: a command took over 100 ms server-side: {w.slow()}")
-    check(w.max_ping < 0.1, f"{what}: a PING from another connection took {w.max_ping * 1000:.0f} ms")
-    check(w.memory_delta() < memory_slack, f"{what}: used_memory grew by {w.memory_delta()} bytes")
-    print(f"{what}: slowest PING {w.max_ping * 1000:.1f} ms over {w.pings}, memory delta {w.memory_delta()} B")
+    slow, slowest = w.slow(), w.slowest_us()
+    w.admin.slowlog_reset()  # its entries are memory too
+    memory = w.memory_delta()
+    if not SANITIZED:  # a sanitized build is 3-5x slower and gets a larger budget (harness.py)
+        check(not slow, f"{what}: a command took over 100 ms server-side: {slow}")
+        check(w.max_ping < 0.1, f"{what}: a PING from another connection took {w.max_ping * 1000:.0f} ms")
+    check(memory < memory_slack, f"{what}: used_memory grew by {memory} bytes")
+    print(f"{what}: slowest command {slowest / 1000:.1f} ms server-side (SLOWLOG), slowest PING "
+          f"{w.max_ping * 1000:.1f} ms over {w.pings}, used_memory delta {memory} B")
 
 
 with Server() as server:
@@ -166,7 +172,7 @@ with Server() as server:
     reply = run(r, *knn_args("idx", 10, many, extra=["TIMEOUT", "1"]))
     check(isinstance(reply, list) and int(info(r, "idx")["search_partial_results"]) >= 1,
           f"vindex.on-timeout return: a partial answer, counted: {str(reply)[:200]}")
-    reply = run(r, *knn_args("idx", 10, extra=["TIMEOUT", "1", "NOCONTENT"]))
+    reply = run(r, *knn_args("idx", 10, extra=["TIMEOUT", "100", "NOCONTENT"]))
     check(isinstance(reply, list) and reply[0] == 10, f"a query within its budget is whole: {str(reply)[:200]}")
     r.config_set("vindex.on-timeout", "fail")
     reply = r.execute_command(*knn_args("idx", 5, "@t:{red} @n:[10 20]", vec=vecs[10], extra=["NOCONTENT"]))
@@ -185,7 +191,8 @@ with Server() as server:
             (isinstance(reply, str) and "Timeout limit was reached" in reply), repeat=1, memory_slack=4 << 20)
     print("KNN 10000 x LIMIT 10000, every field:", outcome)
     r.config_set("vindex.reply-max-bytes", "100000")
-    hostile(server, "a reply over vindex.reply-max-bytes", [everything],
+    two_k = knn_args("idx", 2000, extra=["LIMIT", "0", "2000", "TIMEOUT", "100"])  # about 200 KB of reply
+    hostile(server, "a reply over vindex.reply-max-bytes", [two_k],
             lambda reply: isinstance(reply, str) and "vindex.reply-max-bytes" in reply)
     r.config_set("vindex.reply-max-bytes", "64mb")
     reply = r.execute_command(*knn_args("idx", 3, vec=vecs[7], extra=["RETURN", "2", "t", "n"]))
