@@ -4,8 +4,10 @@
 // kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
 // HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
 // KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex, HnswIndex and
-// KeyspaceIndex snapshots).
+// KeyspaceIndex snapshots). vindex/version.hpp: VINDEX_VERSION_* and vindex::version.
 #pragma once
+
+#include "vindex/version.hpp"
 
 #include "vindex/core/blob.hpp"
 #include "vindex/core/deadline.hpp"

@@ -18,7 +18,7 @@ import time
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from harness import MODULE, REDIS_SERVER, skip
+from harness import MODULE, REDIS_SERVER, TEST_BUDGET, server_env, skip
 
 REDIS_CLI = shutil.which("redis-cli")
 if not REDIS_CLI:
@@ -86,9 +86,9 @@ class Node:
                 "--cluster-node-timeout", str(self.cluster.node_timeout), "--logfile", "server.log",
                 "--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
         if self.cluster.module:
-            args += ["--loadmodule", MODULE]
+            args += ["--loadmodule", MODULE] + TEST_BUDGET
         args += self.cluster.extra
-        self.proc = subprocess.Popen(args, cwd=self.dir)
+        self.proc = subprocess.Popen(args, cwd=self.dir, env=server_env())
         wait_for(lambda: self.client().ping(), 20, f"{self.address} to answer PING")
         self.id = self.client().execute_command("CLUSTER", "MYID").decode()
         return self

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import redis
 
-from harness import SANITIZED, Checks, Server, wait_ready
+from harness import SANITIZED, SANITIZED_BUDGET, Checks, Server, wait_ready
 
 check = Checks()
 SEED = int(os.environ.get("VINDEX_FUZZ_SEED", str(random.SystemRandom().randrange(1 << 32))))
@@ -300,7 +300,7 @@ def worker(server, wid, deadline, quota, stats, lock):
 
 
 # The default search budget even under sanitizers: "no command slower than 1 s" stays meaningful.
-with Server(extra=["--vindex.max-indexes", "8"], sanitizer_budget=False) as server:
+with Server(extra=["--vindex.max-indexes", "8"] + (SANITIZED_BUDGET if SANITIZED else []), test_budget=False) as server:
     r = server.client()
     load_data(r)
     r.config_set("slowlog-log-slower-than", "1000000")

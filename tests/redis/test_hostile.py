@@ -12,7 +12,7 @@ module built with sanitizers, see harness.py)."""
 import numpy as np
 import redis
 
-from harness import SANITIZED, Checks, Responsiveness, Server, to_str, wait_ready
+from harness import SANITIZED, SANITIZED_BUDGET, Checks, Responsiveness, Server, to_str, wait_ready
 
 check = Checks()
 DIM = 8
@@ -63,7 +63,7 @@ def hostile(server, what, commands, expect, repeat=2, memory_slack=1 << 20):
           f"{w.max_ping * 1000:.1f} ms over {w.pings}, used_memory delta {memory} B")
 
 
-with Server() as server:
+with Server(test_budget=False, extra=SANITIZED_BUDGET if SANITIZED else []) as server:
     r = server.client()
 
     # ---- (1) vectors whose distances could overflow: failures in FLAT and HNSW alike ----------

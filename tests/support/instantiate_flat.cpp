@@ -1,0 +1,4 @@
+// The FlatIndex specializations declared in instantiations.hpp.
+#include "support/instantiations.hpp"
+
+VINDEX_TEST_FLAT_INSTANTIATIONS()

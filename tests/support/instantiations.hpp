@@ -1,0 +1,29 @@
+// instantiations.hpp — the index classes the specifications use most, instantiated once per build.
+//
+// Every specification file instantiated FlatIndex and HnswIndex (and load_any_flat / load_any_hnsw
+// instantiate all three metrics) and optimised its own copy at -O3; that duplicated work was most
+// of a cold test build. tests/meson.build force-includes this header (-include) into the files of
+// test_specification, so they only declare these specializations (extern template), and
+// instantiate_flat.cpp / instantiate_hnsw.cpp define them. Member functions stay inline, so the
+// optimiser may still inline them; it no longer compiles a full copy per file. A test file builds
+// the same without this header. Whole classes only (no function signatures), so a library change
+// breaks this list only if a member stops compiling for one of these arguments.
+#pragma once
+
+#include "vindex/vindex.hpp"
+
+// PREFIX is `extern` (declaration) or empty (definition).
+#define VINDEX_TEST_FLAT_INSTANTIATIONS(PREFIX)                                          \
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
+#define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                          \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                      \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;            \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                  \
+  PREFIX template class vindex::KeyspaceIndex<vindex::HnswIndex<float, vindex::metric::L2>>;
+// (KeyspaceIndex over a FlatIndex cannot be instantiated whole: its batch step calls
+// try_upsert_blobs, which only HnswIndex has, behind an `if constexpr` in another member.)
+
+VINDEX_TEST_FLAT_INSTANTIATIONS(extern)
+VINDEX_TEST_HNSW_INSTANTIATIONS(extern)
