@@ -356,6 +356,7 @@ class HnswIndex {
     std::lock_guard writer(writer_mutex_);
     {
       std::unique_lock lock(graph_mutex_);
+      if (!keys_.find(key)) return false;  // an absent key allocates nothing
       reserve_for(retired_, retired_.size() + 1);
       const auto id = keys_.retire(key);
       if (!id) return false;

@@ -279,8 +279,7 @@ class KeyspaceIndex {
     if (!scan_open()) return false;
     std::unique_lock data(data_mutex_);
     state_ = BackfillState::kCancelled;
-    touched_.clear();
-    seen_.clear();
+    forget_scan_keys();
     return true;
   }
 
@@ -533,8 +532,7 @@ class KeyspaceIndex {
     cursor_ = 0;
     counts_ = {};
     error_.clear();
-    touched_.clear();
-    seen_.clear();
+    forget_scan_keys();
   }
 
   bool transition(BackfillState from, BackfillState to) {
@@ -727,6 +725,13 @@ class KeyspaceIndex {
     const EntryOutcome outcome = settle(plan);
     mark_touched(key);
     return outcome;
+  }
+
+  // Empties touched_ and seen_, giving back their bucket arrays too (a reconcile's seen_ has one
+  // bucket per key of the keyspace). Mutating thread.
+  void forget_scan_keys() {
+    detail::KeySet(&bookkeeping_).swap(touched_);
+    detail::KeySet(&bookkeeping_).swap(seen_);
   }
 
   void mark_touched(KeyView key) {
@@ -980,8 +985,7 @@ class KeyspaceIndex {
     cursor_ = next.value_or(cursor_);  // a step without error always has a next cursor
     if (complete) {
       state_ = BackfillState::kReady;
-      touched_.clear();
-      seen_.clear();
+      forget_scan_keys();
     }
     return state_;
   }
