@@ -135,8 +135,11 @@ class AttributeIndex {
   /// uncommitted gives that memory back and changes nothing. Move-only.
   class Staged {
    public:
+    /// A change that changes nothing.
     Staged() = default;
+    /// Takes over `other`'s change.
     Staged(Staged&& other) noexcept { swap(other); }
+    /// Drops this change (giving its memory back), then takes over `other`'s.
     Staged& operator=(Staged&& other) noexcept {
       if (this != &other) {
         Staged dropped;
@@ -145,6 +148,7 @@ class AttributeIndex {
       }
       return *this;
     }
+    /// Gives back what an uncommitted change holds.
     ~Staged() {
       if (row_) memory_->deallocate(row_, row_bytes_, alignof(std::uint32_t));
     }

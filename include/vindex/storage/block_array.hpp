@@ -72,8 +72,11 @@ class BlockArray {
   /// directory, may let a guard roll back.
   class [[nodiscard]] Growth {
    public:
+    /// No growth.
     Growth() = default;
+    /// Takes over `other`'s growth.
     Growth(Growth&& other) noexcept : array_(std::exchange(other.array_, nullptr)), mark_(other.mark_) {}
+    /// Undoes this growth, then takes over `other`'s.
     Growth& operator=(Growth&& other) noexcept {
       if (this != &other) {
         undo();
@@ -82,6 +85,7 @@ class BlockArray {
       }
       return *this;
     }
+    /// Undoes the growth unless committed.
     ~Growth() { undo(); }
     /// Keeps the growth.
     void commit() noexcept { array_ = nullptr; }

@@ -46,10 +46,12 @@ class [[nodiscard]] GrowGuard {
     v.swap(fresh);
     old_.emplace(std::move(fresh));  // move construction keeps the allocator
   }
+  /// Takes over `other`'s pending growth.
   GrowGuard(GrowGuard&& other) noexcept : v_(other.v_), old_(std::move(other.old_)) { other.old_.reset(); }
   GrowGuard(const GrowGuard&) = delete;
   GrowGuard& operator=(const GrowGuard&) = delete;
   GrowGuard& operator=(GrowGuard&&) = delete;
+  /// Puts the old buffer back unless committed.
   ~GrowGuard() {
     if (old_) v_->swap(*old_);  // old_ now holds the new buffer, freed with it
   }

@@ -71,7 +71,9 @@ class KeyMap {
   /// (which frees it). Move-only.
   class Insertion {
    public:
+    /// Holds nothing (an insert given it allocates what it needs).
     Insertion() = default;
+    /// Takes over what `other` holds.
     Insertion(Insertion&& other) noexcept
         : memory_(other.memory_),
           table_(std::move(other.table_)),
@@ -83,6 +85,7 @@ class KeyMap {
           long_key_bytes_(std::exchange(other.long_key_bytes_, 0)) {
       other.new_chunks_.clear();
     }
+    /// Frees what this holds and takes over what `other` holds.
     Insertion& operator=(Insertion&& other) noexcept {
       if (this != &other) {
         this->~Insertion();
@@ -92,6 +95,7 @@ class KeyMap {
     }
     Insertion(const Insertion&) = delete;
     Insertion& operator=(const Insertion&) = delete;
+    /// Frees what was not used.
     ~Insertion() {
       for (Slot* chunk : new_chunks_) free_chunk(memory_, chunk);
       if (long_key_) memory_->deallocate(long_key_, long_key_bytes_, alignof(std::uint32_t));

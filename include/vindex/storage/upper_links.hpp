@@ -56,12 +56,15 @@ class UpperLinks {
   /// and the larger table it took (the lists must not have been added to in between).
   class [[nodiscard]] Growth {
    public:
+    /// No growth.
     Growth() = default;
+    /// Takes over `other`'s growth.
     Growth(Growth&& other) noexcept
         : owner_(std::exchange(other.owner_, nullptr)), lists_(std::move(other.lists_)), old_table_(std::move(other.old_table_)) {
       other.old_table_.reset();
     }
     Growth& operator=(Growth&&) = delete;
+    /// Gives the room back unless committed.
     ~Growth() {
       if (owner_ && old_table_) {
         owner_->table_.swap(*old_table_);  // old_table_ now holds the larger one, freed with it
