@@ -897,6 +897,7 @@ class HnswIndex {
       reserve_batch(keys, levels, rooms);
     } catch (const std::bad_alloc&) {
       level_rng_ = generator;
+      rooms.clear();  // key copies made before the failure: give them back before going on
       if (!report_out_of_memory) throw;
       for (std::size_t j = 0; j < count; ++j)
         results[j] = insert_or_report(keys[j], {prepared + j * dim, dim}, magnitudes[j]);

@@ -136,10 +136,10 @@ class KeyMap {
     Insertion room(memory_);
     plan_table(room, keys);
     plan_ids(room, ids);
-    if (long_keys > 0) {
+    if (long_keys > 0) {  // geometric, so that a reserve per small batch stays amortised O(1)
       const std::size_t count = long_keys_.size() + long_keys;
-      if (count > long_keys_.capacity()) room.long_keys_.reserve(count);
-      if (count > long_free_.capacity()) room.long_free_.reserve(count);
+      if (count > long_keys_.capacity()) room.long_keys_.reserve(grown_capacity(long_keys_.capacity(), count));
+      if (count > long_free_.capacity()) room.long_free_.reserve(grown_capacity(long_free_.capacity(), count));
     }
     apply(room);
   }
