@@ -1,6 +1,6 @@
 // vindex/vindex.hpp — everything in one include.
 //
-// Layers, lowest first: core (types, errors, limits, schema, blobs), distance (metrics and SIMD
+// Layers, lowest first: core (types, errors, limits, memory resources and accounts, schema, blobs), distance (metrics and SIMD
 // kernels), storage (block arrays, key maps, graph lists, visited sets), index (filters, FlatIndex,
 // HnswIndex), source (host keyspaces: KeyValueSource, IndexDefinition, attribute filters, backfill,
 // KeyspaceIndex), persist (byte streams, the snapshot format, FlatIndex, HnswIndex and
@@ -13,6 +13,7 @@
 #include "vindex/core/deadline.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
+#include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"

@@ -9,8 +9,16 @@
 // lock and run concurrently with each other; upsert, erase, compact and clear take an exclusive lock,
 // so a writer waits for running searches and searches wait for the writer.
 //
+// Memory: every block, key and table comes from the memory resource given to the constructor (default
+// operator new; see core/memory.hpp), and memory_bytes() is exactly what the index holds from it.
+// Storage grows one block at a time: INITIAL_CAP is a hint that allocates nothing (the first insert
+// takes one block of BLOCK_SIZE vectors), and BLOCK_SIZE × DIM × 4 is clamped to
+// Limits::max_block_bytes (params() reports the block size in effect).
+//
 // Errors: functions that take caller input throw `vindex::Error` (see core/error.hpp); a throwing
-// call leaves the index unchanged. Next: index/hnsw_index.hpp.
+// call leaves the index unchanged. An upsert that cannot get memory (std::bad_alloc, or a
+// MemoryAccount's MemoryLimitExceeded) throws it and leaves the index exactly as it was, having given
+// back everything it took. Next: index/hnsw_index.hpp.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -29,6 +38,7 @@
 #include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
+#include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/batch_dot.hpp"
@@ -43,8 +53,12 @@ namespace vindex {
 
 /// FLAT parameters (Redis names in brackets).
 struct FlatParams {
-  std::size_t initial_cap = 1024;  ///< [INITIAL_CAP] slots allocated at the first insert
-  std::size_t block_size = 1024;   ///< [BLOCK_SIZE] vectors per storage block
+  /// [INITIAL_CAP] expected number of vectors: a hint kept for compatibility (0..2^32), never
+  /// allocated up front (RediSearch deprecates it too); storage grows a block at a time.
+  std::size_t initial_cap = 1024;
+  /// [BLOCK_SIZE] vectors per storage block; clamped so that a block takes at most
+  /// Limits::max_block_bytes (see Limits::effective_block_size).
+  std::size_t block_size = 1024;
 };
 
 /// Exact KNN index. `T` is the stored element type (float); `MetricT` a policy of distance/metric.hpp.
@@ -55,18 +69,24 @@ class FlatIndex {
  public:
   using Metric = MetricT;
 
-  /// An empty index. Throws kInvalidArgument when the schema, parameters or metric don't fit.
-  explicit FlatIndex(VectorSchema schema, FlatParams params = {}, Limits limits = {})
+  /// An empty index taking its memory from `memory` (null: operator new), which must outlive it.
+  /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
+  explicit FlatIndex(VectorSchema schema, FlatParams params = {}, Limits limits = {},
+                     std::pmr::memory_resource* memory = nullptr)
       : schema_(checked(schema, params, limits)),
-        params_(params),
+        params_(in_effect(params, schema, limits)),
         limits_(limits),
-        vectors_(schema.dim, params.block_size),
-        magnitudes_(1, params.block_size) {}
+        memory_(memory, MemoryAccount::kUnlimited, "the FLAT index"),
+        keys_(&memory_),
+        vectors_(schema.dim, params_.block_size, &memory_),
+        magnitudes_(1, params_.block_size, &memory_) {}
 
   /// The schema every vector follows.
   const VectorSchema& schema() const noexcept { return schema_; }
-  /// The parameters the index was built with.
+  /// The parameters in effect: as given, but BLOCK_SIZE clamped to Limits::max_block_bytes.
   const FlatParams& params() const noexcept { return params_; }
+  /// The memory resource the index allocates from (as given to the constructor, or operator new's).
+  std::pmr::memory_resource* memory_resource() const noexcept { return memory_.upstream(); }
   /// The limits requests are checked against.
   const Limits& limits() const noexcept { return limits_; }
 
@@ -135,12 +155,9 @@ class FlatIndex {
     return out;
   }
 
-  /// Bytes held by vectors, magnitudes, keys and bookkeeping.
-  std::size_t memory_bytes() const {
-    std::shared_lock lock(mutex_);
-    return vectors_.memory_bytes() + (MetricT::kNormalizes ? magnitudes_.memory_bytes() : 0) +
-           keys_.memory_bytes();
-  }
+  /// Bytes the index holds from its memory resource (vectors, magnitudes, keys, block directories):
+  /// exactly what the resource handed out and was not given back.
+  std::size_t memory_bytes() const noexcept { return memory_.in_use(); }
 
   /// Bytes held by the slots of erased entries, waiting for reuse or `compact()`.
   std::size_t deleted_memory_bytes() const {
@@ -161,7 +178,7 @@ class FlatIndex {
     return moved;
   }
 
-  /// Removes every entry and releases all storage.
+  /// Removes every entry and releases all storage (memory_bytes() is 0 afterwards).
   void clear() {
     std::unique_lock lock(mutex_);
     keys_.clear();
@@ -340,10 +357,12 @@ class FlatIndex {
                                                   " elements, expected DIM " + std::to_string(schema_.dim));
     std::unique_lock lock(mutex_);
     if (keys_.find(key)) return false;
-    const std::size_t want = keys_.id_bound() + 1;  // room for whichever id insert() hands out
-    vectors_.reserve_slots(want);
-    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
+    const std::size_t want = keys_.next_id() + std::size_t{1};  // room for the id insert() hands out
+    auto vectors = vectors_.grow(want);
+    auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
     const Id id = keys_.insert(key);
+    vectors.commit();
+    magnitudes.commit();
     std::copy_n(stored.begin(), schema_.dim, vectors_.slot(id));
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
     return true;
@@ -372,6 +391,10 @@ class FlatIndex {
     if (params.initial_cap > (std::size_t{1} << 32))
       throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
     return schema;
+  }
+  static FlatParams in_effect(FlatParams params, const VectorSchema& schema, const Limits& limits) {
+    params.block_size = limits.effective_block_size(params.block_size, schema.dim * sizeof(float));
+    return params;
   }
 
   std::size_t slot_bytes() const noexcept {
@@ -411,12 +434,14 @@ class FlatIndex {
       if constexpr (MetricT::kNormalizes) *magnitudes_.slot(*existing) = magnitude;
       return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
     }
-    // Grow storage first: if allocation throws, the key map is untouched.
-    const std::size_t next = keys_.next_id();
-    const std::size_t want = std::max(next + 1, vectors_.capacity_slots() ? 0 : params_.initial_cap);
-    vectors_.reserve_slots(want);
-    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(want);
+    // Grow storage first (at most one block: INITIAL_CAP allocates nothing), then the key map, whose
+    // insert is strong; should it fail, the growth is given back, so the index is exactly as before.
+    const std::size_t want = keys_.next_id() + std::size_t{1};
+    auto vectors = vectors_.grow(want);
+    auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
     const Id id = keys_.insert(key);
+    vectors.commit();
+    magnitudes.commit();
     std::copy(v.begin(), v.end(), vectors_.slot(id));
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
     return {UpsertOutcome::kInserted, VectorFailure::kNone, id};
@@ -480,6 +505,7 @@ class FlatIndex {
   FlatParams params_;
   Limits limits_;
   mutable std::shared_mutex mutex_;
+  MemoryAccount memory_;  // counts what the members below take from the host's resource
   KeyMap keys_;
   BlockArray<float> vectors_;
   BlockArray<float> magnitudes_;

@@ -33,8 +33,24 @@
 //     back into this index.
 // The concurrency test (tests/test_hnsw_concurrency.cpp) runs under ThreadSanitizer in CI.
 //
+// Memory: node blocks, keys, upper-layer lists, cached block addresses and the tombstone list come
+// from the memory resource given to the constructor (default operator new; see core/memory.hpp), and
+// memory_bytes() is exactly what the index holds from it. The tombstone list is charged uncapped (an
+// erase never fails at a memory limit). Query scratch (visited bits, candidate heaps: about
+// id_bound/8 + 16·ef bytes per concurrent search, kept in a pool) is not taken from the resource and
+// not in memory_bytes(): it is per concurrent query rather than per entry, and a search must never fail
+// because its index reached a limit; memory_breakdown().scratch reports it. Per-call temporaries (a
+// query's copy, results, an insert's plan, a sweep's work lists) use operator new and are freed before
+// the call returns. Storage grows one block at a time: INITIAL_CAP is a hint that allocates nothing
+// (the first insert takes one block of BLOCK_SIZE nodes), and BLOCK_SIZE × a node's bytes is clamped
+// to Limits::max_block_bytes (params() reports the block size in effect).
+//
 // Errors: functions that take caller input throw `vindex::Error`; a throwing call leaves the index
-// unchanged. Next: storage/upper_links.hpp, index/filter.hpp.
+// unchanged. Running out of memory (std::bad_alloc, or a MemoryAccount's MemoryLimitExceeded) in an
+// upsert leaves the index exactly as it was — graph, keys, level generator — and gives back every
+// byte the call took; insert_batch reserves all it will take from the resource before inserting, so
+// a batch that does not fit changes nothing; try_upsert_blobs reports an entry that does not fit as
+// kOutOfMemory and goes on with the others. Next: storage/upper_links.hpp, index/filter.hpp.
 #pragma once
 
 #include <algorithm>
@@ -46,6 +62,7 @@
 #include <functional>
 #include <latch>
 #include <limits>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -62,6 +79,7 @@
 #include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
+#include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
@@ -81,8 +99,12 @@ struct HnswParams {
   std::size_t m = 16;                 ///< [M] links per node on upper layers; 2·M on layer 0
   std::size_t ef_construction = 200;  ///< [EF_CONSTRUCTION] candidate list size while inserting
   std::size_t ef_runtime = 10;        ///< [EF_RUNTIME] default candidate list size of a query
-  std::size_t initial_cap = 1024;     ///< [INITIAL_CAP] slots allocated at the first insert
-  std::size_t block_size = 1024;      ///< [BLOCK_SIZE] nodes per storage block
+  /// [INITIAL_CAP] expected number of nodes: a hint kept for compatibility (0..2^32), never
+  /// allocated up front; storage grows a block at a time.
+  std::size_t initial_cap = 1024;
+  /// [BLOCK_SIZE] nodes per storage block; clamped so that a block takes at most
+  /// Limits::max_block_bytes (see Limits::effective_block_size).
+  std::size_t block_size = 1024;
   std::uint64_t seed = 100;           ///< seed of the level generator
   double epsilon = 0.01;              ///< [EPSILON] default range-search boundary widening
 };
@@ -92,8 +114,9 @@ struct HnswMemory {
   std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes)
   std::size_t links = 0;    ///< layer-0 and upper-layer neighbour lists
   std::size_t keys = 0;     ///< key bytes and the key ↔ id map
-  std::size_t other = 0;    ///< block directories, tombstone list, idle query scratch
-  /// Sum of the parts.
+  std::size_t other = 0;    ///< block directories, cached block addresses, tombstone list
+  std::size_t scratch = 0;  ///< idle query scratch: operator new, not in total() (see the header)
+  /// Sum of the parts taken from the memory resource (scratch excluded).
   std::size_t total() const noexcept { return vectors + links + keys + other; }
 };
 
@@ -126,21 +149,27 @@ class HnswIndex {
   /// One item of insert_batch: a key and its vector.
   using BatchItem = std::pair<KeyView, std::span<const float>>;
 
-  /// An empty index. Throws kInvalidArgument when the schema, parameters or metric don't fit.
-  explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {})
+  /// An empty index taking its memory from `memory` (null: operator new), which must outlive it.
+  /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
+  explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {},
+                     std::pmr::memory_resource* memory = nullptr)
       : schema_(checked(schema, params, limits)),
-        params_(params),
+        params_(in_effect(params, schema, limits)),
         limits_(limits),
         m_(params.m),
         m0_(2 * params.m),
         level_mult_(1.0 / std::log(static_cast<double>(params.m))),
         record_bytes_(schema.dim * sizeof(float) + 2 * params.m * sizeof(Id)),
         fetch_ahead_(std::clamp<std::size_t>(2048 / (schema.dim * sizeof(float) + 1) + 1, 2, 4)),
-        nodes_(record_bytes_, params.block_size),
-        magnitudes_(1, params.block_size),
-        upper_(params.m, std::max<std::size_t>(1, params.block_size / 8)),
+        memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
+        keys_(&memory_),
+        nodes_(record_bytes_, params_.block_size, &memory_),
+        blocks_(&memory_),
+        magnitudes_(1, params_.block_size, &memory_),
+        upper_(params.m, std::max<std::size_t>(1, params_.block_size / 8), &memory_),
+        retired_(memory_.uncapped()),
         level_rng_(params.seed) {
-    const std::size_t b = params.block_size;
+    const std::size_t b = params_.block_size;
     if ((b & (b - 1)) == 0) {
       block_shift_ = 0;
       while ((std::size_t{1} << block_shift_) < b) ++block_shift_;
@@ -150,10 +179,12 @@ class HnswIndex {
   /// Restores an index from saved graph data without re-inserting (persistence hook). Validates
   /// everything first — vector sizes and values, key lengths, duplicate keys and ids, neighbour ids
   /// (must name saved nodes of a high enough level), list lengths, levels, the entry point and the
-  /// generator state — and throws Error(kCorruptData) naming the first problem.
+  /// generator state — and throws Error(kCorruptData) naming the first problem. Memory as in the
+  /// other constructor; running out of it throws std::bad_alloc (or MemoryLimitExceeded), and what
+  /// was taken is given back.
   HnswIndex(VectorSchema schema, HnswParams params, Limits limits, const HnswGraphInfo& info,
-            std::span<const HnswNodeData> nodes)
-      : HnswIndex(schema, params, limits) {
+            std::span<const HnswNodeData> nodes, std::pmr::memory_resource* memory = nullptr)
+      : HnswIndex(schema, params, limits, memory) {
     restore(info, nodes);
   }
 
@@ -162,8 +193,10 @@ class HnswIndex {
 
   /// The schema every vector follows.
   const VectorSchema& schema() const noexcept { return schema_; }
-  /// The parameters the index was built with.
+  /// The parameters in effect: as given, but BLOCK_SIZE clamped to Limits::max_block_bytes.
   const HnswParams& params() const noexcept { return params_; }
+  /// The memory resource the index allocates from (as given to the constructor, or operator new's).
+  std::pmr::memory_resource* memory_resource() const noexcept { return memory_.upstream(); }
   /// The limits requests are checked against.
   const Limits& limits() const noexcept { return limits_; }
 
@@ -208,7 +241,10 @@ class HnswIndex {
   /// vector is validated first: on a bad one this throws like `upsert` and inserts nothing. When a key
   /// appears more than once, its last vector wins. Levels are drawn in item order, so the set of
   /// levels is deterministic; with more than one thread the links depend on scheduling. Returns the
-  /// number of entries inserted or updated.
+  /// number of entries inserted or updated. Everything the batch takes from the memory resource is
+  /// reserved before the first insert: when it does not fit (std::bad_alloc, MemoryLimitExceeded) the
+  /// call throws that and the index is exactly as before. (A failure of operator new itself later, in
+  /// a per-insert temporary, keeps the entries inserted before it.)
   std::size_t insert_batch(std::span<const BatchItem> items, unsigned threads = 0) {
     const std::size_t dim = schema_.dim;
     for (const auto& [key, vector] : items) {
@@ -242,7 +278,7 @@ class HnswIndex {
     {
       std::lock_guard writer(writer_mutex_);
       try {
-        insert_prepared(keys, prepared.data(), magnitudes.data(), results, threads, spawn);
+        insert_prepared(keys, prepared.data(), magnitudes.data(), results, threads, spawn, false);
       } catch (...) {
         failure = std::current_exception();
       }
@@ -262,8 +298,10 @@ class HnswIndex {
   /// then the task runs inline. The call returns when every task has finished. `results[i]` gets
   /// what `try_upsert_blob(items[i])` would: a bad blob is rejected on its own, an unchanged vector
   /// is found without a search. Throws kInvalidArgument, changing nothing, for an over-long or
-  /// repeated key or a `results` of another size. Should inserting itself fail (out of memory),
-  /// the entries before the failure stay inserted and the exception is rethrown.
+  /// repeated key or a `results` of another size. An entry that does not fit in memory
+  /// (std::bad_alloc, MemoryLimitExceeded) gets kOutOfMemory, leaves no trace, and the others go on:
+  /// the batch's memory is reserved up front, and when that fails the entries are inserted one at a
+  /// time, as many as fit. Another failure is rethrown, the entries before it staying inserted.
   template <class Spawn>
   void try_upsert_blobs(std::span<const BlobItem> items, std::span<UpsertResult> results, std::size_t workers,
                         Spawn&& spawn) {
@@ -304,7 +342,7 @@ class HnswIndex {
     std::vector<UpsertResult> inserted(keys.size());
     std::exception_ptr failure;
     try {
-      insert_prepared(keys, prepared.data(), magnitudes.data(), inserted, workers, spawn);
+      insert_prepared(keys, prepared.data(), magnitudes.data(), inserted, workers, spawn, true);
     } catch (...) {
       failure = std::current_exception();
     }
@@ -318,6 +356,7 @@ class HnswIndex {
     std::lock_guard writer(writer_mutex_);
     {
       std::unique_lock lock(graph_mutex_);
+      if (!keys_.find(key)) return false;  // an absent key allocates nothing
       reserve_for(retired_, retired_.size() + 1);
       const auto id = keys_.retire(key);
       if (!id) return false;
@@ -367,11 +406,13 @@ class HnswIndex {
     nodes_.shrink_slots(keys_.id_bound());
     magnitudes_.shrink_slots(keys_.id_bound());
     refresh_blocks();
+    decltype(retired_)(retired_.get_allocator()).swap(retired_);  // swept: empty
     scratch_.clear();
     return moved;
   }
 
-  /// Removes every entry and releases all storage (the level generator keeps its state).
+  /// Removes every entry and releases all storage, memory_bytes() dropping to 0 (the level
+  /// generator keeps its state).
   void clear() {
     std::lock_guard writer(writer_mutex_);
     std::unique_lock lock(graph_mutex_);
@@ -379,11 +420,11 @@ class HnswIndex {
     nodes_.shrink_slots(0);
     magnitudes_.shrink_slots(0);
     upper_.clear();
-    retired_ = {};
+    decltype(retired_)(retired_.get_allocator()).swap(retired_);
     inserted_since_sweep_ = 0;
     entry_ = kInvalidId;
     max_level_ = -1;
-    refresh_blocks();
+    decltype(blocks_)(blocks_.get_allocator()).swap(blocks_);
     scratch_.clear();
   }
 
@@ -416,21 +457,22 @@ class HnswIndex {
     return out;
   }
 
-  /// Bytes held by vectors, links, keys and bookkeeping (see memory_breakdown()).
-  std::size_t memory_bytes() const { return memory_breakdown().total(); }
+  /// Bytes the index holds from its memory resource (vectors, links, keys, directories, tombstones):
+  /// exactly what the resource handed out and was not given back. Query scratch is not included
+  /// (see memory_breakdown()).
+  std::size_t memory_bytes() const noexcept { return memory_.in_use(); }
 
-  /// memory_bytes() split into vectors, links, keys and other.
+  /// memory_bytes() split into vectors, links, keys and other, plus the idle query scratch.
   HnswMemory memory_breakdown() const {
-    std::shared_lock lock(graph_mutex_);
+    std::shared_lock lock(graph_mutex_);  // writers allocate only under the exclusive lock
     HnswMemory m;
     const std::size_t slots = nodes_.capacity_slots();
-    const std::size_t vector_bytes = slots * schema_.dim * sizeof(float);
-    const std::size_t link0_bytes = slots * m0_ * sizeof(Id);
-    m.vectors = vector_bytes + (MetricT::kNormalizes ? magnitudes_.memory_bytes() : 0);
-    m.links = link0_bytes + upper_.memory_bytes();
+    m.vectors = slots * schema_.dim * sizeof(float) + magnitudes_.memory_bytes();
+    m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
     m.keys = keys_.memory_bytes();
-    m.other = nodes_.memory_bytes() - vector_bytes - link0_bytes + retired_.capacity() * sizeof(Id) +
-              blocks_.capacity() * sizeof(std::byte*) + scratch_.memory_bytes();
+    const std::size_t total = memory_.in_use(), parts = m.vectors + m.links + m.keys;
+    m.other = total > parts ? total - parts : 0;
+    m.scratch = scratch_.memory_bytes();
     return m;
   }
 
@@ -628,12 +670,52 @@ class HnswIndex {
 #endif
   }
 
-  void grow_nodes(std::size_t slots) {
-    if (slots <= nodes_.capacity_slots()) return;
-    blocks_.reserve((slots + params_.block_size - 1) / params_.block_size);
-    nodes_.reserve_slots(slots);
-    if constexpr (MetricT::kNormalizes) magnitudes_.reserve_slots(slots);
+  // Node storage grown for one change (see grow_nodes): unless committed, its destruction gives back
+  // the blocks, directories and room for cached addresses the growth took. Caller holds the
+  // exclusive lock (or has the index to itself) until it is committed or destroyed.
+  class [[nodiscard]] NodeGrowth {
+   public:
+    NodeGrowth() = default;
+    NodeGrowth(NodeGrowth&& other) noexcept
+        : blocks_(std::move(other.blocks_)),
+          nodes_(std::move(other.nodes_)),
+          magnitudes_(std::move(other.magnitudes_)),
+          owner_(std::exchange(other.owner_, nullptr)) {
+      other.blocks_.reset();
+    }
+    NodeGrowth& operator=(NodeGrowth&&) = delete;
+    ~NodeGrowth() {
+      if (!owner_) return;
+      nodes_ = {};  // frees the new blocks
+      magnitudes_ = {};
+      owner_->refresh_blocks();  // back to the old addresses; then blocks_ puts the old buffer back
+    }
+    void commit() noexcept {
+      nodes_.commit();
+      magnitudes_.commit();
+      if (blocks_) blocks_->commit();
+      owner_ = nullptr;
+    }
+
+   private:
+    friend class HnswIndex;
+    std::optional<GrowGuard<std::pmr::vector<std::byte*>>> blocks_;
+    BlockArray<std::byte>::Growth nodes_;
+    BlockArray<float>::Growth magnitudes_;
+    HnswIndex* owner_ = nullptr;
+  };
+
+  // Makes node slots [0, slots) exist: whole blocks, only as many as that takes (INITIAL_CAP
+  // reserves nothing). On failure nothing changes and nothing stays allocated.
+  NodeGrowth grow_nodes(std::size_t slots) {
+    NodeGrowth g;
+    if (slots <= nodes_.capacity_slots()) return g;
+    g.blocks_.emplace(blocks_, (slots + params_.block_size - 1) / params_.block_size);
+    g.owner_ = this;
+    g.nodes_ = nodes_.grow(slots);
+    if constexpr (MetricT::kNormalizes) g.magnitudes_ = magnitudes_.grow(slots);
     refresh_blocks();
+    return g;
   }
   void refresh_blocks() noexcept {
     blocks_.resize(nodes_.block_count());  // never grows past the reserved capacity
@@ -723,9 +805,58 @@ class HnswIndex {
       if (const auto id = keys_.find(key); id && same_vector(*id, v.data(), magnitude))
         return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *id};
     }
-    const UpsertResult r = insert_planned(key, v, magnitude, draw_level());
+    const std::mt19937_64 generator = level_rng_;  // a failed insert leaves the generator as it was, too
+    UpsertResult r;
+    try {
+      r = insert_planned(key, v, magnitude, draw_level());
+    } catch (...) {
+      level_rng_ = generator;
+      throw;
+    }
     maybe_sweep();
     return r;
+  }
+
+  // insert_planned with a level of its own, reporting running out of memory as kOutOfMemory (the
+  // index then exactly as before, generator included). Caller holds writer_mutex_.
+  UpsertResult insert_or_report(KeyView key, std::span<const float> v, float magnitude) {
+    const std::mt19937_64 generator = level_rng_;
+    try {
+      return insert_planned(key, v, magnitude, draw_level());
+    } catch (const std::bad_alloc&) {
+      level_rng_ = generator;
+      return {UpsertOutcome::kOutOfMemory, VectorFailure::kNone, kInvalidId};
+    }
+  }
+
+  // Reserves, under the exclusive lock, everything inserting `keys` at `levels` can take from the
+  // memory resource: a node slot per entry (each takes a new id), their upper-layer lists, tombstone
+  // room for the entries they replace, key-table room and each new long key's copy (into `rooms`),
+  // so that the inserts allocate nothing from it. On failure nothing changes and nothing stays
+  // allocated.
+  void reserve_batch(std::span<const KeyView> keys, std::span<const unsigned> levels,
+                     std::vector<KeyMap::Insertion>& rooms) {
+    std::size_t fresh = 0, replaced = 0, long_keys = 0, lists = 0;
+    rooms.clear();
+    rooms.reserve(keys.size());
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      lists += levels[j];
+      if (keys_.find(keys[j])) {
+        ++replaced;
+        rooms.emplace_back();
+      } else {
+        ++fresh;
+        long_keys += KeyMap::stored_inline(keys[j]) ? 0 : 1;
+        rooms.push_back(keys_.copy_key(keys[j]));
+      }
+    }
+    NodeGrowth nodes = grow_nodes(keys_.id_bound() + keys.size());
+    auto upper = upper_.grow(lists);
+    GrowGuard retired(retired_, retired_.size() + replaced);
+    keys_.reserve(keys_.size() + fresh, keys_.id_bound() + keys.size(), long_keys);  // strong: last
+    nodes.commit();
+    upper.commit();
+    retired.commit();
   }
 
   bool same_vector(Id id, const float* v, float magnitude) const noexcept {
@@ -744,23 +875,46 @@ class HnswIndex {
   // `spawn` (see try_upsert_blobs; a refused task runs inline) and this thread works too; returns
   // once all are done. The first node of an empty index goes in alone, so every worker starts from
   // an entry point. Tombstones the batch makes are swept at its end.
+  //
+  // Memory: everything the inserts take from the resource is reserved first (reserve_batch). When
+  // that fails, the generator is put back and, with `report_out_of_memory`, the entries go in one at
+  // a time (as many as fit; the others get kOutOfMemory), else the failure is rethrown with the index
+  // as before. With `report_out_of_memory`, an entry whose insert fails anyway (operator new, in its
+  // plan) gets kOutOfMemory too. Room reserved for ids the batch did not take is given back.
   template <class Spawn>
   void insert_prepared(std::span<const KeyView> keys, const float* prepared, const float* magnitudes,
-                       std::span<UpsertResult> results, std::size_t workers, Spawn& spawn) {
+                       std::span<UpsertResult> results, std::size_t workers, Spawn& spawn,
+                       bool report_out_of_memory) {
     const std::size_t count = keys.size(), dim = schema_.dim;
+    const std::mt19937_64 generator = level_rng_;
     std::vector<unsigned> levels(count);
     for (unsigned& level : levels) level = draw_level();
     workers = std::clamp<std::size_t>(workers, 1, std::max<std::size_t>(count, 1));
     const bool concurrent = workers > 1;
-    {
+    std::vector<KeyMap::Insertion> rooms;
+    try {
       std::unique_lock lock(graph_mutex_);
-      keys_.reserve(keys_.size() + count);
-      if (concurrent)
-        grow_nodes(std::max(keys_.id_bound() + count, nodes_.capacity_slots() ? 0 : params_.initial_cap));
+      reserve_batch(keys, levels, rooms);
+    } catch (const std::bad_alloc&) {
+      level_rng_ = generator;
+      rooms.clear();  // key copies made before the failure: give them back before going on
+      if (!report_out_of_memory) throw;
+      for (std::size_t j = 0; j < count; ++j)
+        results[j] = insert_or_report(keys[j], {prepared + j * dim, dim}, magnitudes[j]);
+      maybe_sweep();
+      return;
     }
     std::atomic<std::size_t> next{0};
     auto insert_one = [&](std::size_t j) {
-      results[j] = insert_planned(keys[j], {prepared + j * dim, dim}, magnitudes[j], levels[j], concurrent);
+      if (!report_out_of_memory) {
+        results[j] = insert_planned(keys[j], {prepared + j * dim, dim}, magnitudes[j], levels[j], concurrent, &rooms[j]);
+        return;
+      }
+      try {
+        results[j] = insert_planned(keys[j], {prepared + j * dim, dim}, magnitudes[j], levels[j], concurrent, &rooms[j]);
+      } catch (const std::bad_alloc&) {
+        results[j] = {UpsertOutcome::kOutOfMemory, VectorFailure::kNone, kInvalidId};
+      }
     };
     if (count && entry_point_unlocked() == kInvalidId) insert_one(next++);
     std::exception_ptr failure;
@@ -788,6 +942,12 @@ class HnswIndex {
     }
     work();
     done.wait();
+    {
+      std::unique_lock lock(graph_mutex_);
+      nodes_.shrink_slots(keys_.id_bound());  // the blocks reserved for ids the batch did not take
+      magnitudes_.shrink_slots(keys_.id_bound());
+      refresh_blocks();
+    }
     maybe_sweep();
     if (failure) std::rethrow_exception(failure);
   }
@@ -795,10 +955,10 @@ class HnswIndex {
   // Callable from several threads at once (insert_batch) while the caller holds writer_mutex_; with
   // `concurrent`, storage must already hold every id the batch can assign (see plan_links).
   UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level,
-                              bool concurrent = false) {
+                              bool concurrent = false, KeyMap::Insertion* room = nullptr) {
     const Plan plan = plan_links(v.data(), level, concurrent);
     std::unique_lock lock(graph_mutex_);
-    return commit(key, v.data(), magnitude, level, plan);
+    return commit(key, v.data(), magnitude, level, plan, room);
   }
 
   // Finds the new node's neighbours on each of its layers and the lists those neighbours will have
@@ -860,23 +1020,31 @@ class HnswIndex {
     std::fill(proposed + kept.size(), proposed + cap, kInvalidId);
   }
 
-  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan) {
+  // `room`: what reserve_batch set aside for this key, or null.
+  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan,
+                      KeyMap::Insertion* room = nullptr) {
     UpsertOutcome outcome = UpsertOutcome::kInserted;
     const auto old = keys_.find(key);
     if (old) {
       if (same_vector(*old, v, magnitude)) return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *old};
       outcome = UpsertOutcome::kUpdated;
     }
-    // Allocate everything first: past this point nothing throws.
-    const std::size_t next = keys_.next_id();
-    grow_nodes(std::max(next + 1, nodes_.capacity_slots() ? 0 : params_.initial_cap));
-    upper_.reserve(level);
-    reserve_for(retired_, retired_.size() + 1);
+    // Allocate everything first: past this point nothing throws. Should one allocation fail, the
+    // guards give back what the earlier ones took, so the index is exactly as it was.
+    NodeGrowth nodes = grow_nodes(keys_.next_id() + std::size_t{1});  // one block at most
+    auto upper = upper_.grow(level);
+    GrowGuard retired(retired_, retired_.size() + (old ? 1 : 0));
+    KeyMap::Insertion key_room = room ? std::move(*room) : old ? keys_.prepare_move() : keys_.prepare(key);
+    nodes.commit();
+    upper.commit();
+    retired.commit();
+    Id id;
     if (old) {
-      keys_.retire(key);
+      id = keys_.reinsert(key, std::move(key_room)).second;  // the old id becomes a tombstone
       retired_.push_back(*old);
+    } else {
+      id = keys_.insert(key, std::move(key_room));
     }
-    const Id id = keys_.insert(key);
     ++inserted_since_sweep_;
 
     // The new node's own vector and lists first: nothing links to it yet.
@@ -1562,7 +1730,7 @@ class HnswIndex {
     std::vector<std::size_t> by_id(n);
     for (std::size_t i = 0; i < n; ++i) by_id[i] = i;
     std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return nodes[a].id < nodes[b].id; });
-    grow_nodes(std::max(bound, n ? params_.initial_cap : 0));
+    grow_nodes(bound).commit();  // what the graph holds; INITIAL_CAP reserves nothing
     for (std::size_t i : by_id) {
       const HnswNodeData& node = nodes[i];
       keys_.insert_at(node.id, node.key);
@@ -1605,6 +1773,11 @@ class HnswIndex {
     if (!(params.epsilon >= 0) || !std::isfinite(params.epsilon))
       throw Error(ErrorCode::kInvalidArgument, "EPSILON must be a finite number >= 0");
     return schema;
+  }
+  static HnswParams in_effect(HnswParams params, const VectorSchema& schema, const Limits& limits) {
+    const std::size_t node_bytes = schema.dim * sizeof(float) + 2 * params.m * sizeof(Id);
+    params.block_size = limits.effective_block_size(params.block_size, node_bytes);
+    return params;
   }
 
   std::size_t runtime_ef(const SearchOptions& options) const {
@@ -1662,12 +1835,13 @@ class HnswIndex {
   mutable std::shared_mutex graph_mutex_;  // searches: shared; applying a write: exclusive
   std::mutex writer_mutex_;                // one writer at a time (batch threads share it)
 
+  MemoryAccount memory_;  // counts what the members below take from the host's resource
   KeyMap keys_;
   BlockArray<std::byte> nodes_;
-  std::vector<std::byte*> blocks_;  // cached block addresses of nodes_
+  std::pmr::vector<std::byte*> blocks_;  // cached block addresses of nodes_
   BlockArray<float> magnitudes_;
   UpperLinks upper_;
-  std::vector<Id> retired_;  // tombstones awaiting a sweep
+  std::pmr::vector<Id> retired_;  // tombstones awaiting a sweep (uncapped: an erase never fails at a limit)
   std::size_t inserted_since_sweep_ = 0;  // nodes inserted since the last sweep (see maybe_sweep)
   Id entry_ = kInvalidId;
   int max_level_ = -1;

@@ -25,6 +25,9 @@ enum class UpsertOutcome : std::uint8_t {
   kUpdated,    ///< the key existed with another vector, now replaced
   kUnchanged,  ///< the key existed with this exact vector: nothing done
   kRejected,   ///< the vector failed validation: nothing done (see `failure`)
+  kOutOfMemory,  ///< storing it needed memory the index could not get (std::bad_alloc or a
+                 ///< MemoryAccount's limit): nothing done (only HnswIndex::try_upsert_blobs reports
+                 ///< this; single upserts throw the exception instead)
 };
 
 /// Result of a non-throwing upsert.

@@ -228,9 +228,10 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
     if (block_size * slot_bytes > options.max_block_bytes)
       c.fail("BLOCK_SIZE " + std::to_string(block_size) + " × " + std::to_string(slot_bytes) +
              " bytes per vector exceeds the block limit of " + std::to_string(options.max_block_bytes) + " bytes");
-    // INITIAL_CAP is a first-allocation hint (used by the first insert into an empty index). As for
-    // HNSW, a loaded index keeps min(INITIAL_CAP, max(entries, BLOCK_SIZE)), so a hostile value on an
-    // empty snapshot cannot make the host's next insert reserve 2^32 vectors.
+    // INITIAL_CAP is only a hint (no index allocates from it: storage grows a block at a time, and
+    // loading allocates for the entries the snapshot holds). A loaded index keeps
+    // min(INITIAL_CAP, max(entries, BLOCK_SIZE)), as older versions did when it still sized the
+    // first allocation.
     const std::uint64_t cap = std::min(initial_cap, std::max(h.entry_count, block_size));
     h.params = FlatParams{static_cast<std::size_t>(cap), static_cast<std::size_t>(block_size)};
   }
@@ -252,7 +253,7 @@ std::unique_ptr<FlatIndex<float, MetricT>> read_flat_entries(snapshot::SnapshotR
   using Index = FlatIndex<float, MetricT>;
   std::unique_ptr<Index> index;
   try {
-    index = std::make_unique<Index>(h.schema, h.params, options.limits);
+    index = std::make_unique<Index>(h.schema, h.params, options.limits, options.memory);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorruptData, std::string("snapshot parameters rejected: ") + e.what());
   }

@@ -222,8 +222,8 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
     c.fail("max level " + std::to_string(max_level) + " exceeds " + std::to_string(UpperLinks::kMaxLevel));
   h.info.entry_point = entry == kNoneU32 ? kInvalidId : entry;
   h.info.max_level = max_level == kNoneU32 ? -1 : static_cast<int>(max_level);
-  // INITIAL_CAP is a first-allocation hint. A loaded index allocates for what it holds, so a
-  // hostile value cannot make it reserve 2^32 nodes: it gets min(INITIAL_CAP, max(entries, BLOCK_SIZE)).
+  // INITIAL_CAP is only a hint (no index allocates from it; a loaded one allocates for the nodes it
+  // holds). It keeps min(INITIAL_CAP, max(entries, BLOCK_SIZE)), as when it sized the first allocation.
   const std::uint64_t cap = std::min(initial_cap, std::max(h.entry_count, block_size));
   h.params = HnswParams{.m = static_cast<std::size_t>(m),
                         .ef_construction = static_cast<std::size_t>(ef_construction),
@@ -324,7 +324,8 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
                                              std::to_string(nodes.size()) + " entries and " + std::to_string(linked) +
                                              " nodes' links, but INDX announced " + std::to_string(h.entry_count));
   try {
-    return std::make_unique<HnswIndex<float, MetricT>>(h.schema, h.params, options.limits, h.info, nodes);
+    return std::make_unique<HnswIndex<float, MetricT>>(h.schema, h.params, options.limits, h.info, nodes,
+                                                       options.memory);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorruptData, "snapshot graph rejected at offset " + std::to_string(reader.offset()) +
                                              ": " + e.what());

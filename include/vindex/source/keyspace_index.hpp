@@ -30,7 +30,21 @@
 // as FlatIndex's are; there only the blob decoding overlaps).
 // Searches, `progress()` and the other const members may run on any thread, concurrently with each
 // other and with mutations; a search running during a mutation sees each key either before or after
-// it (its attributes may briefly lag its vector). Next: persist/ (snapshots) for saving one.
+// it (its attributes may briefly lag its vector).
+//
+// Memory. The keyspace index allocates from the vector index's memory resource (its
+// `memory_resource()`, when it has one; else operator new): attribute values and their indexes
+// capped like the vectors, and its bookkeeping — failing keys, the keys a scan has touched or seen,
+// queued writes — uncapped (see core/memory.hpp: losing track of a key at a limit would be worse than
+// exceeding it). memory_bytes() is exactly what the vector index, the attributes and the bookkeeping
+// hold from that resource; memory_breakdown() splits it. A write that runs out of memory (std::bad_alloc
+// or a MemoryAccount's limit) is a failure of that key, never of the scan or the hook: the key is not
+// indexed (removed if it was), counted as IndexingFailure::kOutOfMemory, and the rest of the step goes
+// on. On a hook and a single-threaded step the failed key leaves the vector and attribute indexes
+// exactly as they were and gives back all it took: its attribute row is staged (allocated) before the
+// vector is written and committed after, without allocating. On a multi-threaded step attributes are
+// stored after the step's vectors; should they not fit, the key's vector is erased again (storage it
+// took stays, counted in memory_bytes(), for later entries). Next: persist/ (snapshots) for saving one.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +55,7 @@
 #include <functional>
 #include <latch>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -54,6 +69,7 @@
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
+#include "vindex/core/memory.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/vector_index.hpp"
@@ -75,6 +91,15 @@ struct KeyspaceOptions {
   /// Queue hook calls and apply each queued key once at the next step or `flush_writes()`, instead
   /// of applying every call at once.
   bool defer_writes = false;
+};
+
+/// Where a keyspace index's memory goes (bytes); total() equals KeyspaceIndex::memory_bytes().
+struct KeyspaceMemory {
+  std::size_t index = 0;        ///< the vector index (its memory_bytes())
+  std::size_t attributes = 0;   ///< TAG/NUMERIC values and their indexes
+  std::size_t bookkeeping = 0;  ///< failing keys, a scan's touched and seen keys, queued writes
+  /// Sum of the parts.
+  std::size_t total() const noexcept { return index + attributes + bookkeeping; }
 };
 
 /// A host's predicate on keys, ANDed with a search's filter (see KeyspaceIndex::search).
@@ -110,7 +135,11 @@ struct KeyHash {
     return std::hash<std::string_view>{}(s);
   }
 };
-using KeySet = std::unordered_set<Key, KeyHash, std::equal_to<>>;
+struct KeyEqual {  // keys of any string type compare as bytes
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+};
+using KeySet = std::pmr::unordered_set<std::pmr::string, KeyHash, KeyEqual>;
 
 // `filter` (an attribute filter: a key allow-list or a predicate with its match count) narrowed to the
 // keys `keep` accepts. An allow-list is filtered at once (it is short), so the index still knows the
@@ -169,7 +198,13 @@ class KeyspaceIndex {
         source_(source),
         index_(checked(std::move(index))),
         options_(options),
-        attributes_(definition_) {}
+        attributes_(definition_, memory_of(*index_)),
+        bookkeeping_(uncapped(memory_of(*index_)), MemoryAccount::kUnlimited, "the keyspace bookkeeping"),
+        failing_(&bookkeeping_),
+        touched_(&bookkeeping_),
+        seen_(&bookkeeping_),
+        pending_(&bookkeeping_),
+        pending_set_(&bookkeeping_) {}
 
   /// Restores a keyspace index from a snapshot: `index` holds the saved vectors, `state` the rest
   /// (see export_state()). Throws kCorruptData when they disagree (an attribute row for a key the
@@ -244,8 +279,7 @@ class KeyspaceIndex {
     if (!scan_open()) return false;
     std::unique_lock data(data_mutex_);
     state_ = BackfillState::kCancelled;
-    touched_.clear();
-    seen_.clear();
+    forget_scan_keys();
     return true;
   }
 
@@ -387,9 +421,7 @@ class KeyspaceIndex {
   /// The attribute values stored for an indexed key, or nullopt.
   std::optional<AttributeRow> attributes(KeyView key) const {
     std::shared_lock data(data_mutex_);
-    const AttributeRow* row = attributes_.find(key);
-    if (!row) return std::nullopt;
-    return *row;
+    return attributes_.find(key);
   }
 
   /// Keys currently failing, by reason (see source/backfill.hpp).
@@ -410,10 +442,20 @@ class KeyspaceIndex {
     return it->second;
   }
 
-  /// Approximate heap bytes of the attribute index and bookkeeping (not the vector index).
-  std::size_t attribute_memory_bytes() const {
-    std::shared_lock data(data_mutex_);
-    return attributes_.memory_bytes();
+  /// Bytes held from the memory resource by the attribute index and the bookkeeping (not the vector
+  /// index): exact.
+  std::size_t attribute_memory_bytes() const noexcept {
+    return attributes_.memory_bytes() + bookkeeping_.in_use();
+  }
+
+  /// Bytes held from the memory resource by the vector index, the attribute index and the
+  /// bookkeeping: exactly what the resource handed out to this keyspace index and was not given back
+  /// (when the vector index reports its memory exactly, as FlatIndex and HnswIndex do).
+  std::size_t memory_bytes() const { return memory_breakdown().total(); }
+
+  /// memory_bytes() split into the vector index, attributes and bookkeeping.
+  KeyspaceMemory memory_breakdown() const {
+    return {index_->memory_bytes(), attributes_.memory_bytes(), bookkeeping_.in_use()};
   }
 
   // ---- snapshots --------------------------------------------------------------------------------
@@ -428,11 +470,11 @@ class KeyspaceIndex {
     attributes_.for_each([&](KeyView key, const AttributeRow& row) { s.attributes.emplace_back(key, row); });
     std::sort(s.attributes.begin(), s.attributes.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [key, why] : failing_) s.failing.emplace_back(key, why);
+    for (const auto& [key, why] : failing_) s.failing.emplace_back(Key(key), why);
     std::sort(s.failing.begin(), s.failing.end());
     s.failure_events = failure_events_;
     s.checkpoint = checkpoint_locked();
-    s.pending = pending_;
+    s.pending.assign(pending_.begin(), pending_.end());
     return s;
   }
 
@@ -447,6 +489,8 @@ class KeyspaceIndex {
     IndexingFailure failure = IndexingFailure::kWrongSize;
     AttributeRow row;
     UpsertResult upsert;
+    AttributeIndex::Staged staged;  // the row, staged before the vector is written (serial paths)
+    bool is_staged = false;
     bool erased = false;
     bool done = false;
   };
@@ -466,6 +510,14 @@ class KeyspaceIndex {
     if (!index) throw Error(ErrorCode::kInvalidArgument, "KeyspaceIndex needs a vector index");
     return index;
   }
+  // The memory resource of a vector index that has one, else null (operator new).
+  static std::pmr::memory_resource* memory_of(const IndexT& index) noexcept {
+    if constexpr (requires { { index.memory_resource() } -> std::convertible_to<std::pmr::memory_resource*>; }) {
+      return index.memory_resource();
+    } else {
+      return nullptr;
+    }
+  }
 
   bool scan_open() const noexcept {
     return state_ == BackfillState::kBackfilling || state_ == BackfillState::kPaused ||
@@ -480,8 +532,7 @@ class KeyspaceIndex {
     cursor_ = 0;
     counts_ = {};
     error_.clear();
-    touched_.clear();
-    seen_.clear();
+    forget_scan_keys();
   }
 
   bool transition(BackfillState from, BackfillState to) {
@@ -547,17 +598,44 @@ class KeyspaceIndex {
     return p;
   }
 
-  // Applies a plan to the vector index. Thread-safe (IndexT's writes are).
-  void execute(Plan& p) {
-    if (p.action == Plan::Action::kUpsert) {
-      p.upsert = index_->try_upsert_blob(p.key, p.blob);
-      if (p.upsert.outcome == UpsertOutcome::kRejected) {
+  // Applies a plan to the vector index. Thread-safe (IndexT's writes are) without `stage`. With
+  // `stage` (mutating thread only) the plan's attribute row is staged first, so that the key's memory
+  // failing anywhere leaves the attribute index as it was; settle() commits it. Running out of memory
+  // makes the plan a kOutOfMemory failure.
+  void execute(Plan& p, bool stage = false) {
+    if (stage && p.action == Plan::Action::kUpsert && !definition_.attributes.empty()) {
+      std::unique_lock data(data_mutex_);
+      try {
+        p.staged = attributes_.stage(p.key, p.row);
+        p.is_staged = true;
+      } catch (const std::bad_alloc&) {
         p.action = Plan::Action::kFail;
-        p.failure = to_indexing_failure(p.upsert.failure);
+        p.failure = IndexingFailure::kOutOfMemory;
+      }
+    }
+    if (p.action == Plan::Action::kUpsert) {
+      bool out_of_memory = false;
+      try {
+        p.upsert = index_->try_upsert_blob(p.key, p.blob);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
+      if (out_of_memory || p.upsert.outcome == UpsertOutcome::kRejected) {
+        p.action = Plan::Action::kFail;
+        p.failure = out_of_memory ? IndexingFailure::kOutOfMemory : to_indexing_failure(p.upsert.failure);
+        drop_staged(p);
       }
     }
     if (p.action != Plan::Action::kUpsert) p.erased = index_->erase(p.key);
     p.done = true;
+  }
+
+  // Gives back a staged attribute row that will not be committed.
+  void drop_staged(Plan& p) noexcept {
+    if (!p.is_staged) return;
+    std::unique_lock data(data_mutex_);
+    p.staged = {};
+    p.is_staged = false;
   }
 
   // Books an executed plan: attributes, failure counters. Mutating thread only.
@@ -574,8 +652,24 @@ class KeyspaceIndex {
         ++failure_events_[p.failure];
         return EntryOutcome::kFailed;
       case Plan::Action::kUpsert: {
-        const bool attributes_changed =
-            !definition_.attributes.empty() && attributes_.set(p.key, std::move(p.row));
+        bool attributes_changed = false;
+        if (p.is_staged) {
+          attributes_changed = attributes_.commit(std::move(p.staged));
+          p.is_staged = false;
+        } else if (!definition_.attributes.empty()) {
+          try {
+            attributes_changed = attributes_.set(p.key, p.row);
+          } catch (const std::bad_alloc&) {
+            // The vector went in (a multi-threaded step) but its attributes do not fit: the key fails.
+            p.erased = index_->erase(p.key) && p.upsert.outcome != UpsertOutcome::kInserted;
+            p.action = Plan::Action::kFail;
+            p.failure = IndexingFailure::kOutOfMemory;
+            attributes_.erase(p.key);
+            set_failure(p.key, p.failure);
+            ++failure_events_[p.failure];
+            return EntryOutcome::kFailed;
+          }
+        }
         clear_failure(p.key);
         if (p.upsert.outcome == UpsertOutcome::kInserted) return EntryOutcome::kInserted;
         if (p.upsert.outcome == UpsertOutcome::kUpdated || attributes_changed)
@@ -589,7 +683,7 @@ class KeyspaceIndex {
   void set_failure(KeyView key, IndexingFailure why) {
     auto it = failing_.find(key);
     if (it == failing_.end()) {
-      failing_.emplace(Key(key), why);
+      failing_.emplace(key, why);
     } else {
       --failures_[it->second];
       it->second = why;
@@ -613,7 +707,7 @@ class KeyspaceIndex {
       found = source_.read(key, [&](const FieldReader& fields) {
         try {
           plan = prepare(key, &fields);
-          execute(plan);  // inside the callback: the blob is only valid here
+          execute(plan, true);  // inside the callback: the blob is only valid here
         } catch (...) {
           inner = std::current_exception();
         }
@@ -631,6 +725,13 @@ class KeyspaceIndex {
     const EntryOutcome outcome = settle(plan);
     mark_touched(key);
     return outcome;
+  }
+
+  // Empties touched_ and seen_, giving back their bucket arrays too (a reconcile's seen_ has one
+  // bucket per key of the keyspace). Mutating thread.
+  void forget_scan_keys() {
+    detail::KeySet(&bookkeeping_).swap(touched_);
+    detail::KeySet(&bookkeeping_).swap(seen_);
   }
 
   void mark_touched(KeyView key) {
@@ -707,7 +808,7 @@ class KeyspaceIndex {
         try {
           if (!admit(key, delta)) return;
           Plan plan = prepare(key, &fields);
-          execute(plan);
+          execute(plan, true);
           const EntryOutcome outcome = settle(plan);
           tally(outcome, plan.erased, delta);
         } catch (...) {
@@ -840,7 +941,15 @@ class KeyspaceIndex {
         if (p.upsert.outcome == UpsertOutcome::kRejected) {
           p.action = Plan::Action::kFail;
           p.failure = to_indexing_failure(p.upsert.failure);
+        } else if (p.upsert.outcome == UpsertOutcome::kOutOfMemory) {
+          p.action = Plan::Action::kFail;
+          p.failure = IndexingFailure::kOutOfMemory;
         }
+      }
+    } catch (const std::bad_alloc&) {  // before inserting anything (the batch's own set-up)
+      for (std::size_t i : upserts) {
+        plans[i].plan.action = Plan::Action::kFail;
+        plans[i].plan.failure = IndexingFailure::kOutOfMemory;
       }
     } catch (...) {
       for (std::size_t i : upserts) plans[i].error = std::current_exception();
@@ -876,8 +985,7 @@ class KeyspaceIndex {
     cursor_ = next.value_or(cursor_);  // a step without error always has a next cursor
     if (complete) {
       state_ = BackfillState::kReady;
-      touched_.clear();
-      seen_.clear();
+      forget_scan_keys();
     }
     return state_;
   }
@@ -897,7 +1005,7 @@ class KeyspaceIndex {
     std::unique_lock data(data_mutex_);
     std::vector<Key> stale;
     for (const auto& [key, why] : failing_)
-      if (seen_.find(key) == seen_.end()) stale.push_back(key);
+      if (seen_.find(key) == seen_.end()) stale.emplace_back(key);
     for (const Key& key : stale) clear_failure(key);
     // Attribute rows without a vector cannot exist, but a restored state might carry some.
     std::vector<Key> orphans;
@@ -922,7 +1030,7 @@ class KeyspaceIndex {
         corrupt("attribute row for key " + printable_key(key) + " has " + std::to_string(row.size()) +
                 " values, expected " + std::to_string(definition_.attributes.size()));
       if (attributes_.contains(key)) corrupt("duplicate attribute row for key " + printable_key(key));
-      attributes_.set(key, std::move(row));
+      attributes_.set(key, row);
     }
     for (const auto& [key, why] : s.failing) {
       const auto code = static_cast<std::size_t>(why);
@@ -943,10 +1051,10 @@ class KeyspaceIndex {
     mode_ = c.mode;
     cursor_ = c.cursor;
     counts_ = c.counts;
-    touched_.insert(c.touched.begin(), c.touched.end());
-    seen_.insert(c.seen.begin(), c.seen.end());
-    for (Key& key : s.pending)
-      if (pending_set_.insert(key).second) pending_.push_back(std::move(key));
+    for (const Key& key : c.touched) touched_.emplace(key);
+    for (const Key& key : c.seen) seen_.emplace(key);
+    for (const Key& key : s.pending)
+      if (pending_set_.emplace(key).second) pending_.emplace_back(key);
   }
 
   IndexDefinition definition_;
@@ -959,7 +1067,8 @@ class KeyspaceIndex {
   // holds mutation_mutex_ may read without it.
   mutable std::shared_mutex data_mutex_;
   AttributeIndex attributes_;
-  std::unordered_map<Key, IndexingFailure, detail::KeyHash, std::equal_to<>> failing_;
+  MemoryAccount bookkeeping_;  // counts the bookkeeping below (uncapped: see the header comment)
+  std::pmr::unordered_map<std::pmr::string, IndexingFailure, detail::KeyHash, detail::KeyEqual> failing_;
   FailureCounts failures_;
   FailureCounts failure_events_;
   BackfillState state_ = BackfillState::kIdle;
@@ -971,7 +1080,7 @@ class KeyspaceIndex {
   // Written only under mutation_mutex_ (readers of these also hold it).
   detail::KeySet touched_;
   detail::KeySet seen_;
-  std::vector<Key> pending_;
+  std::pmr::vector<std::pmr::string> pending_;
   detail::KeySet pending_set_;
 };
 

@@ -4,11 +4,16 @@
 // (the strong guarantee). `std::vector::reserve(size() + 1)` would do that, but it allocates exactly
 // what it is asked for: called before every push it copies the whole vector each time, which is
 // quadratic (at 100,000 long keys, ~1 s of copying in a snapshot load). `reserve_for` grows the
-// capacity at least geometrically instead. Plain function: no thread-safety concerns of its own.
+// capacity at least geometrically instead. `GrowGuard` grows the same way for a change that may still
+// fail later: until it is committed it keeps the old buffer, and put back it leaves the vector exactly
+// as it was, capacity included, so a failed write gives back every byte it took (core/memory.hpp).
+// Plain function and class: no thread-safety concerns of their own.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace vindex {
@@ -22,5 +27,40 @@ void reserve_for(std::vector<T, Allocator>& v, std::size_t wanted) {
   const std::size_t doubled = v.capacity() > v.max_size() / 2 ? v.max_size() : 2 * v.capacity();
   v.reserve(std::max({wanted, doubled, std::size_t{8}}));
 }
+
+/// Grows a vector's capacity like reserve_for for a change that may still fail. Unless commit() is
+/// called, the destructor puts the old buffer back and frees the new one, leaving the vector exactly
+/// as it was, capacity included; the vector's elements must not change in between (grow first, then
+/// write). Elements are copied, so they should be trivially copyable (ids, pointers).
+template <class Vector>
+class [[nodiscard]] GrowGuard {
+ public:
+  /// Makes `v.capacity() >= wanted` (geometrically, as reserve_for). Throws std::bad_alloc (or a
+  /// MemoryLimitExceeded) with `v` unchanged.
+  GrowGuard(Vector& v, std::size_t wanted) : v_(&v) {
+    if (wanted <= v.capacity()) return;
+    Vector fresh(v.get_allocator());
+    const std::size_t doubled = v.capacity() > v.max_size() / 2 ? v.max_size() : 2 * v.capacity();
+    fresh.reserve(std::max({wanted, doubled, std::size_t{8}}));
+    fresh.assign(v.begin(), v.end());  // within the reserved capacity: no allocation
+    v.swap(fresh);
+    old_.emplace(std::move(fresh));  // move construction keeps the allocator
+  }
+  /// Takes over `other`'s pending growth.
+  GrowGuard(GrowGuard&& other) noexcept : v_(other.v_), old_(std::move(other.old_)) { other.old_.reset(); }
+  GrowGuard(const GrowGuard&) = delete;
+  GrowGuard& operator=(const GrowGuard&) = delete;
+  GrowGuard& operator=(GrowGuard&&) = delete;
+  /// Puts the old buffer back unless committed.
+  ~GrowGuard() {
+    if (old_) v_->swap(*old_);  // old_ now holds the new buffer, freed with it
+  }
+  /// Keeps the new capacity (and frees the old buffer).
+  void commit() noexcept { old_.reset(); }
+
+ private:
+  Vector* v_;
+  std::optional<Vector> old_;
+};
 
 }  // namespace vindex

@@ -3,19 +3,25 @@
 // Only about one node in M reaches layer 1 and above, so giving every node a pointer to its upper
 // lists would cost more than the lists themselves. `UpperLinks` keeps one fixed-size list of M ids per
 // (node, layer ≥ 1) in pointer-stable blocks and finds it through a small open-addressing table keyed
-// by (id, layer). A list holds up to M ids; unused entries are kInvalidId. Not synchronised: the owning
-// index excludes writers from readers. Next: index/hnsw_index.hpp.
+// by (id, layer). A list holds up to M ids; unused entries are kInvalidId. Memory comes from a memory
+// resource (core/memory.hpp); `reserve` is strong and exact, and `grow` returns a guard that gives
+// back what it reserved unless committed, for a change that may still fail elsewhere. Not
+// synchronised: the owning index excludes writers from readers. Next: index/hnsw_index.hpp.
 #pragma once
 
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <memory_resource>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/storage/block_array.hpp"
+#include "vindex/storage/growth.hpp"
 
 namespace vindex {
 
@@ -25,8 +31,9 @@ class UpperLinks {
   /// Highest layer a node may have.
   static constexpr unsigned kMaxLevel = 63;
 
-  /// Lists of `m` ids each, allocated `block_slots` lists at a time.
-  UpperLinks(std::size_t m, std::size_t block_slots) : m_(m), lists_(m, block_slots) {}
+  /// Lists of `m` ids each, allocated `block_slots` lists at a time from `memory` (null: operator new).
+  UpperLinks(std::size_t m, std::size_t block_slots, std::pmr::memory_resource* memory = nullptr)
+      : m_(m), lists_(m, block_slots, memory), table_(resource_or_default(memory)) {}
 
   /// Number of layers above 0 that `id` has (0 for a layer-0-only node).
   unsigned levels(Id id) const noexcept {
@@ -45,15 +52,60 @@ class UpperLinks {
     return const_cast<UpperLinks*>(this)->links(id, level);
   }
 
-  /// Makes room so that `add(id, levels)` for `levels` new layers cannot throw.
-  void reserve(unsigned levels) {
-    if (levels == 0) return;
+  /// Room reserved by grow(): unless commit() is called, its destruction gives back the list blocks
+  /// and the larger table it took (the lists must not have been added to in between).
+  class [[nodiscard]] Growth {
+   public:
+    /// No growth.
+    Growth() = default;
+    /// Takes over `other`'s growth.
+    Growth(Growth&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), lists_(std::move(other.lists_)), old_table_(std::move(other.old_table_)) {
+      other.old_table_.reset();
+    }
+    Growth& operator=(Growth&&) = delete;
+    /// Gives the room back unless committed.
+    ~Growth() {
+      if (owner_ && old_table_) {
+        owner_->table_.swap(*old_table_);  // old_table_ now holds the larger one, freed with it
+      }
+    }
+    /// Keeps the room.
+    void commit() noexcept {
+      lists_.commit();
+      old_table_.reset();
+      owner_ = nullptr;
+    }
+
+   private:
+    friend class UpperLinks;
+    UpperLinks* owner_ = nullptr;
+    BlockArray<Id>::Growth lists_;
+    std::optional<std::pmr::vector<std::uint64_t>> old_table_;
+  };
+
+  /// Makes room so that `add(id, levels)` for `levels` new layers cannot throw. On failure nothing
+  /// changes and nothing stays allocated.
+  void reserve(unsigned levels) { grow(levels).commit(); }
+
+  /// reserve(levels) as one step of a larger change: see Growth.
+  Growth grow(std::size_t levels) {
+    Growth g;
+    if (levels == 0) return g;
     if (next_slot_ + levels > kMaxSlots)
       throw Error(ErrorCode::kInvalidArgument, "index is full: too many upper-layer lists");
-    lists_.reserve_slots(next_slot_ + levels);
+    g.lists_ = lists_.grow(next_slot_ + levels);
     std::size_t size = std::max<std::size_t>(16, table_.size());
     while ((count_ + levels) * 8 > size * 7) size *= 2;
-    if (size != table_.size()) rehash(size);
+    if (size != table_.size()) {
+      std::pmr::vector<std::uint64_t> fresh(size, 0, table_.get_allocator());
+      fresh.swap(table_);
+      for (std::uint64_t e : fresh)
+        if (e != 0) place(e);
+      g.old_table_.emplace(std::move(fresh));
+      g.owner_ = this;
+    }
+    return g;
   }
 
   /// Gives `id` (which has none) empty lists for layers 1..levels. Call `reserve(levels)` first.
@@ -106,7 +158,7 @@ class UpperLinks {
 
   /// Number of (node, layer) lists held.
   std::size_t list_count() const noexcept { return count_; }
-  /// Heap bytes held by lists and table.
+  /// Bytes taken from the memory resource by lists and table. Exact.
   std::size_t memory_bytes() const noexcept {
     return lists_.memory_bytes() + table_.capacity() * sizeof(std::uint64_t);
   }
@@ -115,7 +167,7 @@ class UpperLinks {
 
   /// Removes every list and releases storage.
   void clear() noexcept {
-    table_ = {};
+    decltype(table_)(table_.get_allocator()).swap(table_);
     free_head_ = kNoSlot;
     lists_.shrink_slots(0);
     next_slot_ = 0;
@@ -175,16 +227,9 @@ class UpperLinks {
     table_[hole] = 0;
   }
 
-  void rehash(std::size_t size) {
-    std::vector<std::uint64_t> old(size, 0);
-    old.swap(table_);
-    for (std::uint64_t e : old)
-      if (e != 0) place(e);
-  }
-
   std::size_t m_;
   BlockArray<Id> lists_;
-  std::vector<std::uint64_t> table_;
+  std::pmr::vector<std::uint64_t> table_;
   std::uint32_t free_head_ = kNoSlot;  // first free list slot; each holds the next in its entry 0
   std::uint32_t next_slot_ = 0;
   std::size_t count_ = 0;
