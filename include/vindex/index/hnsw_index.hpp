@@ -600,9 +600,14 @@ class HnswIndex {
   }
 
   /// Persistence hook: calls `visit(const HnswNodeData&)` for every live node in id order (the
-  /// argument is reused between calls) and returns the graph-wide state. Links to tombstones are
-  /// left out, and a tombstoned entry point is replaced, so the data always passes the restoring
-  /// constructor's validation.
+  /// argument is reused between calls) and returns the graph-wide state. With no tombstone pending
+  /// this is exactly the graph searches walk. With tombstones pending it is the graph as
+  /// maintenance would leave it: every list that links to a tombstone is repaired as a round
+  /// repairs it (tombstones left out, their live neighbours in their place), a tombstoned entry point
+  /// is replaced, and any live node the repaired layer 0 does not reach from the entry point is
+  /// linked from the closest reached node with room — so every key stays findable after a load,
+  /// and the data always passes the restoring constructor's validation. Costs O(entries) time and
+  /// memory beyond the visit, under the shared lock.
   template <class Visit>
   HnswGraphInfo export_graph(Visit&& visit) const {
     std::shared_lock lock(graph_mutex_);
@@ -613,6 +618,7 @@ class HnswIndex {
       info.entry_point = best_live_entry();
       info.max_level = info.entry_point == kInvalidId ? -1 : static_cast<int>(level_of(info.entry_point));
     }
+    const ExportRepair repair = retired_.empty() ? ExportRepair{} : plan_export_repair(info.entry_point);
     {
       std::ostringstream state;
       state << level_rng_;
@@ -630,6 +636,10 @@ class HnswIndex {
       node.links.resize(top + 1);
       for (unsigned l = 0; l <= top; ++l) {
         node.links[l].clear();
+        if (const std::vector<Id>* fixed = repair.find(id, l)) {
+          node.links[l] = *fixed;
+          continue;
+        }
         const auto [list, cap] = neighbours(id, l);
         for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j)
           if (keys_.is_live(list[j])) node.links[l].push_back(list[j]);
@@ -1883,6 +1893,143 @@ class HnswIndex {
     set_bit(round_.reached, x);
     round_.stack.push_back(x);
     return params_.ef_construction * m_;  // the search's distances, roughly (search_layer does not count)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Export with tombstones pending: the lists export_graph() writes instead of the stored ones.
+
+  struct ExportRepair {
+    std::vector<Fix> fixes;  // sorted by (node, level)
+    const std::vector<Id>* find(Id node, unsigned level) const {
+      const auto it = std::lower_bound(fixes.begin(), fixes.end(), std::pair{node, level}, [](const Fix& f, const auto& k) {
+        return f.node != k.first ? f.node < k.first : f.level < k.second;
+      });
+      return it != fixes.end() && it->node == node && it->level == level ? &it->links : nullptr;
+    }
+  };
+
+  // Every live node's list that links to a tombstone, repaired as a round repairs it (without the
+  // links back, which would rewrite other lists), then relink_unreachable from `entry`. Caller
+  // holds the shared lock.
+  ExportRepair plan_export_repair(Id entry) const {
+    ExportRepair r;
+    const auto gone = [this](Id n) { return !keys_.is_live(n); };
+    std::vector<Id> added;
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id u = static_cast<Id>(i);
+      if (!keys_.is_live(u)) continue;
+      const unsigned top = level_of(u);
+      for (unsigned l = 0; l <= top; ++l) {
+        const auto [list, cap] = neighbours(u, l);
+        if (std::none_of(list, list + cap, [&](Id n) { return n != kInvalidId && gone(n); })) continue;
+        Fix& fix = r.fixes.emplace_back(Fix{u, l, {}, {}});
+        repaired_list(u, l, {list, cap}, gone, fix.links, added);
+      }
+    }
+    relink_unreachable(entry, r.fixes);
+    std::sort(r.fixes.begin(), r.fixes.end(),
+              [](const Fix& a, const Fix& b) { return a.node != b.node ? a.node < b.node : a.level < b.level; });
+    return r;
+  }
+
+  // Walks the planned layer 0 (`fixes` applied, tombstones left out) from `entry` and links every
+  // unreached live node back in: from the closest reached node with a free slot among its own
+  // neighbours, else among all live nodes; only when no reached node has a free slot does it
+  // displace the farthest link of the closest one (the displaced node is then handled in turn).
+  // O(entries) time and memory, plus O(entries) per node relinked (rare). Caller holds the shared
+  // lock.
+  void relink_unreachable(Id entry, std::vector<Fix>& fixes) const {
+    if (entry == kInvalidId) return;
+    const std::size_t bound = keys_.id_bound();
+    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+    std::vector<std::size_t> fix_of(bound, kNone);  // index in `fixes` of each node's layer-0 fix
+    for (std::size_t i = 0; i < fixes.size(); ++i)
+      if (fixes[i].level == 0) fix_of[fixes[i].node] = i;
+    // The layer-0 list of `u` as it will be exported.
+    std::vector<Id> current;
+    auto planned = [&](Id u) -> const std::vector<Id>& {
+      if (fix_of[u] != kNone) return fixes[fix_of[u]].links;
+      current.clear();
+      const Id* list = links0(u);
+      for (std::size_t j = 0; j < m0_ && list[j] != kInvalidId; ++j)
+        if (keys_.is_live(list[j])) current.push_back(list[j]);
+      return current;
+    };
+    std::vector<std::uint8_t> reached(bound, 0);
+    std::vector<Id> queue;
+    auto reach_from = [&](Id start) {
+      reached[start] = 1;
+      queue.assign(1, start);
+      while (!queue.empty()) {
+        const Id u = queue.back();
+        queue.pop_back();
+        for (Id n : planned(u))
+          if (!reached[n]) {
+            reached[n] = 1;
+            queue.push_back(n);
+          }
+      }
+    };
+    // Makes the layer-0 list of `host` a fix (if it is not one yet) and returns it.
+    auto fix_for = [&](Id host) -> std::vector<Id>& {
+      if (fix_of[host] == kNone) {
+        Fix fix{host, 0, planned(host), {}};
+        fix_of[host] = fixes.size();
+        fixes.push_back(std::move(fix));
+      }
+      return fixes[fix_of[host]].links;
+    };
+    auto has_room = [&](Id host) { return planned(host).size() < m0_; };
+    std::vector<Id> own;
+    // A displacement can cut off the displaced node: walk again, a bounded number of times.
+    for (int round = 0; round < kRelinkRounds; ++round) {
+      std::fill(reached.begin(), reached.end(), 0);
+      reach_from(entry);
+      bool displaced = false;
+      for (std::size_t i = 0; i < bound; ++i) {
+        const Id x = static_cast<Id>(i);
+        if (!keys_.is_live(x) || reached[x]) continue;  // may be reached via a node re-linked before
+        const float* base = vector_of(x);
+        Id host = kInvalidId;
+        Distance best = std::numeric_limits<Distance>::infinity();
+        own = planned(x);
+        for (Id n : own) {
+          if (!reached[n] || !has_room(n)) continue;
+          if (const Distance d = distance(base, n); d < best) {
+            best = d;
+            host = n;
+          }
+        }
+        Id closest = kInvalidId;  // the closest reached node, whatever its room
+        if (host == kInvalidId) {
+          Distance closest_d = std::numeric_limits<Distance>::infinity();
+          for (std::size_t j = 0; j < bound; ++j) {
+            const Id n = static_cast<Id>(j);
+            if (!reached[n]) continue;
+            const Distance d = distance(base, n);
+            if (d < closest_d) {
+              closest_d = d;
+              closest = n;
+            }
+            if (d < best && has_room(n)) {
+              best = d;
+              host = n;
+            }
+          }
+        }
+        if (host != kInvalidId) {
+          fix_for(host).push_back(x);
+        } else {  // every reached list is full: displace the farthest link of the closest node
+          std::vector<Id>& links = fix_for(closest);
+          const float* cv = vector_of(closest);
+          *std::max_element(links.begin(), links.end(),
+                            [&](Id a, Id b) { return distance(cv, a) < distance(cv, b); }) = x;
+          displaced = true;
+        }
+        reach_from(x);
+      }
+      if (!displaced) return;
+    }
   }
 
   // The live node with the highest level (smallest id among equals), or kInvalidId.
