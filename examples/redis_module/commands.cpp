@@ -324,6 +324,19 @@ int ft_info(rm::Ctx* ctx, rm::String** argv, int argc) {
       key(name);
       rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
     }
+    // HNSW graph maintenance (zero for FLAT): tombstones not freed yet, rounds completed, and the
+    // time spent maintaining inside writes (only when the timer falls behind) and from the timer.
+    const vindex::HnswMaintenanceStats m = entry->index->maintenance_stats().value_or(vindex::HnswMaintenanceStats{});
+    key("maintenance_pending_tombstones");
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(m.pending_tombstones));
+    key("maintenance_rounds");
+    rm::ReplyWithLongLong(ctx, static_cast<long long>(m.rounds));
+    key("maintenance_in_writes_ms");
+    reply_str(ctx, format_double(static_cast<double>(m.write_ns) / 1e6));
+    key("maintenance_longest_in_write_ms");
+    reply_str(ctx, format_double(static_cast<double>(m.longest_write_ns) / 1e6));
+    key("maintenance_in_timer_ms");
+    reply_str(ctx, format_double(static_cast<double>(m.maintain_ns) / 1e6));
     key("vector_index_sz_mb");
     reply_str(ctx, format_double(static_cast<double>(memory) / (1024.0 * 1024.0)));
     key("total_memory_bytes");
