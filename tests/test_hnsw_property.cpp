@@ -51,9 +51,11 @@ TEST_CASE_TEMPLATE("HnswIndex keeps the model's key set and true distances under
       for (std::size_t i = 0; i < keys.size(); ++i) model[keys[i]] = vs[i];
     } else if (o < 70) {
       CHECK(index.erase(key) == (model.erase(key) == 1));
-    } else if (o < 72) {
+    } else if (o < 71) {
       index.compact();
       CHECK(index.deleted_memory_bytes() == 0);
+    } else if (o < 72) {
+      index.maintain(1 + static_cast<std::size_t>(op(rng)) * 20);  // a host's slice of maintenance
     } else if (o < 74) {
       CHECK(index.try_upsert_blob(key, "bad").outcome == UpsertOutcome::kRejected);
     } else {
@@ -284,4 +286,138 @@ TEST_CASE("try_upsert_blobs reports each item as try_upsert_blob would, on lent 
   const auto unreachable = unreachable_on_layer0(index);
   CHECK_MESSAGE(unreachable.empty(), unreachable.size() << " of " << model.size() << " unreachable after a sweep");
   CHECK(not_found_by_own_vector(index, model).empty());
+}
+
+TEST_CASE("maintain() repairs and frees tombstones in bounded steps; every key stays findable in between") {
+  // 100 erases stay below the 1/16 of the live entries at which writes maintain, so only
+  // maintain() does the work here, in steps of 300 units: each step leaves a graph in which no
+  // erased key is returned and every live key is found by its own vector.
+  constexpr std::uint32_t kDim = 12;
+  HnswIndex<float, metric::L2> index(VectorSchema{kDim, ElementType::kFloat32, metric::L2::kind},
+                                     HnswParams{.m = 6, .ef_construction = 48, .seed = 4});
+  std::map<std::string, std::vector<float>> model;
+  std::mt19937 rng(44);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    model[key] = random_vector(rng, kDim);
+    index.upsert(key, model[key]);
+  }
+  index.sweep_tombstones();  // the build's own rounds (after inserts) are done
+  const auto before = index.maintenance_stats();
+  std::set<std::string> erased;
+  for (int i = 0; i < 100 * 16; i += 16) {
+    const std::string key = "k" + std::to_string(i);
+    REQUIRE(index.erase(key));
+    model.erase(key);
+    erased.insert(key);
+  }
+  auto s = index.maintenance_stats();
+  CHECK(s.work == before.work);  // the writes did no maintenance
+  CHECK(s.pending_tombstones == 100);
+  const std::size_t deleted_before = index.deleted_memory_bytes();
+  std::size_t calls = 0, leaked = 0, lost = 0;
+  while (index.maintain(300)) {
+    ++calls;
+    if (calls % 8 != 0) continue;
+    for (const auto& [key, v] : model) {
+      const auto hits = index.search(v, 10, {.ef = 32});
+      for (const auto& h : hits) leaked += erased.count(h.key);
+    }
+    lost += not_found_by_own_vector(index, model).size();
+    REQUIRE(index.size() == model.size());
+  }
+  s = index.maintenance_stats();
+  MESSAGE(calls << " maintain(300) calls, " << s.work - before.work << " units, " << s.lists_repaired - before.lists_repaired
+                << " lists repaired, " << s.back_links - before.back_links << " links back");
+  CHECK(calls >= 8);  // done in pieces, not all at once
+  CHECK(leaked == 0);
+  CHECK(lost == 0);
+  CHECK(s.pending_tombstones == 0);
+  CHECK_FALSE(s.round_in_progress);
+  CHECK_FALSE(index.maintenance_pending());
+  CHECK(s.rounds == before.rounds + 1);
+  CHECK(s.tombstones_freed == before.tombstones_freed + 100);
+  CHECK(unreachable_on_layer0(index).empty());
+  CHECK(not_found_by_own_vector(index, model).empty());
+  // The slots are free: new entries take them.
+  CHECK(index.deleted_memory_bytes() > 0);
+  CHECK(index.deleted_memory_bytes() <= deleted_before);
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "new" + std::to_string(i);
+    model[key] = random_vector(rng, kDim);
+    index.upsert(key, model[key]);
+  }
+  CHECK(index.deleted_memory_bytes() == 0);
+  CHECK(not_found_by_own_vector(index, model).empty());
+}
+
+TEST_CASE("a write maintains at most maintenance_work_per_write() units, and writes alone keep up") {
+  // No maintain() calls: once tombstones reach 1/16 of the entries, writes run the round in
+  // bounded pieces (one step may overrun the bound by one node's repairs or one link back).
+  constexpr std::uint32_t kDim = 12;
+  HnswIndex<float, metric::L2> index(VectorSchema{kDim, ElementType::kFloat32, metric::L2::kind},
+                                     HnswParams{.m = 6, .ef_construction = 48, .seed = 8});
+  std::map<std::string, std::vector<float>> model;
+  std::mt19937 rng(88);
+  std::uniform_int_distribution<int> key_of(0, 2499), op(0, 2);
+  for (int i = 0; i < 2500; ++i) {
+    model["k" + std::to_string(i)] = random_vector(rng, kDim);
+    index.upsert("k" + std::to_string(i), model["k" + std::to_string(i)]);
+  }
+  const std::size_t bound = index.maintenance_work_per_write();
+  std::size_t most = 0, maintaining_writes = 0, most_pending = 0;
+  for (int step = 0; step < 8000; ++step) {
+    const std::string key = "k" + std::to_string(key_of(rng));
+    const std::uint64_t work = index.maintenance_stats().work;
+    if (op(rng) == 0) {
+      index.erase(key);
+      model.erase(key);
+    } else {
+      model[key] = random_vector(rng, kDim);
+      index.upsert(key, model[key]);
+    }
+    const auto s = index.maintenance_stats();
+    most = std::max<std::size_t>(most, s.work - work);
+    maintaining_writes += s.work != work;
+    most_pending = std::max(most_pending, s.pending_tombstones);
+  }
+  const auto s = index.maintenance_stats();
+  MESSAGE("bound " << bound << " units; most in one write " << most << "; " << maintaining_writes
+                   << " of 8000 writes maintained; " << s.rounds << " rounds; at most " << most_pending
+                   << " tombstones pending for " << index.size() << " entries");
+  CHECK(most <= 2 * bound);
+  CHECK(maintaining_writes > 0);
+  CHECK(s.tombstones_freed > 4000);             // nearly every write made a tombstone: they are freed
+  CHECK(most_pending <= index.size() / 4);      // the rounds keep up (writes start at 1/16)
+  CHECK(not_found_by_own_vector(index, model).empty());
+}
+
+TEST_CASE("maintenance is deterministic: the same writes and maintain calls give the same graph") {
+  constexpr std::uint32_t kDim = 10;
+  using Index = HnswIndex<float, metric::L2>;
+  auto run = [](Index& index) {
+    std::mt19937 rng(123);
+    std::uniform_int_distribution<int> key_of(0, 799), op(0, 3);
+    for (int step = 0; step < 4000; ++step) {
+      const std::string key = "k" + std::to_string(key_of(rng));
+      const int o = op(rng);
+      if (o == 0) {
+        index.erase(key);
+      } else {
+        index.upsert(key, random_vector(rng, kDim));
+      }
+      if (step % 37 == 0) index.maintain(1 + rng() % 3000);
+    }
+  };
+  Index a(VectorSchema{kDim}, HnswParams{.m = 6, .ef_construction = 40, .seed = 2});
+  Index b(VectorSchema{kDim}, HnswParams{.m = 6, .ef_construction = 40, .seed = 2});
+  run(a);
+  run(b);
+  auto graph = [](const Index& index) {
+    std::vector<std::pair<std::string, std::vector<std::vector<Id>>>> out;
+    const HnswGraphInfo info = index.export_graph([&](const HnswNodeData& n) { out.emplace_back(n.key, n.links); });
+    return std::make_pair(info.entry_point, out);
+  };
+  CHECK(a.maintenance_stats().rounds > 0);
+  CHECK(graph(a) == graph(b));
 }

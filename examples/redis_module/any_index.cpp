@@ -26,6 +26,24 @@ class Impl final : public AnyIndex {
   vindex::BackfillProgress progress() const override { return keyspace_->progress(); }
   vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_->on_write(key); }
   vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_->on_delete(key); }
+  bool maintain_for(std::chrono::nanoseconds budget) override {
+    if constexpr (requires { keyspace_->maintain_for(budget); })
+      return keyspace_->maintain_for(budget);
+    else
+      return false;
+  }
+  std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const override {
+    if constexpr (requires { keyspace_->index().maintenance_stats(); })
+      return keyspace_->index().maintenance_stats();
+    else
+      return std::nullopt;
+  }
+  bool maintenance_pending() const override {
+    if constexpr (requires { keyspace_->maintenance_pending(); })
+      return keyspace_->maintenance_pending();
+    else
+      return false;
+  }
   std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
                                            const vindex::FilterExpr& filter, vindex::SearchOptions options,
                                            const vindex::KeyPredicate& keep) const override {

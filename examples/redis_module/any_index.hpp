@@ -8,14 +8,17 @@
 // Next: redis_source.hpp.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "index_spec.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
+#include "vindex/index/hnsw_index.hpp"
 #include "vindex/source/backfill.hpp"
 #include "vindex/source/filter_expression.hpp"
 #include "vindex/source/key_value_source.hpp"
@@ -45,6 +48,13 @@ class AnyIndex {
   virtual vindex::EntryOutcome on_write(vindex::KeyView key) = 0;
   /// The host deleted `key`.
   virtual vindex::EntryOutcome on_delete(vindex::KeyView key) = 0;
+  /// Runs the vector index's maintenance (HNSW: tombstone repair, slot freeing, reachability) for
+  /// about `budget`; true while more is pending. FLAT has none: false.
+  virtual bool maintain_for(std::chrono::nanoseconds budget) = 0;
+  /// True while the vector index has maintenance pending (the timer keeps running).
+  virtual bool maintenance_pending() const = 0;
+  /// The vector index's maintenance counters (HNSW), or nullopt (FLAT).
+  virtual std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const = 0;
   /// Filtered KNN; `keep`, when set, is a predicate on keys ANDed inside the search.
   virtual std::vector<vindex::SearchResult> search(std::span<const float> query, std::size_t k,
                                                    const vindex::FilterExpr& filter, vindex::SearchOptions options,

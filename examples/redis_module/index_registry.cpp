@@ -1,6 +1,7 @@
 // examples/redis_module/index_registry.cpp — index bookkeeping and the timer-driven scans.
 #include "index_registry.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include "redis_source.hpp"
@@ -56,7 +57,7 @@ void Registry::loading_ended(rm::Ctx* ctx) {
 void Registry::schedule(rm::Ctx* ctx) {
   if (timer_armed_ || loading_) return;
   for (auto& [name, entry] : indexes_) {
-    if (scanning(*entry.index)) {
+    if (scanning(*entry.index) || entry.index->maintenance_pending()) {
       rm::CreateTimer(ctx, 1, on_timer, nullptr);
       timer_armed_ = true;
       return;
@@ -69,8 +70,11 @@ void Registry::key_changed(rm::Ctx* ctx, std::string_view key, bool removal) {
     deferred_.emplace_back(std::string(key), removal);
     return;
   }
-  Busy busy(*this, ctx);
-  apply(ctx, key, removal);
+  {
+    Busy busy(*this, ctx);
+    apply(ctx, key, removal);
+  }
+  schedule(ctx);  // the write may have left maintenance for the timer
 }
 
 void Registry::apply(rm::Ctx* ctx, std::string_view key, bool removal) {
@@ -106,20 +110,42 @@ void Registry::tick(rm::Ctx* ctx) {
   rm::SelectDb(ctx, 0);  // the timer runs in the database of whoever armed it; indexes cover db 0
   Busy busy(*this, ctx);
   RedisSource::ContextScope scope(keyspace(), ctx);
-  std::size_t active = 0;
-  for (auto& [name, entry] : indexes_) active += scanning(*entry.index) ? 1 : 0;
-  if (active == 0) return;
-  const auto share = std::chrono::duration_cast<std::chrono::nanoseconds>(kTickBudget) /
-                     static_cast<long>(active);
+  std::size_t active = 0, maintaining = 0;
   for (auto& [name, entry] : indexes_) {
-    if (!scanning(*entry.index)) continue;
-    try {
-      const vindex::BackfillState state = entry.index->step_for(share, kStepKeys);
-      if (state == vindex::BackfillState::kFailed)
-        rm::Log(ctx, "warning", "vindex: scan of index '%s' failed: %s", name.c_str(),
-                entry.index->progress().error.c_str());
-    } catch (const std::exception& e) {
-      rm::Log(ctx, "warning", "vindex: scan of index '%s' stopped: %s", name.c_str(), e.what());
+    active += scanning(*entry.index) ? 1 : 0;
+    maintaining += entry.index->maintenance_pending() ? 1 : 0;
+  }
+  if (active > 0) {
+    const auto share = std::chrono::duration_cast<std::chrono::nanoseconds>(kTickBudget) /
+                       static_cast<long>(active);
+    for (auto& [name, entry] : indexes_) {
+      if (!scanning(*entry.index)) continue;
+      try {
+        const vindex::BackfillState state = entry.index->step_for(share, kStepKeys);
+        if (state == vindex::BackfillState::kFailed)
+          rm::Log(ctx, "warning", "vindex: scan of index '%s' failed: %s", name.c_str(),
+                  entry.index->progress().error.c_str());
+      } catch (const std::exception& e) {
+        rm::Log(ctx, "warning", "vindex: scan of index '%s' stopped: %s", name.c_str(), e.what());
+      }
+    }
+  }
+  if (maintaining > 0) {
+    // Graph maintenance (it reads no keys and changes no key's membership) runs here, between
+    // commands, instead of inside the writes that left it. Catching up (tombstones at 1/32 of the
+    // entries, half way to where writes start helping) gets the backfill's budget instead.
+    bool behind = false;
+    for (auto& [name, entry] : indexes_)
+      if (const auto m = entry.index->maintenance_stats())
+        behind |= m->pending_tombstones * 32 >= std::max<std::size_t>(entry.index->size(), 512);
+    const auto share = std::chrono::duration_cast<std::chrono::nanoseconds>(behind ? kTickBudget : kMaintainBudget) /
+                       static_cast<long>(maintaining);
+    for (auto& [name, entry] : indexes_) {
+      try {
+        if (entry.index->maintenance_pending()) entry.index->maintain_for(share);
+      } catch (const std::exception& e) {
+        rm::Log(ctx, "warning", "vindex: maintenance of index '%s' stopped: %s", name.c_str(), e.what());
+      }
     }
   }
   schedule(ctx);

@@ -2,7 +2,11 @@
 //
 // One `Registry` holds every index: its parsed FT.CREATE (`IndexSpec`) and the vindex index behind
 // it (`AnyIndex`). Backfill and reconcile scans advance from a server timer in bounded steps (a few
-// milliseconds per tick), so the server keeps answering other clients between ticks. While the
+// milliseconds per tick), so the server keeps answering other clients between ticks. The same timer
+// runs HNSW maintenance (tombstone repair and freeing, see vindex's HnswIndex::maintain) for up to
+// kMaintainBudget per tick, so a write (HSET, DEL, UNLINK…) only inserts or tombstones its entry:
+// it maintains the graph itself only if the timer falls behind by 1/16 of the entries, and then at
+// most HnswIndex::maintenance_work_per_write() units. While the
 // server loads an RDB or AOF, keyspace events are ignored and indexes wait; when loading ends each
 // index reconciles against (or backfills from) the loaded keyspace. Main thread only.
 // Next: commands.cpp, events.cpp, persistence.cpp.
@@ -91,13 +95,17 @@ class Registry {
     rm::Ctx* ctx_;
   };
 
-  /// Makes sure the backfill timer is running when some index is scanning.
+  /// Makes sure the timer is running when some index is scanning or has maintenance pending.
   void schedule(rm::Ctx* ctx);
-  /// One timer tick: advances every scanning index for a bounded time.
+  /// One timer tick: advances every scanning index, then every index's maintenance, each for a
+  /// bounded time.
   void tick(rm::Ctx* ctx);
 
-  /// Budget of one timer tick across all indexes.
+  /// Budget of one timer tick across all scanning indexes.
   static constexpr std::chrono::milliseconds kTickBudget{5};
+  /// Budget of one timer tick for HNSW maintenance across all indexes (kTickBudget while some
+  /// index has tombstones pending for 1/32 of its entries).
+  static constexpr std::chrono::milliseconds kMaintainBudget{2};
   /// Entries per vindex step inside a tick.
   static constexpr std::size_t kStepKeys = 64;
 

@@ -38,6 +38,7 @@ InfoFigures local_figures(const IndexEntry& entry) {
   f.search_timeouts = entry.search_timeouts;
   f.search_partial = entry.search_partial;
   f.memory_bytes = entry.index->memory_bytes();
+  f.maintenance = entry.index->maintenance_stats().value_or(vindex::HnswMaintenanceStats{});
   return f;
 }
 
@@ -192,6 +193,19 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_timeouts));
   key("search_partial_results");
   rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_partial));
+  // HNSW graph maintenance (zero for FLAT): tombstones not freed yet, rounds completed, and the
+  // time spent maintaining inside writes (only when the timer falls behind) and from the timer.
+  const vindex::HnswMaintenanceStats& m = f.maintenance;
+  key("maintenance_pending_tombstones");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(m.pending_tombstones));
+  key("maintenance_rounds");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(m.rounds));
+  key("maintenance_in_writes_ms");
+  reply_str(ctx, format_double(static_cast<double>(m.write_ns) / 1e6));
+  key("maintenance_longest_in_write_ms");
+  reply_str(ctx, format_double(static_cast<double>(m.longest_write_ns) / 1e6));
+  key("maintenance_in_timer_ms");
+  reply_str(ctx, format_double(static_cast<double>(m.maintain_ns) / 1e6));
   key("vector_index_sz_mb");
   reply_str(ctx, format_double(static_cast<double>(f.memory_bytes) / (1024.0 * 1024.0)));
   key("total_memory_bytes");

@@ -14,6 +14,7 @@
 
 #include "index_registry.hpp"
 #include "module_api.hpp"
+#include "vindex/index/hnsw_index.hpp"
 #include "vindex/source/backfill.hpp"
 
 namespace vindex_redis {
@@ -33,6 +34,8 @@ struct InfoFigures {
   std::uint64_t search_timeouts = 0;   ///< FT.SEARCHes that failed at their deadline
   std::uint64_t search_partial = 0;    ///< FT.SEARCHes answered with partial hits
   std::uint64_t memory_bytes = 0;
+  /// HNSW graph maintenance (zero for FLAT). This node's only: cluster mode does not carry them.
+  vindex::HnswMaintenanceStats maintenance{};
 };
 
 /// The figures of this node's index.

@@ -6,10 +6,12 @@
 // rebuilds the graph exactly, without re-inserting. Ids are renumbered densely on save: the i-th
 // live node (in ascending id order) gets id i, and every link is rewritten with the new ids
 // (old id − number of free ids below it), so erased slots never reach the file and the restoring
-// constructor's id bound always holds. `load_hnsw<Metric>(in)` parses and bounds-checks every field,
-// then hands the graph to HnswIndex's validating restoring constructor; whatever that refuses
-// (neighbour ids out of range or of too low a level, over-long lists, a wrong entry point, duplicate
-// keys) is reported as kCorruptData. A failed load builds nothing and touches no existing index.
+// constructor's id bound always holds. With tombstones pending, what is saved is the graph as
+// maintenance would leave it (lists that linked to one repaired, any live node that lost its path
+// from the entry point linked back in): see HnswIndex::export_graph. `load_hnsw<Metric>(in)`
+// parses and bounds-checks every field, then hands the graph to HnswIndex's validating restoring
+// constructor; whatever that refuses (neighbour ids out of range or of too low a level, over-long
+// lists, a wrong entry point, duplicate keys) is reported as kCorruptData. A failed load builds nothing and touches no existing index.
 // `load_any_hnsw(in)` takes the metric from the snapshot. Layouts: docs/snapshot-format.md.
 //
 // Thread-safety: `save` copies the graph out under the index's shared lock (HnswIndex::export_graph),

@@ -413,6 +413,25 @@ class KeyspaceIndex {
     return attributes_.evaluate(filter).count;
   }
 
+  // ---- index maintenance ------------------------------------------------------------------------
+
+  /// For an index with incremental maintenance (HnswIndex: tombstone repair, slot freeing,
+  /// reachability), runs it for about `budget` and returns true while more is pending; see
+  /// HnswIndex::maintain_for. Thread-safe on its own (the index serialises it with its writes); it
+  /// does not read the source or change which keys are indexed. A host calls it from a timer.
+  bool maintain_for(std::chrono::nanoseconds budget)
+    requires requires(IndexT& i) { i.maintain_for(std::chrono::nanoseconds{}); }
+  {
+    return index_->maintain_for(budget);
+  }
+
+  /// True while the index has maintenance pending (HnswIndex::maintenance_pending()).
+  bool maintenance_pending() const
+    requires requires(const IndexT& i) { i.maintenance_pending(); }
+  {
+    return index_->maintenance_pending();
+  }
+
   /// Number of indexed entries.
   std::size_t size() const { return index_->size(); }
   /// True when `key` is indexed.
