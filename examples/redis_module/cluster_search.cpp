@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_ops.hpp"
 #include "cluster_state.hpp"
@@ -106,6 +107,7 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, boo
   if (check_slots) {
     const SelfView view = cluster().self_view(ctx);
     if (!view.valid) return refused(ShardStatus::kError, "CLUSTER NODES gave no view of this node");
+    served_slots_seen(ctx, view);  // slots lost since the last look: their deleted keys leave the index first
     SlotPlan plan = plan_slots(view, request.slots, request.mode, request.fallback);
     answered = plan.answered;
     out.migrating = std::move(plan.migrating);
