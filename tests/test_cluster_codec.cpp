@@ -141,7 +141,7 @@ TEST_CASE("the inbox drops and counts duplicate, out-of-order, orphaned and corr
   CHECK_FALSE(inbox.accept(kSender, flip_bit(frames[0], 300), 0));
   CHECK(inbox.counters().malformed == 1);
   std::string other_version = frames[0];
-  other_version[4] = 2;
+  other_version[4] = static_cast<char>(kFrameVersion + 1);
   CHECK_FALSE(inbox.accept(kSender, other_version, 0));
   CHECK(inbox.counters().wrong_version == 1);
   // The same chunks from another sender are another message.
@@ -198,7 +198,13 @@ TEST_CASE("search requests and responses round-trip, binary keys and float bits 
   q.return_fields = std::vector<std::string>{"a", "__v_score"};
   q.score_field = "__v_score";
   q.timeout_ms = 5000;
+  q.mode = 1;
+  q.fallback = true;
+  q.tag = 77;
   const SearchRequestMsg q2 = decode_search_request(encode(q));
+  CHECK(q2.mode == 1);
+  CHECK(q2.fallback);
+  CHECK(q2.tag == 77);
   CHECK(q2.index == q.index);
   CHECK(q2.slots == q.slots);
   CHECK(q2.blob == q.blob);
@@ -212,8 +218,14 @@ TEST_CASE("search requests and responses round-trip, binary keys and float bits 
 
   SearchResponseMsg a;
   a.found = 3;
+  a.tag = 5;
+  a.migrating = {{{100, 120}, std::string(40, 'b')}};
+  a.moved = {{{7, 7}, std::string(40, 'c')}, {{9, 11}, ""}};
   a.hits = {{std::string("k\0\xff", 3), 0.1f, {{"f", std::string("\0v", 2)}}}, {"k2", -0.0f, {}}};
   const SearchResponseMsg a2 = decode_search_response(encode(a));
+  CHECK(a2.tag == 5);
+  CHECK(a2.migrating == a.migrating);
+  CHECK(a2.moved == a.moved);
   REQUIRE(a2.hits.size() == 2);
   CHECK(a2.hits[0].key == a.hits[0].key);
   CHECK(a2.hits[0].distance == 0.1f);
@@ -231,6 +243,15 @@ TEST_CASE("message decoders refuse inconsistent bodies") {
   a.found = 0;
   a.hits = {{"k", 1.0f, {}}};  // more hits than found
   CHECK_THROWS_AS(decode_search_response(encode(a)), FrameError);
+  SearchResponseMsg no_target;
+  no_target.migrating = {{{1, 1}, ""}};  // a migrating slot must name its importing node
+  CHECK_THROWS_AS(decode_search_response(encode(no_target)), FrameError);
+  SearchResponseMsg short_id;
+  short_id.moved = {{{1, 1}, "abc"}};
+  CHECK_THROWS_AS(decode_search_response(encode(short_id)), FrameError);
+  SearchResponseMsg reversed;
+  reversed.moved = {{{9, 3}, ""}};
+  CHECK_THROWS_AS(decode_search_response(encode(reversed)), FrameError);
   std::string bad_status = encode(SearchResponseMsg{});
   bad_status[0] = 99;
   CHECK_THROWS_AS(decode_search_response(bad_status), FrameError);
@@ -363,4 +384,96 @@ TEST_CASE("a topology maps every slot to its shard and lists what the coordinato
   shards[2].slots.push_back({16383, 16383});
   CHECK(Topology::build(shards, "x").fingerprint() != t.fingerprint());
   CHECK(Topology::build(shards, "x").my_shard() == -1);
+}
+
+// ---- what a node says about itself, and which slots it answers ------------------------------------
+
+namespace {
+
+const std::string kA(40, 'a'), kB(40, 'b'), kC(40, 'c'), kRa(40, 'r');
+
+// Three primaries A, B, C and a replica of A; `me` picks the myself line; `extra` goes on A's line.
+std::string nodes_text(const std::string& me, const std::string& extra = "") {
+  const auto line = [&](const std::string& id, const std::string& port, const std::string& role,
+                        const std::string& primary, const std::string& slots) {
+    return id + " 127.0.0.1:" + port + "@1" + port + (id == me ? " myself," : " ") + role + " " + primary +
+           " 0 1700000000000 1 connected" + slots + "\n";
+  };
+  return line(kA, "7001", "master", "-", " 0-5460" + extra) + line(kB, "7002", "master", "-", " 5461-10922") +
+         line(kC, "7003", "master,fail", "-", " 10923-16383") + line(kRa, "7004", "slave", kA, "");
+}
+
+}  // namespace
+
+TEST_CASE("CLUSTER NODES: role, the shard's slots, migrating and importing slots of this node") {
+  SelfView a = parse_cluster_nodes(nodes_text(kA, " [5460->-" + kB + "] [6000-<-" + kB + "]"));
+  REQUIRE(a.valid);
+  CHECK(a.my_id == kA);
+  CHECK(a.primary);
+  CHECK(a.primary_id == kA);
+  CHECK(a.served.ranges() == std::vector<SlotRange>{{0, 5460}});
+  CHECK(a.migrating == std::vector<std::pair<std::uint16_t, std::string>>{{5460, kB}});
+  CHECK(a.importing.ranges() == std::vector<SlotRange>{{6000, 6000}});
+  CHECK(a.owner_of(6000) == kB);
+  CHECK(a.owner_of(16383) == kC);
+  CHECK(a.nodes[2].failed);
+  CHECK(a.nodes[2].address == "127.0.0.1:7003");
+
+  SelfView r = parse_cluster_nodes(nodes_text(kRa));
+  CHECK(r.valid);
+  CHECK_FALSE(r.primary);
+  CHECK(r.primary_id == kA);
+  CHECK(r.served.ranges() == std::vector<SlotRange>{{0, 5460}});  // its primary's
+
+  CHECK_FALSE(parse_cluster_nodes("garbage\n\n" + std::string(40, 'x') + " short line\n").valid);
+  // Junk tokens are skipped, not trusted.
+  SelfView junk = parse_cluster_nodes(nodes_text(kA, " 99999 [12->-] [x-<-" + kB + "] 7-3 abc"));
+  CHECK(junk.served.ranges() == std::vector<SlotRange>{{0, 5460}});
+  CHECK(junk.migrating.empty());
+  CHECK(junk.importing.empty());
+}
+
+TEST_CASE("a primary answers what it serves, reports what it migrates, names the owner of the rest") {
+  const SelfView a = parse_cluster_nodes(nodes_text(kA, " [100->-" + kB + "] [101->-" + kB + "] [6000-<-" + kB + "]"));
+  SlotPlan p = plan_slots(a, {{0, 5460}}, 0, false);
+  CHECK(p.answered.ranges() == std::vector<SlotRange>{{0, 5460}});
+  CHECK(p.migrating == std::vector<SlotRoute>{{{100, 101}, kB}});
+  CHECK(p.moved.empty());
+
+  // A stale coordinator asked for slots that are B's and C's now.
+  p = plan_slots(a, {{5000, 5470}, {16000, 16001}}, 0, false);
+  CHECK(p.answered.ranges() == std::vector<SlotRange>{{5000, 5460}});
+  CHECK(p.moved == std::vector<SlotRoute>{{{5461, 5470}, kB}, {{16000, 16001}, kC}});
+
+  // Importing slots are answered in the follow-up (mode 1) only.
+  CHECK(plan_slots(a, {{6000, 6000}}, 0, false).moved == std::vector<SlotRoute>{{{6000, 6000}, kB}});
+  p = plan_slots(a, {{6000, 6000}}, 1, false);
+  CHECK(p.answered.ranges() == std::vector<SlotRange>{{6000, 6000}});
+  CHECK(p.moved.empty());
+  CHECK(p.migrating.empty());
+
+  // A slot nobody serves is named with no node.
+  const SelfView gap = parse_cluster_nodes(nodes_text(kA).replace(nodes_text(kA).find(" 5461-10922"), 11, " 5461-10000"));
+  CHECK(plan_slots(gap, {{10001, 10001}}, 0, false).moved == std::vector<SlotRoute>{{{10001, 10001}, ""}});
+}
+
+TEST_CASE("a replica answers its primary's slots only as a stand-in, and otherwise names its primary") {
+  const SelfView r = parse_cluster_nodes(nodes_text(kRa));
+  SlotPlan p = plan_slots(r, {{0, 5460}}, 0, false);
+  CHECK(p.answered.empty());
+  CHECK(p.moved == std::vector<SlotRoute>{{{0, 5460}, kA}});
+  p = plan_slots(r, {{0, 5460}}, 0, true);
+  CHECK(p.answered.ranges() == std::vector<SlotRange>{{0, 5460}});
+  CHECK(p.migrating.empty());  // a replica cannot see its primary's migrations
+  CHECK(p.moved.empty());
+  p = plan_slots(r, {{5460, 5461}}, 0, true);
+  CHECK(p.answered.ranges() == std::vector<SlotRange>{{5460, 5460}});
+  CHECK(p.moved == std::vector<SlotRoute>{{{5461, 5461}, kB}});
+}
+
+TEST_CASE("routes group adjacent slots going to the same node") {
+  CHECK(make_routes({{1, "x"}, {2, "x"}, {3, "y"}, {5, "y"}, {6, "y"}}) ==
+        std::vector<SlotRoute>{{{1, 2}, "x"}, {{3, 3}, "y"}, {{5, 6}, "y"}});
+  CHECK(make_routes({}).empty());
+  CHECK(slots_of({{{1, 2}, "x"}, {{5, 5}, ""}}).ranges() == std::vector<SlotRange>{{1, 2}, {5, 5}});
 }

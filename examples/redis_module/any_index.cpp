@@ -50,6 +50,16 @@ class Impl final : public AnyIndex {
     return keyspace_->search(query, k, filter, options, keep);
   }
   std::size_t size() const override { return keyspace_->size(); }
+  std::vector<std::string> keys_where(const std::function<bool(vindex::KeyView)>& pick) const override {
+    std::vector<std::string> out;
+    keyspace_->index().for_each([&](vindex::KeyView key, auto&&...) {
+      if (pick(key)) out.emplace_back(key);
+    });
+    if (keyspace_->failures().total() > 0)  // rare: export_state copies the attribute rows too
+      for (const auto& [key, why] : keyspace_->export_state().failing)
+        if (pick(key)) out.push_back(key);
+    return out;
+  }
   std::size_t memory_bytes() const override {
     return keyspace_->index().memory_bytes() + keyspace_->attribute_memory_bytes();
   }

@@ -10,9 +10,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "index_spec.hpp"
@@ -61,6 +63,8 @@ class AnyIndex {
                                                    const vindex::KeyPredicate& keep = {}) const = 0;
   /// Indexed entries.
   virtual std::size_t size() const = 0;
+  /// The keys, indexed or recorded as failing, that `pick` selects.
+  virtual std::vector<std::string> keys_where(const std::function<bool(vindex::KeyView)>& pick) const = 0;
   /// Bytes held by the vector index and the attribute index.
   virtual std::size_t memory_bytes() const = 0;
   /// The definition (prefixes, fields).

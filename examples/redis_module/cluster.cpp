@@ -14,6 +14,7 @@
 #include "cluster_search.hpp"
 #include "cluster_state.hpp"
 #include "cluster_transport.hpp"
+#include "index_registry.hpp"
 #include "module_config.hpp"
 
 namespace vindex_redis {
@@ -29,6 +30,8 @@ long long next_digest_ms = 0;
 long long next_nodelay_ms = 0;
 long long fast_until_ms = 0;
 std::size_t known_nodes = 0;
+SlotSet served_before;  // what this node's shard served at the last look
+bool served_known = false;
 
 void dispatch(rm::Ctx* ctx, std::string_view sender, Message& message) {
   switch (message.kind) {
@@ -88,6 +91,7 @@ void on_timer(rm::Ctx* ctx, void*) {
     }
     bus().expire(now);
     operations().sweep(now);
+    if (const SelfView view = cluster().self_view(ctx); view.valid) served_slots_seen(ctx, view);
     const std::size_t nodes = rm::GetClusterSize();
     if (nodes != known_nodes) {
       known_nodes = nodes;
@@ -138,6 +142,11 @@ void info(rm::InfoCtx* ctx, int) {
       {"catalog_entries_applied", c.catalog_entries_applied},
       {"catalog_repairs", c.catalog_repairs},
       {"topology_refreshes", c.topology_refreshes},
+      {"follow_ups_importing", c.follow_ups_importing},
+      {"follow_ups_moved", c.follow_ups_moved},
+      {"keys_deduplicated", c.keys_deduplicated},
+      {"slots_lost", c.slots_lost},
+      {"slot_loss_entries_removed", c.slot_loss_entries_removed},
       {"bus_sockets_nodelay", c.bus_sockets_nodelay},
   };
   for (const auto& [name, value] : fields) rm::InfoAddFieldLongLong(ctx, name, static_cast<long long>(value));
@@ -157,6 +166,21 @@ bool register_cluster(rm::Ctx* ctx) {
 }
 
 bool cluster_mode() noexcept { return cluster().enabled(); }
+
+void served_slots_seen(rm::Ctx* ctx, const SelfView& view) {
+  if (!view.valid || registry().loading()) return;
+  const SlotSet lost = served_before.without(view.served);
+  const bool first = !served_known;
+  served_before = view.served;
+  served_known = true;
+  if (first || lost.empty()) return;
+  cluster().counters.slots_lost += lost.count();
+  const std::size_t removed = registry().reconcile_keys(ctx, [&lost](std::string_view key) { return lost.contains_key(key); });
+  cluster().counters.slot_loss_entries_removed += removed;
+  if (removed > 0)
+    rm::Log(ctx, "notice", "vindex: this shard stopped serving slots %s; %zu index entries of keys deleted there "
+            "without notification were removed", to_string(lost.ranges()).c_str(), removed);
+}
 
 void cluster_loading_ended(rm::Ctx* ctx) {
   if (cluster().enabled()) reconcile_catalog(ctx);

@@ -53,7 +53,8 @@ std::string_view to_string(MessageKind kind) noexcept;
 
 /// Wire constants.
 inline constexpr std::uint32_t kFrameMagic = 0x46435856u;  // "VXCF" little-endian
-inline constexpr std::uint8_t kFrameVersion = 1;
+// 2: search requests carry a tag and the fallback flag, answers their slot routes (issue #18).
+inline constexpr std::uint8_t kFrameVersion = 2;
 inline constexpr std::size_t kFrameHeaderBytes = 32;
 inline constexpr std::size_t kFrameOverheadBytes = kFrameHeaderBytes + 4;
 inline constexpr std::size_t kDefaultMaxFrameBytes = 256 * 1024;

@@ -6,6 +6,7 @@ namespace {
 
 constexpr std::size_t kMaxReturnFields = 1024;
 constexpr std::size_t kMaxSlotRanges = kSlotCount;
+constexpr std::size_t kNodeIdBytes = 40;
 
 ShardStatus status_of(std::uint8_t v) {
   if (v > static_cast<std::uint8_t>(ShardStatus::kTimeout)) throw FrameError("unknown shard status " + std::to_string(v));
@@ -29,6 +30,33 @@ std::vector<SlotRange> get_slots(BodyReader& r) {
     SlotRange s{r.u16(), r.u16()};
     if (s.first > s.last || s.last >= kSlotCount) throw FrameError("bad slot range");
     out.push_back(s);
+  }
+  return out;
+}
+
+void put_routes(BodyWriter& w, const std::vector<SlotRoute>& routes) {
+  w.u32(static_cast<std::uint32_t>(routes.size()));
+  for (const SlotRoute& r : routes) {
+    w.u16(r.range.first);
+    w.u16(r.range.last);
+    w.str(r.node);
+  }
+}
+
+// Node ids are 40 characters; `may_be_empty` for "no node known".
+std::vector<SlotRoute> get_routes(BodyReader& r, bool may_be_empty) {
+  const std::uint32_t n = r.count(8);
+  if (n > kMaxSlotRanges) throw FrameError("too many slot routes");
+  std::vector<SlotRoute> out;
+  out.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    SlotRoute route;
+    route.range = {r.u16(), r.u16()};
+    if (route.range.first > route.range.last || route.range.last >= kSlotCount) throw FrameError("bad slot range");
+    route.node = r.str();
+    if (route.node.size() != kNodeIdBytes && !(may_be_empty && route.node.empty()))
+      throw FrameError("bad node id in a slot route");
+    out.push_back(std::move(route));
   }
   return out;
 }
@@ -81,13 +109,15 @@ std::string encode(const SearchRequestMsg& m) {
   w.u32(m.k);
   w.u32(m.m);
   w.u32(m.ef);
-  w.u8(static_cast<std::uint8_t>((m.no_content ? 1 : 0) | (m.return_fields ? 2 : 0) | (m.partial_on_timeout ? 4 : 0)));
+  w.u8(static_cast<std::uint8_t>((m.no_content ? 1 : 0) | (m.return_fields ? 2 : 0) | (m.partial_on_timeout ? 4 : 0) |
+                                 (m.fallback ? 8 : 0)));
   if (m.return_fields) {
     w.u32(static_cast<std::uint32_t>(m.return_fields->size()));
     for (const std::string& f : *m.return_fields) w.str(f);
   }
   w.str(m.score_field);
   w.u32(m.timeout_ms);
+  w.u32(m.tag);
   return w.take();
 }
 
@@ -107,9 +137,10 @@ SearchRequestMsg decode_search_request(std::string_view body) {
   m.ef = r.u32();
   if (m.m > m.k) throw FrameError("asked for more hits than k");
   const std::uint8_t flags = r.u8();
-  if (flags & ~7u) throw FrameError("unknown search flags");
+  if (flags & ~15u) throw FrameError("unknown search flags");
   m.no_content = (flags & 1u) != 0;
   m.partial_on_timeout = (flags & 4u) != 0;
+  m.fallback = (flags & 8u) != 0;
   if (flags & 2u) {
     const std::uint32_t n = r.count(4);
     if (n > kMaxReturnFields) throw FrameError("too many RETURN fields");
@@ -120,6 +151,7 @@ SearchRequestMsg decode_search_request(std::string_view body) {
   }
   m.score_field = r.str();
   m.timeout_ms = r.u32();
+  m.tag = r.u32();
   r.finish();
   return m;
 }
@@ -127,11 +159,14 @@ SearchRequestMsg decode_search_request(std::string_view body) {
 std::string encode(const SearchResponseMsg& m) {
   BodyWriter w;
   w.u8(static_cast<std::uint8_t>(m.status));
+  w.u32(m.tag);
   w.str(m.message);
   w.u64(m.version);
   w.u64(m.fingerprint);
   w.u32(m.found);
   w.u8(m.partial ? 1 : 0);
+  put_routes(w, m.migrating);
+  put_routes(w, m.moved);
   w.u32(static_cast<std::uint32_t>(m.hits.size()));
   for (const ShardHit& h : m.hits) {
     w.str(h.key);
@@ -145,11 +180,14 @@ SearchResponseMsg decode_search_response(std::string_view body) {
   BodyReader r(body);
   SearchResponseMsg m;
   m.status = status_of(r.u8());
+  m.tag = r.u32();
   m.message = r.str();
   m.version = r.u64();
   m.fingerprint = r.u64();
   m.found = r.u32();
   m.partial = r.boolean();
+  m.migrating = get_routes(r, false);
+  m.moved = get_routes(r, true);
   const std::uint32_t n = r.count(12);
   if (n > m.found) throw FrameError("more hits than found");
   m.hits.reserve(n);

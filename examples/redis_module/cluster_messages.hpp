@@ -26,7 +26,10 @@ struct SearchRequestMsg {
   std::uint64_t version = 0;       ///< catalog version the coordinator searched
   std::uint64_t fingerprint = 0;   ///< and its definition's fingerprint
   std::vector<SlotRange> slots;    ///< the slots this shard answers for: only their keys count
-  std::uint8_t mode = 0;           ///< 0: slots the shard owns (reserved: 1 importing slots)
+  /// 0: slots the node serves; 1: the importing follow-up (it also answers slots it is importing).
+  std::uint8_t mode = 0;
+  bool fallback = false;           ///< asked as a stand-in for a primary that cannot be reached
+  std::uint32_t tag = 0;           ///< which of the coordinator's requests this is (echoed back)
   std::string blob;                ///< the query vector as the client sent it
   std::string filter = "*";        ///< filter text (the shard parses it again)
   std::uint32_t k = 0;             ///< KNN k
@@ -44,7 +47,8 @@ enum class ShardStatus : std::uint8_t {
   kOk = 0,
   kNoIndex = 1,      ///< no index of that name here
   kStaleIndex = 2,   ///< the index here has another version or definition
-  kWrongSlots = 3,   ///< this node does not serve some of the slots it was asked for
+  kWrongSlots = 3,   ///< not sent since frame version 2 (a shard names the node of each slot it
+                     ///< does not answer in `moved`); a coordinator still handles it
   kLoading = 4,      ///< the node is loading its data
   kBadRequest = 5,   ///< the request itself was refused (bad filter, bad blob ...)
   kTooLarge = 6,     ///< the answer would exceed the size limit
@@ -65,11 +69,18 @@ struct ShardHit {
 /// A shard's answer to a SearchRequestMsg.
 struct SearchResponseMsg {
   ShardStatus status = ShardStatus::kOk;
+  std::uint32_t tag = 0;           ///< the request's tag
   std::string message;             ///< why, when status is not kOk
   std::uint64_t version = 0;       ///< the shard's version of the index
   std::uint64_t fingerprint = 0;
   std::uint32_t found = 0;         ///< hits the shard matched (at most k)
   bool partial = false;            ///< cut short at the deadline (found is then what it returns)
+  /// Slots it answered that it is migrating, with the importing node (40-character ids). When
+  /// there are any, and in an importing follow-up, hits holds every hit it found (those past m with
+  /// no fields), so the coordinator sees every key both ends of a migration return.
+  std::vector<SlotRoute> migrating;
+  /// Slots asked that it did not answer, with the node serving them as it sees it ("" unknown).
+  std::vector<SlotRoute> moved;
   std::vector<ShardHit> hits;      ///< its first min(found, m)
 };
 

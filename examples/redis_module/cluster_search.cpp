@@ -3,12 +3,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
+#include "cluster.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_ops.hpp"
 #include "cluster_state.hpp"
@@ -80,40 +84,45 @@ ParsedSearch parsed_for_shard(IndexEntry* entry, const SearchRequestMsg& q) {
 
 SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, bool check_slots) {
   Registry& reg = registry();
-  if (reg.loading()) return refuse(ShardStatus::kLoading, "the node is loading its data");
-  IndexEntry* entry = reg.find(request.index);
-  if (!entry) return refuse(ShardStatus::kNoIndex, vindex::printable_key(request.index) + ": no such index");
   SearchResponseMsg out;
+  out.tag = request.tag;
+  const auto refused = [&](ShardStatus status, std::string message) {
+    out.status = status;
+    out.message = std::move(message);
+    return out;
+  };
+  if (reg.loading()) return refused(ShardStatus::kLoading, "the node is loading its data");
+  IndexEntry* entry = reg.find(request.index);
+  if (!entry) return refused(ShardStatus::kNoIndex, vindex::printable_key(request.index) + ": no such index");
   if (const CatalogEntry* c = node_catalog().find(request.index)) {
     out.version = c->version;
     out.fingerprint = c->fingerprint;
   }
-  if (out.version != request.version || out.fingerprint != request.fingerprint) {
-    out.status = ShardStatus::kStaleIndex;
-    out.message = "index '" + request.index + "' is at version " + std::to_string(out.version) + " here, " +
-                  std::to_string(request.version) + " at the coordinator";
-    return out;
+  if (out.version != request.version || out.fingerprint != request.fingerprint)
+    return refused(ShardStatus::kStaleIndex, "index '" + request.index + "' is at version " + std::to_string(out.version) +
+                                                 " here, " + std::to_string(request.version) + " at the coordinator");
+  // Which of the asked slots this node answers, read now (never from a cache): a node that stopped
+  // serving a slot a moment ago must not answer for it, and one migrating a slot must say so.
+  SlotSet answered;
+  if (check_slots) {
+    const SelfView view = cluster().self_view(ctx);
+    if (!view.valid) return refused(ShardStatus::kError, "CLUSTER NODES gave no view of this node");
+    served_slots_seen(ctx, view);  // slots lost since the last look: their deleted keys leave the index first
+    SlotPlan plan = plan_slots(view, request.slots, request.mode, request.fallback);
+    answered = plan.answered;
+    out.migrating = std::move(plan.migrating);
+    out.moved = std::move(plan.moved);
+    if (answered.empty()) return out;  // nothing of the request is here: found 0, the routes say where
   }
-  // Only keys of the slots the coordinator assigned count, and this node must serve all of them.
-  SlotSet assigned;
-  assigned.add(request.slots);
-  const Topology* topology = check_slots ? &cluster().topology(ctx) : nullptr;
-  const auto serves = [&](const Topology& t) {
-    return t.my_shard() >= 0 && t.shards()[static_cast<std::size_t>(t.my_shard())].slot_set.includes(assigned);
-  };
-  if (topology && !serves(*topology)) {
-    topology = &cluster().topology(ctx, true);
-    if (!serves(*topology)) {
-      const SlotSet mine = topology->my_shard() >= 0
-                               ? topology->shards()[static_cast<std::size_t>(topology->my_shard())].slot_set
-                               : SlotSet{};
-      return refuse(ShardStatus::kWrongSlots, "this node does not serve slots " + to_string(assigned.without(mine).ranges()));
-    }
-  }
+  // Both ends of a migration answer for the migrating slots: they return every hit, so the
+  // coordinator recognises each key both hold (and counts it once in the total). Fields are read for
+  // the first m only: a hit past its answer's first m is past the page's first m too (a key's rank
+  // in one answer is at most its rank in the merged list), so it is only ever counted.
+  const bool all_hits = check_slots && (!out.migrating.empty() || request.mode == 1);
   try {
     ParsedSearch search = parsed_for_shard(entry, request);
-    if (assigned.count() < kSlotCount)
-      search.keep = [assigned](vindex::KeyView key) { return assigned.contains_key(key); };
+    if (check_slots && answered.count() < kSlotCount)
+      search.keep = [answered](vindex::KeyView key) { return answered.contains_key(key); };
     // Steps 3 and 4 of the single-node FT.SEARCH: the same search, the same rows and bounds.
     const LocalHits hits = run_local_search(ctx, search);
     const SearchReply rows = read_hit_fields(ctx, search, hits);
@@ -122,13 +131,16 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, boo
     out.hits.reserve(rows.rows.size());
     for (std::size_t i = 0; i < rows.rows.size(); ++i)
       out.hits.push_back({rows.rows[i].key, hits.hits[i].distance, rows.rows[i].fields});
+    if (all_hits && !out.partial)
+      for (std::size_t i = rows.rows.size(); i < hits.hits.size(); ++i)
+        out.hits.push_back({hits.hits[i].key, hits.hits[i].distance, {}});
     return out;
   } catch (const vindex::Error& e) {
-    if (e.code() == vindex::ErrorCode::kTimeout) return refuse(ShardStatus::kTimeout, e.what());
+    if (e.code() == vindex::ErrorCode::kTimeout) return refused(ShardStatus::kTimeout, e.what());
     const bool bad_request = e.code() == vindex::ErrorCode::kInvalidArgument || e.code() == vindex::ErrorCode::kLimit;
-    return refuse(bad_request ? ShardStatus::kBadRequest : ShardStatus::kError, e.what());
+    return refused(bad_request ? ShardStatus::kBadRequest : ShardStatus::kError, e.what());
   } catch (const std::exception& e) {
-    return refuse(ShardStatus::kError, e.what());
+    return refused(ShardStatus::kError, e.what());
   }
 }
 
@@ -143,94 +155,244 @@ void serve_search(rm::Ctx* ctx, std::string_view sender, const Message& message)
     answer = refuse(ShardStatus::kBadRequest, std::string("undecodable request: ") + e.what());
   }
   std::string body = encode(answer);
-  if (body.size() > kDefaultMaxMessageBytes)
-    body = encode(refuse(ShardStatus::kTooLarge, "the answer would take " + std::to_string(body.size()) +
-                                                     " bytes, more than the limit of " +
-                                                     std::to_string(kDefaultMaxMessageBytes)));
+  if (body.size() > kDefaultMaxMessageBytes) {
+    SearchResponseMsg too_large = refuse(ShardStatus::kTooLarge, "the answer would take " + std::to_string(body.size()) +
+                                                                      " bytes, more than the limit of " +
+                                                                      std::to_string(kDefaultMaxMessageBytes));
+    too_large.tag = answer.tag;
+    body = encode(too_large);
+  }
   ++cluster().counters.searches_served;
   bus().send(ctx, sender, MessageKind::kSearchResponse, message.nonce, message.request_id, body);
 }
 
 namespace {
 
-// One FT.SEARCH waiting for its shards.
+// How many times one slot's request may be passed on (to the importing node, or to the node a
+// shard says serves it) within one FT.SEARCH before the query gives up with an error.
+constexpr int kMaxHops = 6;
+
+// One FT.SEARCH waiting for its shards. A target is one request: slots, the nodes that may answer
+// them (in order), and its answer. The first targets are the topology's shards; answers add
+// follow-up targets (see the migration rule in cluster_search.hpp).
 class SearchOp final : public Operation {
  public:
   struct Target {
-    std::string label;                  // how errors name the shard
+    std::string label;                  // how errors name it
+    std::vector<SlotRange> slots;       // the slots it answers for
+    std::uint8_t mode = 0;              // 0: slots the node serves; 1: importing follow-up
+    int hops = 0;                       // follow-ups that led here
+    std::uint32_t m = 0;                // hits asked for
     std::vector<NodeDesc> candidates;   // nodes to ask, in order
     std::size_t at = 0;                 // the candidate asked now
-    bool local = false;
+    bool waiting = false;               // a request to candidates[at] is out
     bool done = false;
     bool timed_out = false;
+    bool verbatim = false;              // this node's own search failed: reply with its error as is
     std::optional<SearchResponseMsg> answer;
     std::string error;
   };
 
   SearchRequest request;
-  SearchRequestMsg message;  // what every shard gets, but its slots
-  std::vector<std::vector<SlotRange>> slots;  // per target
-  std::vector<Target> targets;
+  SearchRequestMsg message;  // what every target gets, but its slots, mode, tag, m
+  std::deque<Target> targets;
+  std::size_t planned = 0;             // targets from the topology (the rest are follow-ups)
   std::vector<std::string> uncovered;  // SOMESHARDS: slot ranges no shard serves
   long long timeout_ms = 0;
+  bool local_only = false;
 
   MessageKind answer_kind() const override { return MessageKind::kSearchResponse; }
 
-  // Sends the request to the target's next usable candidate; false when none is left.
-  bool send_next(rm::Ctx* ctx, std::size_t t) {
-    Target& target = targets[t];
-    SearchRequestMsg m = message;
-    m.slots = slots[t];
-    m.timeout_ms = static_cast<std::uint32_t>(std::max(1LL, deadline_ms - now_ms()));
-    const std::string body = encode(m);
-    for (; target.at < target.candidates.size(); ++target.at) {
-      const NodeDesc& node = target.candidates[target.at];
-      if (!cluster().usable(ctx, node)) continue;
-      if (bus().send(ctx, node.id, MessageKind::kSearchRequest, cluster().nonce(), id, body)) return true;
-    }
-    return false;
-  }
-
   void fail(std::size_t t, std::string why) {
     targets[t].done = true;
+    targets[t].waiting = false;
     targets[t].error = "shard " + targets[t].label + " " + why;
   }
 
-  bool on_answer(rm::Ctx* ctx, std::string_view sender, Message& m) override {
-    for (std::size_t t = 0; t < targets.size(); ++t) {
-      Target& target = targets[t];
-      if (target.done || target.local || target.at >= target.candidates.size() ||
-          target.candidates[target.at].id != sender)
-        continue;
-      SearchResponseMsg answer;
-      try {
-        answer = decode_search_response(m.body);
-      } catch (const FrameError& e) {
-        ++cluster().counters.undecodable;
-        fail(t, std::string("sent an undecodable answer: ") + e.what());
-        return true;
+  // Asks the target's next usable candidate: this node searches at once, another gets a message.
+  void dispatch(rm::Ctx* ctx, std::size_t t) {
+    for (; targets[t].at < targets[t].candidates.size(); ++targets[t].at) {
+      const NodeDesc node = targets[t].candidates[targets[t].at];
+      const bool me = node.id == cluster().my_id();
+      if (!me && !cluster().usable(ctx, node)) continue;
+      SearchRequestMsg m = message;
+      m.slots = targets[t].slots;
+      m.mode = targets[t].mode;
+      m.m = targets[t].m;
+      m.tag = static_cast<std::uint32_t>(t);
+      m.fallback = !node.primary && targets[t].mode == 0;  // a replica standing in for its primary
+      if (me) {
+        settle(ctx, t, search_here(ctx, m, !local_only));
+        return;
       }
-      if (answer.status == ShardStatus::kLoading) {
-        ++target.at;
-        if (!send_next(ctx, t)) fail(t, "is loading and has no other reachable node");
-        return true;
+      m.timeout_ms = static_cast<std::uint32_t>(std::max(1LL, deadline_ms - now_ms()));
+      if (bus().send(ctx, node.id, MessageKind::kSearchRequest, cluster().nonce(), id, encode(m))) {
+        targets[t].waiting = true;
+        return;
       }
-      if (answer.status == ShardStatus::kWrongSlots) cluster().topology(ctx, true);
-      if (answer.status == ShardStatus::kTimeout) target.timed_out = true;
-      if (answer.status != ShardStatus::kOk) {
-        fail(t, "(" + target.candidates[target.at].address() + ") " + std::string(to_string(answer.status)) + ": " +
-                    answer.message);
-        return true;
-      }
-      if (answer.hits.size() < std::min<std::size_t>(answer.found, message.m)) {
-        fail(t, "returned fewer hits than asked");
-        return true;
-      }
-      target.done = true;
-      target.answer = std::move(answer);
-      return true;
     }
-    return false;
+    cluster().topology(ctx, true);
+    fail(t, "has no reachable node (primary and replicas down, unreachable or loading)");
+  }
+
+  bool on_answer(rm::Ctx* ctx, std::string_view sender, Message& m) override {
+    SearchResponseMsg answer;
+    try {
+      answer = decode_search_response(m.body);
+    } catch (const FrameError& e) {
+      ++cluster().counters.undecodable;
+      for (std::size_t t = 0; t < targets.size(); ++t)
+        if (asked(t, sender)) {
+          fail(t, std::string("sent an undecodable answer: ") + e.what());
+          return true;
+        }
+      return false;
+    }
+    const std::size_t t = answer.tag;
+    if (t >= targets.size() || !asked(t, sender)) return false;
+    targets[t].waiting = false;
+    settle(ctx, t, std::move(answer));
+    return true;
+  }
+
+  bool asked(std::size_t t, std::string_view sender) const {
+    const Target& target = targets[t];
+    return !target.done && target.waiting && target.at < target.candidates.size() &&
+           target.candidates[target.at].id == sender;
+  }
+
+  // An answer for target t (from a message, or from this node's own search).
+  void settle(rm::Ctx* ctx, std::size_t t, SearchResponseMsg answer) {
+    const std::string who = targets[t].candidates[targets[t].at].address();
+    const bool me = targets[t].candidates[targets[t].at].id == cluster().my_id();
+    switch (answer.status) {
+      case ShardStatus::kOk: {
+        if (answer.hits.size() < std::min<std::size_t>(answer.found, targets[t].m)) {
+          fail(t, "returned fewer hits than asked");
+          return;
+        }
+        std::vector<SlotRoute> migrating = std::move(answer.migrating);
+        std::vector<SlotRoute> moved = std::move(answer.moved);
+        targets[t].done = true;
+        targets[t].answer = std::move(answer);
+        // After this answer, never before: see the migration rule.
+        follow_up(ctx, t, migrating, 1);
+        follow_up(ctx, t, moved, 0);
+        return;
+      }
+      case ShardStatus::kLoading:
+        ++targets[t].at;
+        dispatch(ctx, t);
+        return;
+      case ShardStatus::kWrongSlots: {
+        // An older shard refusing the whole request: ask whoever the topology names now.
+        targets[t].done = true;
+        std::vector<SlotRoute> moved;
+        for (const SlotRange& r : targets[t].slots) moved.push_back({r, ""});
+        follow_up(ctx, t, moved, 0);
+        return;
+      }
+      default:
+        if (me && (answer.status == ShardStatus::kBadRequest || answer.status == ShardStatus::kError ||
+                   answer.status == ShardStatus::kTimeout)) {
+          // This node's own search failed as the single-node FT.SEARCH would: the same error.
+          targets[t].done = true;
+          targets[t].verbatim = true;
+          targets[t].timed_out = answer.status == ShardStatus::kTimeout;
+          targets[t].error = answer.message;
+          return;
+        }
+        if (answer.status == ShardStatus::kTimeout) targets[t].timed_out = true;
+        fail(t, "(" + who + ") " + std::string(to_string(answer.status)) + ": " + answer.message);
+        return;
+    }
+  }
+
+  // The node with `id` and, after it, the other nodes of its shard (stand-ins should it be down).
+  std::vector<NodeDesc> nodes_for(rm::Ctx* ctx, const std::string& id, bool with_replicas) {
+    const Topology* topology = &cluster().topology(ctx);
+    if (!topology->find_node(id)) topology = &cluster().topology(ctx, true);
+    std::vector<NodeDesc> out;
+    for (const TopologyShard& shard : topology->shards()) {
+      const auto it = std::find_if(shard.nodes.begin(), shard.nodes.end(), [&](const NodeDesc& n) { return n.id == id; });
+      if (it == shard.nodes.end()) continue;
+      out.push_back(*it);
+      out.back().primary = true;  // named as serving the slots: asked as their primary
+      if (with_replicas)
+        for (const NodeDesc& n : shard.nodes)
+          if (n.id != id && !n.primary) out.push_back(n);
+      return out;
+    }
+    NodeDesc unknown;  // not in this node's view yet: the bus still reaches it by id
+    unknown.id = id;
+    unknown.ip = "node " + id.substr(0, 8);
+    unknown.primary = true;
+    out.push_back(unknown);
+    return out;
+  }
+
+  void add_follow_up(rm::Ctx* ctx, std::size_t from, std::vector<SlotRange> slots, std::vector<NodeDesc> candidates,
+                     std::uint8_t mode) {
+    Target f;
+    f.slots = std::move(slots);
+    f.mode = mode;
+    f.hops = targets[from].hops + 1;
+    f.m = message.m;
+    f.label = (candidates.empty() ? std::string("?") : candidates.front().address()) + " (slots " + to_string(f.slots) +
+              (mode == 1 ? ", importing)" : ", moved there)");
+    f.candidates = std::move(candidates);
+    targets.push_back(std::move(f));
+    const std::size_t t = targets.size() - 1;
+    if (targets[t].hops > kMaxHops) {
+      fail(t, "kept moving while the query ran (" + std::to_string(kMaxHops) + " hops); try again");
+      return;
+    }
+    ++(mode == 1 ? cluster().counters.follow_ups_importing : cluster().counters.follow_ups_moved);
+    dispatch(ctx, t);
+  }
+
+  // Requests for slots an answer passed on: migrating slots to their importing node (mode 1),
+  // slots it does not serve to the node it names, or to the topology's owner when it names none.
+  void follow_up(rm::Ctx* ctx, std::size_t from, const std::vector<SlotRoute>& routes, std::uint8_t mode) {
+    if (routes.empty()) return;
+    std::map<std::string, std::vector<SlotRange>> by_node;
+    for (const SlotRoute& r : routes) by_node[r.node].push_back(r.range);
+    for (auto& [node, slots] : by_node) {
+      if (!node.empty()) {
+        add_follow_up(ctx, from, std::move(slots), nodes_for(ctx, node, mode == 0), mode);
+        continue;
+      }
+      // Nobody named: the topology's owner of each slot, read fresh.
+      const Topology& topology = cluster().topology(ctx, true);
+      std::map<int, SlotSet> by_shard;
+      SlotSet nowhere;
+      SlotSet asked;
+      asked.add(slots);
+      for (const SlotRange& r : asked.ranges())
+        for (std::uint32_t slot = r.first; slot <= r.last; ++slot) {
+          const int shard = topology.shard_of_slot(static_cast<std::uint16_t>(slot));
+          const SlotRange one{static_cast<std::uint16_t>(slot), static_cast<std::uint16_t>(slot)};
+          if (shard < 0) {
+            nowhere.add(one);
+          } else {
+            by_shard[shard].add(one);
+          }
+        }
+      std::vector<std::pair<std::vector<SlotRange>, std::vector<NodeDesc>>> asks;
+      for (const auto& [shard, set] : by_shard)
+        asks.emplace_back(set.ranges(), topology.shards()[static_cast<std::size_t>(shard)].nodes);
+      for (auto& [ranges, nodes] : asks) add_follow_up(ctx, from, std::move(ranges), std::move(nodes), 0);
+      if (!nowhere.empty()) {
+        if (request.some_shards) {
+          uncovered.push_back(to_string(nowhere.ranges()));
+        } else {
+          Target f;
+          f.label = "(slots " + to_string(nowhere.ranges()) + ")";
+          targets.push_back(std::move(f));
+          fail(targets.size() - 1, "is served by no node (CLUSTERDOWN); SOMESHARDS searches the others");
+        }
+      }
+    }
   }
 
   bool complete() const override {
@@ -256,6 +418,12 @@ class SearchOp final : public Operation {
     for (const Target& t : targets)
       if (!t.error.empty()) failed.push_back(&t);
     IndexEntry* entry = registry().find(message.index);
+    const auto verbatim = std::find_if(failed.begin(), failed.end(), [](const Target* t) { return t->verbatim; });
+    if (verbatim != failed.end()) {
+      ++cluster().counters.search_errors;
+      if ((*verbatim)->timed_out && entry) ++entry->search_timeouts;
+      return reply_error(ctx, (*verbatim)->error);
+    }
     if (!failed.empty() && !request.some_shards) {
       ++cluster().counters.search_errors;
       const bool timeout = std::any_of(failed.begin(), failed.end(), [](const Target* t) { return t->timed_out; });
@@ -272,6 +440,13 @@ class SearchOp final : public Operation {
     std::vector<const SearchResponseMsg*> answers;
     for (const Target& t : targets)
       if (t.answer) answers.push_back(&*t.answer);
+    if (targets.size() > planned) {
+      // Follow-ups ran: count the keys two answers both returned (the merge keeps one of each).
+      std::unordered_set<std::string_view> keys;
+      for (const SearchResponseMsg* a : answers)
+        for (const ShardHit& h : a->hits)
+          if (!keys.insert(h.key).second) ++cluster().counters.keys_deduplicated;
+    }
     std::vector<std::vector<vindex::SearchResult>> lists(answers.size());
     std::vector<vindex::ShardHits> shards(answers.size());
     bool partial = false;
@@ -344,71 +519,69 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
                          : cfg.cluster_timeout_ms;
     op->deadline_ms = now_ms() + op->timeout_ms;
     op->message = shard_message(search, node_catalog().find(search.index_name));
+    op->request = request;
+    op->local_only = request.local_only;
     const Topology& topology = cluster().topology(ctx);
+    NodeDesc me;
+    me.id = cluster().my_id();
+    me.primary = true;
+    if (const NodeDesc* mine = topology.find_node(me.id)) me = *mine, me.primary = true;
     if (request.local_only) {
       // This node's index alone, every key in it: the single-node FT.SEARCH.
       SearchOp::Target target;
       target.label = "local";
-      target.local = true;
-      op->targets.push_back(target);
-      op->slots.push_back({{0, kSlotCount - 1}});
+      target.slots = {{0, kSlotCount - 1}};
+      target.m = op->message.m;
+      target.candidates = {me};
+      op->targets.push_back(std::move(target));
     } else {
       const std::vector<SlotRange> missing = topology.uncovered();
       if (!missing.empty() && !request.some_shards)
         return reply_error(ctx, "vindex: slots " + to_string(missing) +
                                     " are served by no shard (CLUSTERDOWN); SOMESHARDS searches the others");
+      // One request per shard, to its primary (this node's own search when it is that primary); a
+      // replica only stands in for a primary that is failed, unreachable or loading. A replica
+      // coordinator asks its primary too: its own copy may lag and cannot tell migrating slots.
       for (const int s : topology.serving_shards()) {
         const TopologyShard& shard = topology.shards()[static_cast<std::size_t>(s)];
         SearchOp::Target target;
         target.label = shard.label();
-        target.local = s == topology.my_shard();
-        if (!target.local) target.candidates = shard.nodes;
+        target.slots = shard.slots;
+        target.m = op->message.m;
+        target.candidates = shard.nodes;
         op->targets.push_back(std::move(target));
-        op->slots.push_back(shard.slots);
       }
       if (!missing.empty()) op->uncovered.push_back(to_string(missing));
     }
-    op->request = request;
-    const bool remote = std::any_of(op->targets.begin(), op->targets.end(), [](const auto& t) { return !t.local; });
-    if (remote && (rm::GetContextFlags(ctx) & rm::kCtxDenyBlocking))
+    op->planned = op->targets.size();
+    const auto first_is_me = [&](const SearchOp::Target& t) {
+      return !t.candidates.empty() && t.candidates.front().id == me.id;
+    };
+    const bool remote = std::any_of(op->targets.begin(), op->targets.end(), [&](const auto& t) { return !first_is_me(t); });
+    const bool can_block = (rm::GetContextFlags(ctx) & rm::kCtxDenyBlocking) == 0;
+    if (remote && !can_block)
       return reply_error(ctx, "vindex: FT.SEARCH in cluster mode waits for other shards and cannot run inside "
                               "MULTI/EXEC or a script; add LOCALONLY to search this node's shard only");
     if (remote) ++cluster().counters.searches_fanned_out;
 
     operations().add(op);
     // Remote shards first, so they search while this node searches its own shard.
-    for (std::size_t t = 0; t < op->targets.size(); ++t) {
-      if (op->targets[t].local) continue;
-      if (!op->send_next(ctx, t)) {
-        cluster().topology(ctx, true);
-        op->fail(t, "has no reachable node (primary and replicas down or unreachable)");
-      }
-    }
-    for (std::size_t t = 0; t < op->targets.size(); ++t) {
-      if (!op->targets[t].local) continue;
-      SearchRequestMsg m = op->message;
-      m.slots = op->slots[t];
-      SearchResponseMsg answer = search_here(ctx, m, !request.local_only);
-      op->targets[t].done = true;
-      if (answer.status == ShardStatus::kOk) {
-        op->targets[t].answer = std::move(answer);
-      } else if (answer.status == ShardStatus::kBadRequest || answer.status == ShardStatus::kError ||
-                 answer.status == ShardStatus::kTimeout) {
-        // This node's own search failed as the single-node FT.SEARCH would: the same error.
-        operations().forget(op->id);
-        if (answer.status == ShardStatus::kTimeout) ++search.entry->search_timeouts;
-        return reply_error(ctx, answer.message);
-      } else {
-        op->targets[t].error = "shard " + op->targets[t].label + " (this node) " +
-                               std::string(to_string(answer.status)) + ": " + answer.message;
-      }
-    }
+    for (std::size_t t = 0; t < op->planned; ++t)
+      if (!first_is_me(op->targets[t])) op->dispatch(ctx, t);
+    for (std::size_t t = 0; t < op->planned; ++t)
+      if (first_is_me(op->targets[t])) op->dispatch(ctx, t);
     // Replies at once when nothing is awaited, or when a shard already failed and ALLSHARDS.
-    const bool failed = !request.some_shards &&
-                        std::any_of(op->targets.begin(), op->targets.end(), [](const auto& t) { return !t.error.empty(); });
-    if (op->complete() || failed) {
+    const bool fatal = std::any_of(op->targets.begin(), op->targets.end(), [&](const auto& t) {
+      return t.verbatim || (!t.error.empty() && !request.some_shards);
+    });
+    if (op->complete() || fatal) {
       operations().forget(op->id);
       return op->reply(ctx);
+    }
+    if (!can_block) {
+      operations().forget(op->id);
+      return reply_error(ctx, "vindex: slots of this node's shard are moving and FT.SEARCH would have to wait for "
+                              "other nodes, which it cannot inside MULTI/EXEC or a script; add LOCALONLY");
     }
     if (!operations().block(ctx, op)) {
       operations().forget(op->id);

@@ -107,6 +107,12 @@ bool ClusterState::usable(rm::Ctx* ctx, const NodeDesc& node) const {
   return (flags & (rm::kNodePfail | rm::kNodeFail)) == 0;
 }
 
+SelfView ClusterState::self_view(rm::Ctx* ctx) {
+  rm::ReplyPtr reply(rm::Call(ctx, "CLUSTER", "c", "NODES"));
+  if (!reply || rm::CallReplyType(reply.get()) != rm::kReplyString) return {};
+  return parse_cluster_nodes(reply_text(reply.get()));
+}
+
 ClusterState& cluster() {
   static ClusterState state;
   return state;

@@ -6,7 +6,10 @@
 // (a keyless command, so RedisModule_Call runs it on replicas too), cached for at most
 // `kTopologyMaxAgeMs` and refreshed at once when a send fails or a shard says it does not serve a
 // slot. Node health for target choice combines the shard list's `health` with the live flags of
-// `RedisModule_GetClusterNodeInfo` (PFAIL / FAIL). Main thread only. Next: cluster_transport.hpp.
+// `RedisModule_GetClusterNodeInfo` (PFAIL / FAIL). What this node itself serves, migrates and imports
+// is never taken from the cache: `self_view` reads CLUSTER NODES when it is needed (a shard
+// answering a request, the slot-loss check of the 100 ms timer). Main thread only.
+// Next: cluster_transport.hpp.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +38,11 @@ struct ClusterCounters {
   std::uint64_t catalog_entries_applied = 0;
   std::uint64_t catalog_repairs = 0;      ///< CATALOG_GET sent after a digest differed
   std::uint64_t topology_refreshes = 0;
+  std::uint64_t follow_ups_importing = 0; ///< requests for migrating slots sent to the importing node
+  std::uint64_t follow_ups_moved = 0;     ///< requests for slots a shard said another node serves
+  std::uint64_t keys_deduplicated = 0;    ///< keys two answers of one search both returned
+  std::uint64_t slots_lost = 0;           ///< slots this node's shard stopped serving
+  std::uint64_t slot_loss_entries_removed = 0;  ///< index entries of lost slots whose key was gone
   std::uint64_t bus_sockets_nodelay = 0;  ///< cluster bus connections given TCP_NODELAY (see enable_bus_nodelay)
 };
 
@@ -54,6 +62,8 @@ class ClusterState {
   const Topology& topology(rm::Ctx* ctx, bool force = false);
   /// Whether `node` can be asked now (not failed in the shard list, not PFAIL/FAIL right now).
   bool usable(rm::Ctx* ctx, const NodeDesc& node) const;
+  /// This node's own view, read now from CLUSTER NODES (`valid` false when that failed).
+  SelfView self_view(rm::Ctx* ctx);
 
   ClusterCounters counters;
 

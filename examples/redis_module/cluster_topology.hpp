@@ -1,12 +1,17 @@
-// examples/redis_module/cluster_topology.hpp — who serves which slots: shards, their nodes, health.
+// examples/redis_module/cluster_topology.hpp — who serves which slots: shards, their nodes, health;
+// and what one node says about itself right now.
 //
 // A `Topology` is built from the shard list a node reports (CLUSTER SHARDS: per shard its slot
 // ranges and its nodes with role and health) and answers what the coordinator needs: the shard of
 // every slot, the slots no shard serves, this node's shard, and for each shard the nodes to ask in
 // order (the primary, then replicas — a node the cluster marks failed is left out). Slot
 // assignment is explicit: a request names the slot ranges the coordinator expects the shard to
-// answer for, and the shard searches only keys of those slots, so a later change (resharding, #18)
-// adds ranges to requests instead of changing this model. Pure code (no Redis calls).
+// answer for, and the shard searches only keys of those slots. The coordinator caches its topology
+// for 100 ms; a shard never trusts a cached view for what it answers: it reads `SelfView` (CLUSTER
+// NODES, whose own line alone shows MIGRATING and IMPORTING slots) at the moment it answers, and
+// `plan_slots` decides, per slot asked, whether it answers it (and whether the slot is migrating
+// away, and to whom) or names the node that serves it instead (cluster_search.hpp has the rule that
+// makes this exact while slots move). Pure code (no Redis calls).
 // Main thread only. Next: cluster_state.hpp (where a node keeps its topology).
 #pragma once
 
@@ -80,5 +85,47 @@ class Topology {
   int my_shard_ = -1;
   std::uint64_t fingerprint_ = 0;
 };
+
+/// One line of CLUSTER NODES.
+struct ClusterNodesLine {
+  std::string id;
+  std::string address;          ///< "ip:port"
+  bool myself = false;
+  bool primary = false;         ///< flag master
+  bool failed = false;          ///< flag fail (not pfail)
+  std::string primary_id;       ///< a replica's primary ("" for a primary)
+  std::vector<SlotRange> slots;  ///< the slots it serves (primaries only list slots)
+};
+
+/// What a node says about itself in CLUSTER NODES, read when it answers a request.
+struct SelfView {
+  bool valid = false;           ///< the `myself` line was found
+  std::string my_id;
+  bool primary = false;
+  std::string primary_id;       ///< its primary (its own id when it is one; "" when unknown)
+  SlotSet served;               ///< the slots of its shard: its own (primary) or its primary's (replica)
+  /// Slots it is migrating away ([slot->-id] on its own line), ascending, with the importing node.
+  std::vector<std::pair<std::uint16_t, std::string>> migrating;
+  SlotSet importing;            ///< slots it is importing ([slot-<-id])
+  std::vector<ClusterNodesLine> nodes;
+  /// The node serving `slot` as this node sees it, "" when none.
+  std::string owner_of(std::uint16_t slot) const;
+};
+
+/// Parses CLUSTER NODES text. Lines it cannot read are skipped; `valid` is false without a myself line.
+SelfView parse_cluster_nodes(std::string_view text);
+
+/// How a node answers a request for `asked` slots (see cluster_search.hpp for the rule).
+struct SlotPlan {
+  SlotSet answered;                 ///< slots whose keys it searches
+  std::vector<SlotRoute> migrating; ///< answered slots it is migrating, and their importing node
+  std::vector<SlotRoute> moved;     ///< asked slots it does not answer, and the node serving them ("" unknown)
+};
+
+/// Per slot asked: a primary answers the slots it serves (reporting those it is migrating) and, in
+/// mode 1 (the importing follow-up), the slots it is importing; a replica answers its primary's
+/// slots only when asked as a stand-in for that primary (`fallback`), otherwise it names its primary.
+/// Every other slot is moved, to the node serving it in `view`.
+SlotPlan plan_slots(const SelfView& view, const std::vector<SlotRange>& asked, std::uint8_t mode, bool fallback);
 
 }  // namespace vindex_redis

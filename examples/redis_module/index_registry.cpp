@@ -93,6 +93,23 @@ void Registry::apply(rm::Ctx* ctx, std::string_view key, bool removal) {
   }
 }
 
+std::size_t Registry::reconcile_keys(rm::Ctx* ctx, const std::function<bool(std::string_view)>& pick) {
+  if (loading_) return 0;
+  Busy busy(*this, ctx);
+  RedisSource::ContextScope scope(keyspace(), ctx);
+  std::size_t removed = 0;
+  for (auto& [name, entry] : indexes_) {
+    for (const std::string& key : entry.index->keys_where(pick)) {
+      try {
+        if (entry.index->on_write(key) == vindex::EntryOutcome::kRemoved) ++removed;
+      } catch (const std::exception& e) {
+        rm::Log(ctx, "warning", "vindex: index '%s' could not re-read a key: %s", name.c_str(), e.what());
+      }
+    }
+  }
+  return removed;
+}
+
 Registry::Busy::~Busy() {
   if (--registry_.busy_ > 0 || registry_.deferred_.empty()) return;
   ++registry_.busy_;  // changes made while draining are queued behind the current ones

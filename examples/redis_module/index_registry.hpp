@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -78,6 +79,11 @@ class Registry {
   /// on_delete on every index whose prefixes match. Inside a Busy region the change is queued and
   /// applied when the region ends. Never throws.
   void key_changed(rm::Ctx* ctx, std::string_view key, bool removal);
+
+  /// Re-reads, in every index, the entries (indexed or failing) whose key `pick` selects, as a
+  /// write of that key would: entries whose key is gone are removed. Returns how many were
+  /// removed. For keys the server deleted without notifying modules (cluster.hpp: slot loss).
+  std::size_t reconcile_keys(rm::Ctx* ctx, const std::function<bool(std::string_view)>& pick);
 
   /// A region in which vindex may be reading the keyspace. Reading a key can expire it, and the
   /// server then notifies the module synchronously; those notifications are queued instead of

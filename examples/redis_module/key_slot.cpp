@@ -71,4 +71,22 @@ std::string to_string(const std::vector<SlotRange>& ranges) {
   return out.empty() ? "none" : out;
 }
 
+std::vector<SlotRoute> make_routes(const std::vector<std::pair<std::uint16_t, std::string>>& slots) {
+  std::vector<SlotRoute> out;
+  for (const auto& [slot, node] : slots) {
+    if (!out.empty() && out.back().node == node && out.back().range.last + 1u == slot) {
+      out.back().range.last = slot;
+    } else {
+      out.push_back({{slot, slot}, node});
+    }
+  }
+  return out;
+}
+
+SlotSet slots_of(const std::vector<SlotRoute>& routes) {
+  SlotSet out;
+  for (const SlotRoute& r : routes) out.add(r.range);
+  return out;
+}
+
 }  // namespace vindex_redis

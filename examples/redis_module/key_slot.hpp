@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace vindex_redis {
@@ -54,10 +55,15 @@ class SlotSet {
   bool empty() const noexcept { return bits_.none(); }
   /// The set as sorted, non-adjacent inclusive ranges.
   std::vector<SlotRange> ranges() const;
-  /// The union / difference with another set.
+  /// The union / intersection / difference with another set.
   SlotSet& operator|=(const SlotSet& other) noexcept {
     bits_ |= other.bits_;
     return *this;
+  }
+  SlotSet intersection(const SlotSet& other) const {
+    SlotSet out;
+    out.bits_ = bits_ & other.bits_;
+    return out;
   }
   SlotSet without(const SlotSet& other) const {
     SlotSet out;
@@ -72,5 +78,20 @@ class SlotSet {
 
 /// "0-5460,5462" style text of ranges, for error messages and FT.INFO.
 std::string to_string(const std::vector<SlotRange>& ranges);
+
+/// Slots and the node they go to (a 40-character node id, or empty when no node is known): where a
+/// shard says slots it answered are migrating, or which node serves slots it does not.
+struct SlotRoute {
+  SlotRange range;
+  std::string node;
+  friend bool operator==(const SlotRoute&, const SlotRoute&) = default;
+};
+
+/// Builds routes from (slot, node) pairs given in ascending slot order: adjacent slots going to the
+/// same node share one range.
+std::vector<SlotRoute> make_routes(const std::vector<std::pair<std::uint16_t, std::string>>& slots);
+
+/// The slots of `routes` as a set.
+SlotSet slots_of(const std::vector<SlotRoute>& routes);
 
 }  // namespace vindex_redis

@@ -119,6 +119,12 @@ class Node:
                 self.proc.wait()
         self.proc = None
 
+    def restart(self):
+        """Stops the process (if running) and starts it again on the same port and directory: it
+        rejoins from its nodes.conf, and loads its dump.rdb when there is one."""
+        self.stop()
+        return self.start()
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -228,6 +234,31 @@ class Cluster:
             "CLUSTER", "INFO").decode() for n in self.nodes if n.alive()), 30, "every node to know the new one")
         wait_for(lambda: "cluster_state:ok" in node.client().execute_command("CLUSTER", "INFO").decode(), 30,
                  "the new node to see the cluster up")
+
+    def reshard(self, source, target, slots, timeout=300):
+        """Moves `slots` slots from `source` to `target` with `redis-cli --cluster reshard` (slot by
+        slot: SETSLOT IMPORTING / MIGRATING, MIGRATE the keys, SETSLOT NODE); returns its wall time."""
+        t0 = time.time()
+        out = subprocess.run([REDIS_CLI, "--cluster", "reshard", source.address, "--cluster-from", source.id,
+                              "--cluster-to", target.id, "--cluster-slots", str(slots), "--cluster-yes"],
+                             capture_output=True, text=True, timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError("redis-cli --cluster reshard failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
+        return time.time() - t0
+
+    def open_slots(self):
+        """{address: [markers]}: the MIGRATING / IMPORTING slots each live node reports on its own line."""
+        out = {}
+        for n in self.nodes:
+            if not n.alive():
+                continue
+            for line in n.client().execute_command("CLUSTER", "NODES").decode().splitlines():
+                parts = line.split()
+                if "myself" in parts[2].split(","):
+                    marks = [p for p in parts[8:] if p.startswith("[")]
+                    if marks:
+                        out[n.address] = marks
+        return out
 
     # ---- views -------------------------------------------------------------------------------
 
