@@ -1993,10 +1993,11 @@ class HnswIndex {
     {
       std::shared_lock lock(graph_mutex_);
       auto scratch = scratch_.take();
+      scratch->start_walk({});  // no deadline: a pooled scratch may hold a query's
       const float* q = vector_of(v);
       Id ep = entry_;
       Distance d_ep = distance(q, ep);
-      for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+      for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
       search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound());
       std::vector<Candidate> live;
       for (const Candidate& c : scratch->results)
@@ -2089,10 +2090,11 @@ class HnswIndex {
         found = true;
       } else {
         auto scratch = scratch_.take();
+        scratch->start_walk({});  // no deadline: a pooled scratch may hold a query's
         const float* q = vector_of(x);
         Id ep = entry_;
         Distance d_ep = distance(q, ep);
-        for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l));
+        for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
         search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound());
         std::vector<Candidate>& r = scratch->results;
         std::sort(r.begin(), r.end(), closer);
