@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -37,30 +36,40 @@ class [[nodiscard]] GrowGuard {
  public:
   /// Makes `v.capacity() >= wanted` (geometrically, as reserve_for). Throws std::bad_alloc (or a
   /// MemoryLimitExceeded) with `v` unchanged.
-  GrowGuard(Vector& v, std::size_t wanted) : v_(&v) {
+  GrowGuard(Vector& v, std::size_t wanted) : v_(&v), old_(v.get_allocator()) {
     if (wanted <= v.capacity()) return;
     Vector fresh(v.get_allocator());
     const std::size_t doubled = v.capacity() > v.max_size() / 2 ? v.max_size() : 2 * v.capacity();
     fresh.reserve(std::max({wanted, doubled, std::size_t{8}}));
     fresh.assign(v.begin(), v.end());  // within the reserved capacity: no allocation
     v.swap(fresh);
-    old_.emplace(std::move(fresh));  // move construction keeps the allocator
+    old_.swap(fresh);  // same allocator: swaps buffers only
+    pending_ = true;
   }
   /// Takes over `other`'s pending growth.
-  GrowGuard(GrowGuard&& other) noexcept : v_(other.v_), old_(std::move(other.old_)) { other.old_.reset(); }
+  GrowGuard(GrowGuard&& other) noexcept : v_(other.v_), old_(std::move(other.old_)), pending_(other.pending_) {
+    other.pending_ = false;
+  }
   GrowGuard(const GrowGuard&) = delete;
   GrowGuard& operator=(const GrowGuard&) = delete;
   GrowGuard& operator=(GrowGuard&&) = delete;
   /// Puts the old buffer back unless committed.
   ~GrowGuard() {
-    if (old_) v_->swap(*old_);  // old_ now holds the new buffer, freed with it
+    if (pending_) v_->swap(old_);  // old_ now holds the new buffer, freed with it
   }
   /// Keeps the new capacity (and frees the old buffer).
-  void commit() noexcept { old_.reset(); }
+  void commit() noexcept {
+    pending_ = false;
+    Vector released(old_.get_allocator());
+    old_.swap(released);
+  }
 
  private:
+  // The old buffer while growth is pending. (A std::optional here made gcc 12 warn
+  // maybe-uninitialized at -O3 in some callers.)
   Vector* v_;
-  std::optional<Vector> old_;
+  Vector old_;
+  bool pending_ = false;
 };
 
 }  // namespace vindex
