@@ -1,6 +1,9 @@
 // examples/redis_module/module_memory.cpp — the module's memory accounts.
 #include "module_memory.hpp"
 
+#include <cstdint>
+#include <utility>
+
 #include "index_registry.hpp"
 #include "module_api.hpp"
 #include "module_config.hpp"
@@ -34,6 +37,23 @@ void apply_memory_limits() {
   const std::size_t per_index = account_limit(config().index_max_memory);
   for (auto& [name, entry] : registry().all())
     if (entry.memory) entry.memory->set_limit(per_index);
+}
+
+void add_memory_info(rm::InfoCtx* ctx) {
+  const vindex::MemoryAccount& all = module_memory();
+  std::uint64_t index_refusals = 0;
+  for (auto& [name, entry] : registry().all())
+    if (entry.memory) index_refusals += entry.memory->refused();
+  rm::InfoAddSection(ctx, "memory");
+  const std::pair<const char*, long long> fields[] = {
+      {"memory_used_bytes", static_cast<long long>(all.in_use())},
+      {"memory_peak_bytes", static_cast<long long>(all.peak())},
+      {"memory_limit_bytes", shown_limit(all.limit())},
+      {"memory_index_limit_bytes", config().index_max_memory},
+      {"memory_limit_refusals", static_cast<long long>(all.refused())},
+      {"memory_index_limit_refusals", static_cast<long long>(index_refusals)},
+  };
+  for (const auto& [name, value] : fields) rm::InfoAddFieldLongLong(ctx, name, value);
 }
 
 }  // namespace vindex_redis

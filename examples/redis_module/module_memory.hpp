@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "module_api_cluster.hpp"
 #include "vindex/core/memory.hpp"
 
 namespace vindex_redis {
@@ -36,5 +37,9 @@ long long shown_limit(std::size_t account_limit) noexcept;
 /// account at once (after CONFIG SET). Lowering a limit below what is in use frees nothing: writes
 /// that allocate are refused until usage drops under it.
 void apply_memory_limits();
+
+/// Writes the `vindex_memory` section of `INFO vindex`: bytes all indexes hold now and at most,
+/// the two limits (0: none), and the allocations each kind of limit refused.
+void add_memory_info(rm::InfoCtx* ctx);
 
 }  // namespace vindex_redis
