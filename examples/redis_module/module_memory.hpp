@@ -1,7 +1,9 @@
 // examples/redis_module/module_memory.hpp — where the indexes' memory comes from, and its limits.
 //
 // Every index allocates from Redis's allocator (RedisModule_Alloc / RedisModule_Free, i.e. zmalloc),
-// so index memory counts in INFO memory's used_memory, in maxmemory and so in eviction. The module
+// so index memory counts in INFO memory's used_memory, in maxmemory and so in eviction (aligned
+// blocks without the over-allocation of vindex::MallocResource when the allocator already aligns
+// them, as jemalloc does; see module_memory.cpp). The module
 // holds one vindex::MemoryAccount over that allocator for all indexes (limit: vindex.max-memory) and
 // each index one account chained to it (limit: vindex.index-max-memory); 0 means no limit. An
 // allocation past a limit makes that key an indexing failure (out of memory) that changes nothing;
