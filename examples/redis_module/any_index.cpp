@@ -14,9 +14,12 @@ namespace {
 template <class IndexT>
 class Impl final : public AnyIndex {
  public:
-  Impl(const IndexSpec& spec, vindex::KeyValueSource& source, std::unique_ptr<IndexT> index)
-      : keyspace_(std::make_unique<vindex::KeyspaceIndex<IndexT>>(spec.definition, source, std::move(index))) {}
-  explicit Impl(std::unique_ptr<vindex::KeyspaceIndex<IndexT>> loaded) : keyspace_(std::move(loaded)) {}
+  Impl(std::shared_ptr<vindex::MemoryAccount> memory, const IndexSpec& spec, vindex::KeyValueSource& source,
+       std::unique_ptr<IndexT> index)
+      : memory_(std::move(memory)),
+        keyspace_(std::make_unique<vindex::KeyspaceIndex<IndexT>>(spec.definition, source, std::move(index))) {}
+  Impl(std::shared_ptr<vindex::MemoryAccount> memory, std::unique_ptr<vindex::KeyspaceIndex<IndexT>> loaded)
+      : memory_(std::move(memory)), keyspace_(std::move(loaded)) {}
 
   void start_backfill() override { keyspace_->start_backfill(); }
   void start_reconcile() override { keyspace_->start_reconcile(); }
@@ -68,23 +71,30 @@ class Impl final : public AnyIndex {
   void save(vindex::Serializer& out) const override { vindex::save(*keyspace_, out); }
 
  private:
+  std::shared_ptr<vindex::MemoryAccount> memory_;  // declared first: outlives keyspace_, which frees into it
   std::unique_ptr<vindex::KeyspaceIndex<IndexT>> keyspace_;
 };
 
 template <class MetricT>
-std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source) {
+std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                          std::shared_ptr<vindex::MemoryAccount> memory) {
+  vindex::MemoryAccount* resource = memory.get();
   if (spec.algorithm == Algorithm::kFlat) {
     using I = vindex::FlatIndex<float, MetricT>;
-    return std::make_unique<Impl<I>>(spec, source, std::make_unique<I>(spec.schema, spec.flat));
+    return std::make_unique<Impl<I>>(std::move(memory), spec, source,
+                                     std::make_unique<I>(spec.schema, spec.flat, vindex::Limits{}, resource));
   }
   using I = vindex::HnswIndex<float, MetricT>;
-  return std::make_unique<Impl<I>>(spec, source, std::make_unique<I>(spec.schema, spec.hnsw));
+  return std::make_unique<Impl<I>>(std::move(memory), spec, source,
+                                   std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
 }
 
 template <class IndexT>
-std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource& source, vindex::Deserializer& in) {
+std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource& source, vindex::Deserializer& in,
+                                  std::shared_ptr<vindex::MemoryAccount> memory) {
   vindex::LoadOptions options;
   options.expect_schema = spec.schema;
+  options.memory = memory.get();
   auto loaded = vindex::load_keyspace<IndexT>(in, source, options);
   if (!(loaded->definition() == spec.definition))
     throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
@@ -95,33 +105,36 @@ std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource&
       throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
                           "the snapshot's HNSW parameters (M, EF_CONSTRUCTION, EF_RUNTIME) differ from FT.CREATE's");
   }
-  return std::make_unique<Impl<IndexT>>(std::move(loaded));
+  return std::make_unique<Impl<IndexT>>(std::move(memory), std::move(loaded));
 }
 
 template <class MetricT>
 std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
-                                          vindex::Deserializer& in) {
-  if (spec.algorithm == Algorithm::kFlat) return load_as<vindex::FlatIndex<float, MetricT>>(spec, source, in);
-  return load_as<vindex::HnswIndex<float, MetricT>>(spec, source, in);
+                                          vindex::Deserializer& in, std::shared_ptr<vindex::MemoryAccount> memory) {
+  if (spec.algorithm == Algorithm::kFlat)
+    return load_as<vindex::FlatIndex<float, MetricT>>(spec, source, in, std::move(memory));
+  return load_as<vindex::HnswIndex<float, MetricT>>(spec, source, in, std::move(memory));
 }
 
 }  // namespace
 
 std::unique_ptr<AnyIndex> load_index(const IndexSpec& spec, vindex::KeyValueSource& source,
-                                     vindex::Deserializer& in) {
+                                     vindex::Deserializer& in, std::shared_ptr<vindex::MemoryAccount> memory) {
   switch (spec.schema.metric) {
-    case vindex::Metric::kL2: return load_for_metric<vindex::metric::L2>(spec, source, in);
-    case vindex::Metric::kIP: return load_for_metric<vindex::metric::InnerProduct>(spec, source, in);
-    case vindex::Metric::kCosine: return load_for_metric<vindex::metric::Cosine>(spec, source, in);
+    case vindex::Metric::kL2: return load_for_metric<vindex::metric::L2>(spec, source, in, std::move(memory));
+    case vindex::Metric::kIP:
+      return load_for_metric<vindex::metric::InnerProduct>(spec, source, in, std::move(memory));
+    case vindex::Metric::kCosine: return load_for_metric<vindex::metric::Cosine>(spec, source, in, std::move(memory));
   }
   throw vindex::Error(vindex::ErrorCode::kInvalidArgument, "unknown metric");
 }
 
-std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source) {
+std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                     std::shared_ptr<vindex::MemoryAccount> memory) {
   switch (spec.schema.metric) {
-    case vindex::Metric::kL2: return make_for_metric<vindex::metric::L2>(spec, source);
-    case vindex::Metric::kIP: return make_for_metric<vindex::metric::InnerProduct>(spec, source);
-    case vindex::Metric::kCosine: return make_for_metric<vindex::metric::Cosine>(spec, source);
+    case vindex::Metric::kL2: return make_for_metric<vindex::metric::L2>(spec, source, std::move(memory));
+    case vindex::Metric::kIP: return make_for_metric<vindex::metric::InnerProduct>(spec, source, std::move(memory));
+    case vindex::Metric::kCosine: return make_for_metric<vindex::metric::Cosine>(spec, source, std::move(memory));
   }
   throw vindex::Error(vindex::ErrorCode::kInvalidArgument, "unknown metric");
 }

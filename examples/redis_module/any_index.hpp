@@ -4,7 +4,9 @@
 // takes them as template parameters. `AnyIndex` is the small virtual interface the module talks to;
 // `make_index` instantiates `vindex::KeyspaceIndex<FlatIndex|HnswIndex<float, Metric>>` behind it.
 // Every call forwards to vindex: backfill steps, reconcile, mutation hooks, filtered search,
-// snapshots. Same thread-safety as KeyspaceIndex (the module uses it from the main thread only).
+// snapshots. Every allocation of the index (vectors, graph, keys, attributes, bookkeeping) comes
+// from the memory account it is made with, which it keeps alive (module_memory.hpp). Same
+// thread-safety as KeyspaceIndex (the module uses it from the main thread only).
 // Next: redis_source.hpp.
 #pragma once
 
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "index_spec.hpp"
+#include "vindex/core/memory.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/hnsw_index.hpp"
@@ -76,15 +79,18 @@ class AnyIndex {
   virtual void save(vindex::Serializer& out) const = 0;
 };
 
-/// A new, empty index for `spec` over `source` (which must outlive it).
-std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source);
+/// A new, empty index for `spec` over `source` (which must outlive it), allocating from `memory`.
+std::unique_ptr<AnyIndex> make_index(const IndexSpec& spec, vindex::KeyValueSource& source,
+                                     std::shared_ptr<vindex::MemoryAccount> memory);
 
 /// An index for `spec` restored from a vindex keyspace snapshot in `in` (vectors, HNSW graph,
 /// attribute values, failures): nothing is re-inserted. Whatever changed in the keyspace since the
 /// snapshot is caught up by a reconcile scan, which the caller starts once the keyspace has loaded.
 /// Throws vindex::Error when the snapshot is damaged, truncated, of another format version, or does
-/// not match `spec` (schema, algorithm, metric, definition); the caller then backfills instead.
+/// not match `spec` (schema, algorithm, metric, definition), and std::bad_alloc (a MemoryLimitExceeded)
+/// when the index does not fit in `memory`, having given back all it took; the caller then backfills
+/// instead.
 std::unique_ptr<AnyIndex> load_index(const IndexSpec& spec, vindex::KeyValueSource& source,
-                                     vindex::Deserializer& in);
+                                     vindex::Deserializer& in, std::shared_ptr<vindex::MemoryAccount> memory);
 
 }  // namespace vindex_redis

@@ -16,6 +16,7 @@
 #include "cluster_transport.hpp"
 #include "index_registry.hpp"
 #include "module_config.hpp"
+#include "module_memory.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -109,6 +110,7 @@ void on_timer(rm::Ctx* ctx, void*) {
 }
 
 void info(rm::InfoCtx* ctx, int) {
+  add_memory_info(ctx);
   rm::InfoAddSection(ctx, "cluster");
   rm::InfoAddFieldLongLong(ctx, "cluster_enabled", cluster().enabled() ? 1 : 0);
   if (!cluster().enabled()) return;

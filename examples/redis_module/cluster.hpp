@@ -5,7 +5,8 @@
 // `INFO vindex` section and a 100 ms timer (catalog digests, stalled partial messages, overdue
 // operations, slots this node's shard stopped serving). Its settings are module configs (vindex.cluster-timeout-ms,
 // vindex.cluster-digest-interval-ms: module_config.hpp). In standalone mode it only registers the
-// INFO section: the FT.* commands take their single-node paths as before. Main thread only.
+// INFO sections (`INFO vindex` also carries the index memory section of module_memory.hpp): the FT.*
+// commands take their single-node paths as before. Main thread only.
 // Next: cluster_state.hpp and the files it lists.
 #pragma once
 

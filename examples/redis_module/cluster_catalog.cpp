@@ -17,6 +17,7 @@
 #include "cluster_transport.hpp"
 #include "command_util.hpp"
 #include "index_registry.hpp"
+#include "module_memory.hpp"
 #include "module_config.hpp"
 #include "redis_source.hpp"
 
@@ -56,7 +57,8 @@ void apply_to_registry(rm::Ctx* ctx, const CatalogEntry& e) {
     reg.drop(e.name);
   }
   IndexEntry entry;
-  entry.index = make_index(spec, keyspace());
+  entry.memory = new_index_account(spec.name);
+  entry.index = make_index(spec, keyspace(), entry.memory);
   if (spec.skip_initial_scan) {
   } else if (reg.loading()) {
     entry.after_load = AfterLoad::kBackfill;

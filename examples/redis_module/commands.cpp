@@ -19,6 +19,7 @@
 #include "info_reply.hpp"
 #include "module_api.hpp"
 #include "module_config.hpp"
+#include "module_memory.hpp"
 #include "redis_source.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
@@ -58,7 +59,8 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
                                   " indexes, the most vindex.max-indexes (" + std::to_string(max_indexes) +
                                   ") allows; drop one or raise the limit");
     IndexEntry entry;
-    entry.index = make_index(spec, keyspace());
+    entry.memory = new_index_account(name);
+    entry.index = make_index(spec, keyspace(), entry.memory);
     if (spec.skip_initial_scan) {
     } else if (reg.loading()) {
       entry.after_load = AfterLoad::kBackfill;

@@ -37,7 +37,7 @@ bool Registry::drop(std::string_view name) {
 
 void Registry::reset_all() {
   for (auto& [name, entry] : indexes_) {
-    entry.index = make_index(entry.spec, keyspace());
+    entry.index = make_index(entry.spec, keyspace(), entry.memory);
     entry.snapshot = {};
     // The keyspace is empty right after a flush; a scan marks the index ready at its first step.
     entry.index->start_backfill();

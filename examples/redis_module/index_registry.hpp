@@ -24,6 +24,7 @@
 #include "any_index.hpp"
 #include "index_spec.hpp"
 #include "module_api.hpp"
+#include "vindex/core/memory.hpp"
 
 namespace vindex_redis {
 
@@ -44,6 +45,9 @@ struct SnapshotLoad {
 /// One index.
 struct IndexEntry {
   IndexSpec spec;                       ///< what FT.CREATE asked for
+  /// The index's memory account (module_memory.hpp): what FT.INFO reports, kept across the rebuilds
+  /// of a flush or SWAPDB. The index shares it, so it outlives the index in any order of destruction.
+  std::shared_ptr<vindex::MemoryAccount> memory;
   std::unique_ptr<AnyIndex> index;      ///< the vindex index
   AfterLoad after_load = AfterLoad::kNothing;  ///< scan to start when loading ends
   SnapshotLoad snapshot;                ///< how the last load restored it

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "command_util.hpp"
+#include "module_memory.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -37,7 +38,12 @@ InfoFigures local_figures(const IndexEntry& entry) {
   f.snapshot = entry.snapshot;
   f.search_timeouts = entry.search_timeouts;
   f.search_partial = entry.search_partial;
-  f.memory_bytes = entry.index->memory_bytes();
+  f.memory_bytes = entry.memory ? entry.memory->in_use() : entry.index->memory_bytes();
+  if (entry.memory) {
+    f.memory_peak_bytes = entry.memory->peak();
+    f.memory_limit_bytes = static_cast<std::uint64_t>(shown_limit(entry.memory->limit()));
+    f.memory_limit_refusals = entry.memory->refused();
+  }
   f.maintenance = entry.index->maintenance_stats().value_or(vindex::HnswMaintenanceStats{});
   return f;
 }
@@ -210,6 +216,15 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   reply_str(ctx, format_double(static_cast<double>(f.memory_bytes) / (1024.0 * 1024.0)));
   key("total_memory_bytes");
   rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_bytes));
+  // The index's memory account (module_memory.hpp): the most it held, its limit
+  // (vindex.index-max-memory, 0: none) and the allocations that limit refused (each made a key an
+  // out_of_memory indexing failure; refusals by vindex.max-memory are in INFO vindex).
+  key("memory_peak_bytes");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_peak_bytes));
+  key("memory_limit_bytes");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_limit_bytes));
+  key("memory_limit_refusals");
+  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_limit_refusals));
   if (extra) replied += extra(ctx);
   rm::ReplySetArrayLength(ctx, replied);
 }

@@ -33,9 +33,14 @@ struct InfoFigures {
   SnapshotLoad snapshot;
   std::uint64_t search_timeouts = 0;   ///< FT.SEARCHes that failed at their deadline
   std::uint64_t search_partial = 0;    ///< FT.SEARCHes answered with partial hits
-  std::uint64_t memory_bytes = 0;
+  std::uint64_t memory_bytes = 0;       ///< bytes the index's memory account holds (exact)
   /// HNSW graph maintenance (zero for FLAT). This node's only: cluster mode does not carry them.
   vindex::HnswMaintenanceStats maintenance{};
+  /// The index's memory account: its peak, its limit (vindex.index-max-memory, 0: none) and the
+  /// allocations that limit refused. This node's only, like `maintenance`.
+  std::uint64_t memory_peak_bytes = 0;
+  std::uint64_t memory_limit_bytes = 0;
+  std::uint64_t memory_limit_refusals = 0;
 };
 
 /// The figures of this node's index.

@@ -42,6 +42,7 @@ std::uint64_t (*LoadUnsigned)(IO*) = nullptr;
 void (*SaveStringBuffer)(IO*, const char*, std::size_t) = nullptr;
 char* (*LoadStringBuffer)(IO*, std::size_t*) = nullptr;
 int (*IsIOError)(IO*) = nullptr;
+void* (*Alloc)(std::size_t) = nullptr;
 void (*Free)(void*) = nullptr;
 Ctx* (*GetContextFromIO)(IO*) = nullptr;
 int (*GetSelectedDb)(Ctx*) = nullptr;
@@ -115,7 +116,8 @@ bool init(Ctx* ctx, const char* module_name, int module_version) {
       load("RedisModule_LoadUnsigned", LoadUnsigned) &&
       load("RedisModule_SaveStringBuffer", SaveStringBuffer) &&
       load("RedisModule_LoadStringBuffer", LoadStringBuffer) &&
-      load("RedisModule_IsIOError", IsIOError) && load("RedisModule_Free", Free) &&
+      load("RedisModule_IsIOError", IsIOError) && load("RedisModule_Alloc", Alloc) &&
+      load("RedisModule_Free", Free) &&
       load("RedisModule_GetContextFromIO", GetContextFromIO) &&
       load("RedisModule_GetSelectedDb", GetSelectedDb) && load("RedisModule_SelectDb", SelectDb) &&
       load("RedisModule_ReplicateVerbatim", ReplicateVerbatim) &&

@@ -214,6 +214,7 @@ extern std::uint64_t (*LoadUnsigned)(IO*);
 extern void (*SaveStringBuffer)(IO*, const char* data, std::size_t length);
 extern char* (*LoadStringBuffer)(IO*, std::size_t* length);
 extern int (*IsIOError)(IO*);
+extern void* (*Alloc)(std::size_t bytes);
 extern void (*Free)(void*);
 extern Ctx* (*GetContextFromIO)(IO*);
 extern int (*GetSelectedDb)(Ctx*);

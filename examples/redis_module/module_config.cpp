@@ -3,6 +3,8 @@
 
 #include <cstddef>
 
+#include "module_memory.hpp"
+
 namespace vindex_redis {
 namespace {
 
@@ -31,6 +33,9 @@ const Numeric kNumerics[] = {
     {"max-indexes", &ModuleConfig::max_indexes, 1, 1000000, rm::kConfigDefault},
     {"cluster-timeout-ms", &ModuleConfig::cluster_timeout_ms, 1, 3600000, rm::kConfigDefault},
     {"cluster-digest-interval-ms", &ModuleConfig::cluster_digest_interval_ms, 50, 600000, rm::kConfigDefault},
+    // Index memory (module_memory.hpp): 0 is no limit; applied to the existing accounts at once.
+    {"max-memory", &ModuleConfig::max_memory, 0, 1ll << 50, rm::kConfigMemory},
+    {"index-max-memory", &ModuleConfig::index_max_memory, 0, 1ll << 50, rm::kConfigMemory},
 };
 
 long long get_numeric(const char*, void* privdata) {
@@ -38,7 +43,9 @@ long long get_numeric(const char*, void* privdata) {
 }
 
 int set_numeric(const char*, long long value, void* privdata, rm::String**) {
-  g_config.*(static_cast<const Numeric*>(privdata)->field) = value;  // the server checked the range
+  const auto field = static_cast<const Numeric*>(privdata)->field;
+  g_config.*field = value;  // the server checked the range
+  if (field == &ModuleConfig::max_memory || field == &ModuleConfig::index_max_memory) apply_memory_limits();
   return rm::kOk;
 }
 

@@ -36,6 +36,8 @@ struct ModuleConfig {
   long long cluster_timeout_ms = 5000;     ///< vindex.cluster-timeout-ms: how long a cluster-mode FT.*
                                            ///< waits for other shards without TIMEOUT
   long long cluster_digest_interval_ms = 1000;  ///< vindex.cluster-digest-interval-ms: catalog digests
+  long long max_memory = 0;                ///< vindex.max-memory: bytes of all indexes together (0: no limit)
+  long long index_max_memory = 0;          ///< vindex.index-max-memory: bytes of one index (0: no limit)
 
   /// vindex's Limits with the filter bounds and KNN k of these settings (defaults elsewhere).
   vindex::Limits limits() const {

@@ -13,6 +13,7 @@
 #include "cluster.hpp"
 #include "cluster_catalog.hpp"
 #include "index_registry.hpp"
+#include "module_memory.hpp"
 #include "redis_source.hpp"
 #include "vindex/persist/chunked_stream.hpp"
 
@@ -107,6 +108,7 @@ int aux_load(rm::IO* io, int, int when) {
       rm::Log(ctx, "warning", "vindex: stored definition of index '%s' is invalid: %s", name.c_str(), e.what());
       return rm::kErr;
     }
+    entry.memory = new_index_account(name);
     // Pull chunks lazily so a large snapshot is never held twice.
     bool ended = false;
     std::string chunk;
@@ -127,7 +129,7 @@ int aux_load(rm::IO* io, int, int when) {
     const auto started = std::chrono::steady_clock::now();
     try {
       vindex::ChunkedDeserializer in(next_chunk);
-      entry.index = load_index(entry.spec, keyspace(), in);
+      entry.index = load_index(entry.spec, keyspace(), in, entry.memory);
       entry.after_load = AfterLoad::kReconcile;
     } catch (const std::exception& e) {
       why = e.what();
@@ -142,7 +144,7 @@ int aux_load(rm::IO* io, int, int when) {
     if (!entry.index) {
       rm::Log(ctx, "warning", "vindex: the snapshot of index '%s' could not be loaded (%s); rebuilding it by a backfill",
               name.c_str(), why.c_str());
-      entry.index = make_index(entry.spec, keyspace());
+      entry.index = make_index(entry.spec, keyspace(), entry.memory);
       entry.after_load = AfterLoad::kBackfill;
       entry.snapshot.loaded = false;
       entry.snapshot.error = why;
