@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "support/graph_reachability.hpp"
 #include "support/reference.hpp"
 #include "vindex/vindex.hpp"
 
@@ -97,34 +98,6 @@ TEST_CASE_TEMPLATE("HnswIndex keeps the model's key set and true distances under
 }
 
 namespace {
-
-// Live keys not reached by a breadth-first walk of layer 0 from the entry point (export_graph
-// leaves out links to tombstones, so call this right after a sweep).
-template <class Index>
-std::vector<std::string> unreachable_on_layer0(const Index& index) {
-  std::vector<HnswNodeData> nodes;
-  std::unordered_map<Id, std::size_t> at;
-  const HnswGraphInfo info = index.export_graph([&](const HnswNodeData& n) {
-    at[n.id] = nodes.size();
-    nodes.push_back(n);
-  });
-  std::vector<bool> seen(nodes.size(), false);
-  std::vector<Id> queue;
-  if (info.entry_point != kInvalidId) {
-    seen[at.at(info.entry_point)] = true;
-    queue.push_back(info.entry_point);
-  }
-  for (std::size_t head = 0; head < queue.size(); ++head)
-    for (Id to : nodes[at.at(queue[head])].links[0])
-      if (!seen[at.at(to)]) {
-        seen[at.at(to)] = true;
-        queue.push_back(to);
-      }
-  std::vector<std::string> lost;
-  for (std::size_t i = 0; i < nodes.size(); ++i)
-    if (!seen[i]) lost.push_back(nodes[i].key);
-  return lost;
-}
 
 // Live keys that an exhaustive search (ef >= size) for their own vector does not return at distance 0.
 template <class Index>

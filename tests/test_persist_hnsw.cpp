@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/graph_reachability.hpp"
 #include "support/reference.hpp"
 #include "support/snapshot_support.hpp"
 #include "vindex/vindex.hpp"
@@ -249,34 +250,6 @@ TinyGraph tiny_graph() {
   TinyGraph g{split_sections(snapshot_bytes(index))};
   REQUIRE(g.sections.size() == 4);
   return g;
-}
-
-// Keys of live nodes that a breadth-first walk of layer 0 from the entry point does not reach, in
-// the graph export_graph() describes (the one searches walk, for an index without tombstones).
-template <class Index>
-std::vector<std::string> unreached_on_layer0(const Index& index) {
-  std::vector<HnswNodeData> nodes;
-  std::map<Id, std::size_t> at;
-  const HnswGraphInfo info = index.export_graph([&](const HnswNodeData& n) {
-    at[n.id] = nodes.size();
-    nodes.push_back(n);
-  });
-  std::vector<bool> seen(nodes.size(), false);
-  std::vector<Id> queue;
-  if (info.entry_point != kInvalidId) {
-    seen[at.at(info.entry_point)] = true;
-    queue.push_back(info.entry_point);
-  }
-  for (std::size_t head = 0; head < queue.size(); ++head)
-    for (Id to : nodes[at.at(queue[head])].links[0])
-      if (!seen[at.at(to)]) {
-        seen[at.at(to)] = true;
-        queue.push_back(to);
-      }
-  std::vector<std::string> lost;
-  for (std::size_t i = 0; i < nodes.size(); ++i)
-    if (!seen[i]) lost.push_back(nodes[i].key);
-  return lost;
 }
 
 }  // namespace
@@ -568,7 +541,7 @@ TEST_CASE("a graph saved with tombstones pending loses no key: each one found by
     REQUIRE(loaded->size() == index.size());
     // Every live node of the loaded graph is reachable on layer 0 (what an exhaustive search needs);
     // and, for a sample, an exhaustive search for its own vector finds it before and after.
-    const auto unreached = unreached_on_layer0(*loaded);
+    const auto unreached = unreachable_on_layer0(*loaded);
     lost += unreached.size();
     for (std::size_t i = 0; i < unreached.size() && examples.size() < 3; ++i)
       examples.push_back("seed " + std::to_string(seed) + " key " + printable_key(unreached[i]));
