@@ -56,18 +56,7 @@ void apply_to_registry(rm::Ctx* ctx, const CatalogEntry& e) {
     if (fingerprint_of(current->spec) == e.fingerprint) return;
     reg.drop(e.name);
   }
-  IndexEntry entry;
-  entry.memory = new_index_account(spec.name);
-  entry.index = make_index(spec, keyspace(), entry.memory);
-  if (spec.skip_initial_scan) {
-  } else if (reg.loading()) {
-    entry.after_load = AfterLoad::kBackfill;
-  } else {
-    entry.index->start_backfill();
-  }
-  entry.spec = std::move(spec);
-  reg.add(std::move(entry));
-  reg.schedule(ctx);
+  reg.create(ctx, std::move(spec));
 }
 
 // Replicates a catalog change to this node's replicas and AOF.

@@ -58,18 +58,7 @@ int ft_create(rm::Ctx* ctx, rm::String** argv, int argc) {
       return reply_error(ctx, "FT.CREATE: there are already " + std::to_string(reg.all().size()) +
                                   " indexes, the most vindex.max-indexes (" + std::to_string(max_indexes) +
                                   ") allows; drop one or raise the limit");
-    IndexEntry entry;
-    entry.memory = new_index_account(name);
-    entry.index = make_index(spec, keyspace(), entry.memory);
-    if (spec.skip_initial_scan) {
-    } else if (reg.loading()) {
-      entry.after_load = AfterLoad::kBackfill;
-    } else {
-      entry.index->start_backfill();
-    }
-    entry.spec = std::move(spec);
-    reg.add(std::move(entry));
-    reg.schedule(ctx);
+    reg.create(ctx, std::move(spec));
     rm::ReplicateVerbatim(ctx);
     return rm::ReplyWithSimpleString(ctx, "OK");
   });

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "module_memory.hpp"
 #include "redis_source.hpp"
 
 namespace vindex_redis {
@@ -26,6 +27,22 @@ IndexEntry& Registry::add(IndexEntry entry) {
   std::string name = entry.spec.name;
   auto [it, inserted] = indexes_.insert_or_assign(std::move(name), std::move(entry));
   return it->second;
+}
+
+IndexEntry& Registry::create(rm::Ctx* ctx, IndexSpec spec) {
+  IndexEntry entry;
+  entry.memory = new_index_account(spec.name);
+  entry.index = make_index(spec, keyspace(), entry.memory);
+  if (spec.skip_initial_scan) {
+  } else if (loading()) {
+    entry.after_load = AfterLoad::kBackfill;
+  } else {
+    entry.index->start_backfill();
+  }
+  entry.spec = std::move(spec);
+  IndexEntry& added = add(std::move(entry));
+  schedule(ctx);
+  return added;
 }
 
 bool Registry::drop(std::string_view name) {

@@ -62,6 +62,10 @@ class Registry {
   IndexEntry* find(std::string_view name);
   /// Adds an index (replacing none: the caller checked the name) and returns it.
   IndexEntry& add(IndexEntry entry);
+  /// Builds the index `spec` describes, its memory on a new account chained to the module's, and
+  /// adds it (the caller checked the name): its backfill starts now, after the load when loading, or
+  /// never with SKIPINITIALSCAN. FT.CREATE and the cluster catalog's apply.
+  IndexEntry& create(rm::Ctx* ctx, IndexSpec spec);
   /// Removes the index called `name`; false when absent.
   bool drop(std::string_view name);
   /// Removes every index (before an RDB load replaces them).
