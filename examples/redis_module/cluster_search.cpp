@@ -89,20 +89,15 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, boo
   const auto refused = [&](ShardStatus status, std::string message) {
     out.status = status;
     out.message = std::move(message);
+    out.migrating.clear();
+    out.moved.clear();
     return out;
   };
   if (reg.loading()) return refused(ShardStatus::kLoading, "the node is loading its data");
-  IndexEntry* entry = reg.find(request.index);
-  if (!entry) return refused(ShardStatus::kNoIndex, vindex::printable_key(request.index) + ": no such index");
-  if (const CatalogEntry* c = node_catalog().find(request.index)) {
-    out.version = c->version;
-    out.fingerprint = c->fingerprint;
-  }
-  if (out.version != request.version || out.fingerprint != request.fingerprint)
-    return refused(ShardStatus::kStaleIndex, "index '" + request.index + "' is at version " + std::to_string(out.version) +
-                                                 " here, " + std::to_string(request.version) + " at the coordinator");
   // Which of the asked slots this node answers, read now (never from a cache): a node that stopped
-  // serving a slot a moment ago must not answer for it, and one migrating a slot must say so.
+  // serving a slot a moment ago must not answer for it, and one migrating a slot must say so. Read
+  // before the index is looked up: a node that serves none of the slots (a restarted primary that
+  // came back as a replica, and has no catalog until its sync) names who does, whatever it holds.
   SlotSet answered;
   if (check_slots) {
     const SelfView view = cluster().self_view(ctx);
@@ -114,6 +109,15 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, boo
     out.moved = std::move(plan.moved);
     if (answered.empty()) return out;  // nothing of the request is here: found 0, the routes say where
   }
+  IndexEntry* entry = reg.find(request.index);
+  if (!entry) return refused(ShardStatus::kNoIndex, vindex::printable_key(request.index) + ": no such index");
+  if (const CatalogEntry* c = node_catalog().find(request.index)) {
+    out.version = c->version;
+    out.fingerprint = c->fingerprint;
+  }
+  if (out.version != request.version || out.fingerprint != request.fingerprint)
+    return refused(ShardStatus::kStaleIndex, "index '" + request.index + "' is at version " + std::to_string(out.version) +
+                                                 " here, " + std::to_string(request.version) + " at the coordinator");
   // Both ends of a migration answer for the migrating slots: they return every hit, so the
   // coordinator recognises each key both hold (and counts it once in the total). Fields are read for
   // the first m only: a hit past its answer's first m is past the page's first m too (a key's rank
@@ -189,6 +193,7 @@ class SearchOp final : public Operation {
     bool done = false;
     bool timed_out = false;
     bool verbatim = false;              // this node's own search failed: reply with its error as is
+    std::string passed_over;            // candidates that could not answer yet, and why (for the error)
     std::optional<SearchResponseMsg> answer;
     std::string error;
   };
@@ -232,7 +237,8 @@ class SearchOp final : public Operation {
       }
     }
     cluster().topology(ctx, true);
-    fail(t, "has no reachable node (primary and replicas down, unreachable or loading)");
+    fail(t, "has no reachable node (primary and replicas down, unreachable, loading or without the index yet)" +
+                (targets[t].passed_over.empty() ? std::string() : ": " + targets[t].passed_over));
   }
 
   bool on_answer(rm::Ctx* ctx, std::string_view sender, Message& m) override {
@@ -281,6 +287,12 @@ class SearchOp final : public Operation {
         return;
       }
       case ShardStatus::kLoading:
+      case ShardStatus::kNoIndex:
+        // Not ready: loading its data, or without the index yet (a node restarted without
+        // persistence, or just added, gets the catalog from its primary's sync or the digest).
+        // The coordinator has the index, so the shard's other nodes may answer in its place.
+        if (!targets[t].passed_over.empty()) targets[t].passed_over += ", ";
+        targets[t].passed_over += who + " " + std::string(to_string(answer.status));
         ++targets[t].at;
         dispatch(ctx, t);
         return;
