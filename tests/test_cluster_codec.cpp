@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -57,6 +58,41 @@ TEST_CASE("slot sets convert to and from ranges") {
   CHECK(s.without(sub).count() == s.count() - 101);
   CHECK(s.contains_key("foo") == s.contains(12182));
   CHECK(to_string(std::vector<SlotRange>{}) == "none");
+}
+
+TEST_CASE("a prefix fixes a hash tag only when its first '{' and the '}' after it are in it") {
+  CHECK(prefix_hash_tag("{tenant7}:") == std::optional<std::string_view>("tenant7"));
+  CHECK(prefix_hash_tag("doc:{t}") == std::optional<std::string_view>("t"));
+  CHECK(prefix_hash_tag("a{{b}") == std::optional<std::string_view>("{b"));
+  CHECK(prefix_hash_tag("doc:") == std::nullopt);        // a later '{' in the key can make any tag
+  CHECK(prefix_hash_tag("{tenant") == std::nullopt);     // the tag goes on past the prefix
+  CHECK(prefix_hash_tag("{}{x}") == std::nullopt);       // an empty first tag: the whole key is hashed
+  CHECK(prefix_hash_tag("}{x}") == std::optional<std::string_view>("x"));
+  CHECK(prefix_hash_tag("") == std::nullopt);
+  CHECK(prefix_slots({}) == std::nullopt);               // no prefix: every key
+  CHECK(prefix_slots({"{a}:", "b:"}) == std::nullopt);   // one prefix without a tag is enough
+  const std::optional<SlotSet> two = prefix_slots({"{a}:", "x{b}", "{a}y"});
+  REQUIRE(two);
+  CHECK(two->count() == 2);
+  CHECK(two->contains(key_slot("a")));
+  CHECK(two->contains(key_slot("b")));
+}
+
+TEST_CASE("every key with a tag-fixing prefix is in the prefix's slot (random binary suffixes)") {
+  std::mt19937_64 rng(20261202);
+  const std::string alphabet("{}ab\0", 5);
+  int checked = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string prefix, suffix;
+    for (std::size_t n = rng() % 7; n > 0; --n) prefix += alphabet[rng() % alphabet.size()];
+    for (std::size_t n = rng() % 7; n > 0; --n) suffix += alphabet[rng() % alphabet.size()];
+    const std::optional<SlotSet> slots = prefix_slots({prefix});
+    if (!slots) continue;
+    ++checked;
+    CHECK(slots->count() == 1);
+    CHECK(slots->contains(key_slot(prefix + suffix)));
+  }
+  CHECK(checked > 1000);
 }
 
 // ---- frames -------------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ void info(rm::InfoCtx* ctx, int) {
   const InboxCounters& in = bus().inbox().counters();
   const std::pair<const char*, std::uint64_t> fields[] = {
       {"searches_fanned_out", c.searches_fanned_out},
+      {"searches_by_hash_tag", c.searches_by_hash_tag},
       {"searches_served", c.searches_served},
       {"search_errors", c.search_errors},
       {"shard_timeouts", c.shard_timeouts},

@@ -547,7 +547,16 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
       target.candidates = {me};
       op->targets.push_back(std::move(target));
     } else {
-      const std::vector<SlotRange> missing = topology.uncovered();
+      // The slots the index's keys can be in: all of them, or only the hash-tag slots its prefixes
+      // fix (`PREFIX 1 {tenant7}:`), whose shards alone are asked: one shard for one tag.
+      const std::optional<SlotSet> index_slots = prefix_slots(search.entry->spec.definition.prefixes);
+      const auto of_index = [&](const std::vector<SlotRange>& ranges) {
+        if (!index_slots) return ranges;
+        SlotSet set;
+        set.add(ranges);
+        return set.intersection(*index_slots).ranges();
+      };
+      const std::vector<SlotRange> missing = of_index(topology.uncovered());
       if (!missing.empty() && !request.some_shards)
         return reply_error(ctx, "vindex: slots " + to_string(missing) +
                                     " are served by no shard (CLUSTERDOWN); SOMESHARDS searches the others");
@@ -558,11 +567,13 @@ int cluster_search(rm::Ctx* ctx, rm::String** argv, int argc) {
         const TopologyShard& shard = topology.shards()[static_cast<std::size_t>(s)];
         SearchOp::Target target;
         target.label = shard.label();
-        target.slots = shard.slots;
+        target.slots = of_index(shard.slots);
+        if (target.slots.empty()) continue;  // none of the index's slots: nothing to ask
         target.m = op->message.m;
         target.candidates = shard.nodes;
         op->targets.push_back(std::move(target));
       }
+      if (index_slots) ++cluster().counters.searches_by_hash_tag;
       if (!missing.empty()) op->uncovered.push_back(to_string(missing));
     }
     op->planned = op->targets.size();

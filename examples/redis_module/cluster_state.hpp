@@ -24,6 +24,7 @@ namespace vindex_redis {
 /// Counters shown by `INFO vindex` (section vindex_cluster).
 struct ClusterCounters {
   std::uint64_t searches_fanned_out = 0;
+  std::uint64_t searches_by_hash_tag = 0; ///< searches that asked only the shards of the index's hash-tag slots
   std::uint64_t searches_served = 0;      ///< SEARCH_REQ answered for other nodes
   std::uint64_t search_errors = 0;        ///< fan-outs that replied with an error
   std::uint64_t shard_timeouts = 0;       ///< shards that did not answer in time

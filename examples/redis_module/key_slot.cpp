@@ -37,6 +37,29 @@ std::uint16_t key_slot(std::string_view key) noexcept {
   return static_cast<std::uint16_t>(crc16_xmodem(key) & (kSlotCount - 1));
 }
 
+std::optional<std::string_view> prefix_hash_tag(std::string_view prefix) noexcept {
+  // key_slot's rule read on the prefix: a key longer than the prefix has the same first '{' and the
+  // same first '}' after it only when both are already in the prefix.
+  const std::size_t open = prefix.find('{');
+  if (open == std::string_view::npos) return std::nullopt;
+  const std::size_t close = prefix.find('}', open + 1);
+  if (close == std::string_view::npos || close == open + 1) return std::nullopt;
+  return prefix.substr(open + 1, close - open - 1);
+}
+
+std::optional<SlotSet> prefix_slots(const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return std::nullopt;
+  SlotSet slots;
+  for (const std::string& prefix : prefixes) {
+    const std::optional<std::string_view> tag = prefix_hash_tag(prefix);
+    if (!tag) return std::nullopt;
+    // The tag holds no '}', so it is hashed whole (key_slot would find no tag inside it).
+    const auto slot = static_cast<std::uint16_t>(crc16_xmodem(*tag) & (kSlotCount - 1));
+    slots.add(SlotRange{slot, slot});
+  }
+  return slots;
+}
+
 void SlotSet::add(SlotRange range) {
   if (range.first > range.last || range.last >= kSlotCount) return;
   if (range.first == 0 && range.last == kSlotCount - 1) {

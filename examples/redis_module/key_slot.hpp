@@ -11,6 +11,7 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +27,11 @@ std::uint16_t crc16_xmodem(std::string_view bytes) noexcept;
 
 /// The slot of `key` (hash tags honoured), 0..16383.
 std::uint16_t key_slot(std::string_view key) noexcept;
+
+/// The hash tag of every key that starts with `prefix`: the text between the prefix's first `{` and
+/// the first `}` after it, when both are in the prefix and the text is not empty. Otherwise (no `{`,
+/// no `}` after it yet, or `{}`) keys with this prefix can hash differently: nullopt.
+std::optional<std::string_view> prefix_hash_tag(std::string_view prefix) noexcept;
 
 /// An inclusive range of slots.
 struct SlotRange {
@@ -75,6 +81,12 @@ class SlotSet {
  private:
   std::bitset<kSlotCount> bits_;
 };
+
+/// The slots that keys starting with one of `prefixes` can be in, when each prefix fixes a hash tag
+/// (prefix_hash_tag): one slot per tag. Nullopt when a prefix does not, or there is no prefix (every
+/// key). An index over such prefixes (`PREFIX 1 {tenant7}:`) lives in those slots alone, so a
+/// search need only ask the shards serving them.
+std::optional<SlotSet> prefix_slots(const std::vector<std::string>& prefixes);
 
 /// "0-5460,5462" style text of ranges, for error messages and FT.INFO.
 std::string to_string(const std::vector<SlotRange>& ranges);

@@ -3,7 +3,8 @@ RedisCluster (FT.CREATE reaches every node, KNN equals numpy), the same query an
 all 6 nodes (fields included on replicas), hybrid filters / LIMIT / SORTBY DESC / RETURN / NOCONTENT /
 k > N / EF_RUNTIME replies equal to a standalone server holding the same data (FLAT: byte for byte),
 HNSW recall@10 within 0.01 of the standalone server's, FT.INFO aggregation and LOCAL, FT._LIST, key
-slots equal to CLUSTER KEYSLOT for 10,000 random binary keys, and MULTI / EVAL refusing to wait."""
+slots equal to CLUSTER KEYSLOT for 10,000 random binary keys, an index whose prefix fixes a hash tag
+asking only the shard of its slot, and MULTI / EVAL refusing to wait."""
 import os
 import random
 import subprocess
@@ -205,6 +206,48 @@ with Cluster() as c, Server() as single:
     mismatches = [(k, a, b) for k, a, b in zip(keys, server_slots, module_slots) if a != b]
     check(len(module_slots) == len(keys) and not mismatches,
           f"key slots of {len(keys)} binary keys equal CLUSTER KEYSLOT ({mismatches[:3]})")
+
+    # ---- an index whose prefix fixes a hash tag asks only the shard that serves its slot ------------
+    from redis.crc import key_slot
+    tag_slot = key_slot(b"tenant7")
+    view = c.topology()
+    owner = next(c.node_by_id(i) for i, v in view.items()
+                 if v["role"] == "primary" and any(a <= tag_slot <= b for a, b in v["slots"]))
+    create(rc, "tagidx", prefix="{tenant7}:")
+    create(solo, "tagidx", prefix="{tenant7}:")
+    wait_for(lambda: all(b"tagidx" in n.client().execute_command("FT._LIST") for n in c.nodes), 2.0,
+             "every node to list the hash-tag index")
+    T = 300
+    TX = rng.standard_normal((T, DIM)).astype(np.float32)
+    pipe = rc.pipeline()
+    for i in range(T):
+        pipe.hset(f"{{tenant7}}:{i}", mapping={"vec": TX[i].tobytes(), "title": f"tenant {i}"})
+        solo.hset(f"{{tenant7}}:{i}", mapping={"vec": TX[i].tobytes(), "title": f"tenant {i}"})
+    pipe.execute()
+    c.wait_replicated()
+
+    def counters(n):
+        return {k: int(n.info("vindex").get(f"vindex_{k}", 0)) for k in ("searches_served", "searches_by_hash_tag")}
+
+    before = {n.address: counters(n) for n in c.nodes}
+    tag_args = search_args("tagidx", "*=>[KNN 10 @vec $v]", qb)
+    want_tag = solo.execute_command(*tag_args)
+    tag_replies = {n.address: n.client().execute_command(*tag_args) for n in c.nodes}
+    check(want_tag[0] == 10 and all(r == want_tag for r in tag_replies.values()),
+          "a hash-tag index: the same KNN 10 on each of the 6 nodes equals the standalone server's reply")
+    after = {n.address: counters(n) for n in c.nodes}
+    served = {a: after[a]["searches_served"] - before[a]["searches_served"] for a in after}
+    check(served[owner.address] == len(c.nodes) - 1 and all(v == 0 for a, v in served.items() if a != owner.address),
+          f"only the primary serving slot {tag_slot} was asked, once per other coordinator: {served}")
+    check(all(after[a]["searches_by_hash_tag"] == before[a]["searches_by_hash_tag"] + 1 for a in after),
+          "INFO vindex counts the search on every node as asked by hash tag")
+    tx = owner.client().pipeline(transaction=True)
+    tx.execute_command(*tag_args)
+    out = tx.execute(raise_on_error=False)
+    check(out[0] == want_tag, "inside MULTI on the node serving the tag's slot, nothing waits: the exact reply")
+    count_all = search_args("tagidx", "*=>[KNN 1000 @vec $v]", qb, "NOCONTENT")
+    check(all(n.client().execute_command(*count_all)[0] == T for n in c.nodes),
+          "KNN 1000 finds every key of the tag")
 
     # ---- MULTI and scripts cannot wait for other shards: a clear error, no hang ---------------------
     client = primaries[0].client()
