@@ -1,9 +1,11 @@
 """Cluster mode, failures: a primary stopped with SIGSTOP (ALLSHARDS: an error naming the shard within
 the timeout + 0.5 s, whether vindex.cluster-timeout-ms or TIMEOUT; SOMESHARDS: exactly the other shards'
 answer, counted in INFO; after SIGCONT its late answers are dropped and the next query is exact), and
+a primary reloading its data (its replica answers for the shard while it says LOADING), and
 a primary killed with SIGKILL (queries go to its replica and stay exact, or fail with a clear error,
 never a wrong answer; after the promotion they are exact again and FT.INFO names the new primary)."""
 import signal
+import threading
 import time
 
 import numpy as np
@@ -81,6 +83,36 @@ with Cluster(node_timeout=3000) as c:
              "the stopped shard's late answers to arrive and be dropped")
     check(query(coordinator, q) == oracle(q), "after SIGCONT the next query is exact")
     check(query(other, q) == oracle(q), "and from another coordinator")
+
+    # ---- LOADING: a primary reloading its data; its replica answers for the shard -----------------
+    # DEBUG RELOAD with a delay per key (Redis's own key-load-delay, in µs) and events processed every
+    # KiB of RDB: the primary keeps answering the bus while it loads, and says it is loading.
+    vc = victim.client()
+    vc.config_set("key-load-delay", 3000)
+    vc.config_set("loading-process-events-interval-bytes", 1024)
+    stand_in = c.replica_of(victim)[0]
+    served_before = int(counters(stand_in)["vindex_searches_served"])
+    reload_error = []
+
+    def reload():
+        try:
+            victim.client().execute_command("DEBUG", "RELOAD")
+        except redis.RedisError as e:
+            reload_error.append(e)
+
+    reloader = threading.Thread(target=reload)
+    reloader.start()
+    wait_for(lambda: victim.info("persistence").get("loading") == 1, 10, "the primary to start loading")
+    during = [query(coordinator, q) for _ in range(5)]
+    still_loading = victim.info("persistence").get("loading") == 1
+    reloader.join()
+    check(not reload_error, f"DEBUG RELOAD succeeded: {reload_error}")
+    check(still_loading, "the queries ran while the primary was loading")
+    check(all(r == oracle(q) for r in during), "while its primary loads, the shard's replica answers: exact")
+    served = int(counters(stand_in)["vindex_searches_served"]) - served_before
+    check(served == len(during), f"the replica served every query for its loading primary ({served})")
+    vc.config_set("key-load-delay", 0)
+    check(query(coordinator, q) == oracle(q), "after the reload the next query is exact")
 
     # ---- SIGKILL: a dead primary, its replica promoted -----------------------------------------------
     replica = c.replica_of(victim)[0]
