@@ -36,7 +36,7 @@
 #include "vindex/core/schema.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/hnsw_index.hpp"
-#include "vindex/persist/flat_snapshot.hpp"
+#include "vindex/persist/index_sections.hpp"
 #include "vindex/persist/payload.hpp"
 #include "vindex/persist/serializer.hpp"
 #include "vindex/persist/snapshot_format.hpp"
@@ -84,10 +84,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<float, MetricT>& index, std::
       lists.insert(lists.end(), list.begin(), list.end());
     }
     if (count == 0) p.u32(0);  // entry count, patched by flush()
-    p.u32(static_cast<std::uint32_t>(node.key.size()));
-    p.bytes(node.key);
-    if constexpr (MetricT::kNormalizes) p.f32(node.magnitude);
-    p.floats(node.vector);
+    write_entry<MetricT>(p, node.key, node.magnitude, node.vector);
     ++count;
     if (p.size() >= section_bytes) flush(out.entries);
   });
@@ -97,12 +94,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<float, MetricT>& index, std::
   std::vector<Id> remap(old_ids.empty() ? 0 : std::size_t{old_ids.back()} + 1, kInvalidId);
   for (std::size_t i = 0; i < old_ids.size(); ++i) remap[old_ids[i]] = static_cast<Id>(i);
 
-  p.u8(static_cast<std::uint8_t>(snapshot::IndexKind::kHnsw));
-  p.u8(static_cast<std::uint8_t>(schema.type));
-  p.u8(static_cast<std::uint8_t>(schema.metric));
-  p.u8(snapshot::kStoredFloat32);
-  p.u32(schema.dim);
-  p.u64(old_ids.size());
+  write_index_section(p, snapshot::IndexKind::kHnsw, schema, old_ids.size());
   out.index.assign(p.view().begin(), p.view().end());
   p.clear();
 
@@ -247,44 +239,28 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
                                                 " HnswIndex was asked for");
   const std::size_t dim = h.schema.dim;
   const std::size_t m = h.params.m;
-  const std::size_t min_entry_bytes = 4 + 4 * dim + (MetricT::kNormalizes ? 4 : 0);
   std::vector<HnswNodeData> nodes;
+  std::vector<float> vector(dim);
   std::size_t linked = 0;
   for (;;) {
     const Section& s = next_known_section(reader);
-    if (s.tag == tag::kEnd || s.tag == tag::kDefinition) break;  // a keyspace snapshot continues
+    if (s.tag != tag::kEntries && s.tag != tag::kHnswLinks) {
+      check_after_index(s);
+      break;
+    }
     PayloadCursor c = s.cursor();
     if (s.tag == tag::kEntries) {
       if (linked > 0) c.fail("ENTR after HLNK");
-      const std::uint32_t count = c.u32("entry count");
-      c.check_count(count, min_entry_bytes, "entry count");
-      if (count == 0) c.fail("empty ENTR section");
-      if (count > h.entry_count - nodes.size())
-        c.fail(std::to_string(nodes.size() + count) + " entries so far, but INDX announced " +
-               std::to_string(h.entry_count));
+      const std::uint32_t count = read_entry_count<MetricT>(c, dim, h.entry_count, nodes.size());
       if (nodes.capacity() < nodes.size() + count)  // geometric: one reserve per section would be quadratic
         nodes.reserve(std::max(nodes.size() + count, 2 * nodes.capacity()));
       for (std::uint32_t i = 0; i < count; ++i) {
+        const StoredEntry e = read_entry<MetricT>(c, options.limits, vector);
         HnswNodeData& node = nodes.emplace_back();
         node.id = static_cast<Id>(nodes.size() - 1);
-        const std::uint32_t key_bytes = c.u32("key length");
-        if (key_bytes > options.limits.max_key_bytes)
-          c.fail("key length " + std::to_string(key_bytes) + " exceeds the limit of " +
-                 std::to_string(options.limits.max_key_bytes) + " bytes");
-        node.key.assign(c.bytes(key_bytes, "key"));
-        if constexpr (MetricT::kNormalizes) {
-          node.magnitude = c.f32("magnitude");
-          if (!std::isfinite(node.magnitude) || !(node.magnitude > 0))
-            c.fail("magnitude of key " + printable_key(node.key) + " is not a finite positive number");
-        }
-        node.vector.resize(dim);
-        c.floats(node.vector, "vector");
-        if (!all_finite(node.vector)) c.fail("vector of key " + printable_key(node.key) + " has a NaN or Inf element");
-        if constexpr (MetricT::kNormalizes) {
-          double norm2 = 0;
-          for (float x : node.vector) norm2 += double{x} * x;
-          if (std::abs(norm2 - 1.0) > 1e-3) c.fail("COSINE vector of key " + printable_key(node.key) + " is not unit length");
-        }
+        node.key.assign(e.key);
+        node.magnitude = e.magnitude;
+        node.vector = vector;
       }
       c.expect_end();
     } else if (s.tag == tag::kHnswLinks) {
@@ -317,8 +293,6 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
         }
       }
       c.expect_end();
-    } else {
-      throw Error(ErrorCode::kCorruptData, s.where() + ": unexpected section here");
     }
   }
   if (nodes.size() != h.entry_count || linked != nodes.size())

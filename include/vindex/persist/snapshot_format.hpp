@@ -9,7 +9,7 @@
 // docs/snapshot-format.md; the tags below are frozen.
 //
 // Not synchronised: one thread per writer/reader. Errors: Error(kCorruptData) naming the section
-// and stream offset; Error(kIo) from the stream. Next: persist/flat_snapshot.hpp.
+// and stream offset; Error(kIo) from the stream. Next: persist/index_sections.hpp.
 #pragma once
 
 #include <array>
@@ -57,16 +57,19 @@ inline constexpr std::uint32_t kIndex = fourcc("INDX");       ///< index kind, s
 inline constexpr std::uint32_t kFlatParams = fourcc("FPRM");  ///< FLAT parameters
 inline constexpr std::uint32_t kEntries = fourcc("ENTR");     ///< keys, magnitudes, vectors (repeatable)
 inline constexpr std::uint32_t kEnd = fourcc("END.");         ///< section count; the last section
-// Reserved for later additions (see docs/snapshot-format.md); readers of version 1 do not accept
-// them without the skippable flag.
-inline constexpr std::uint32_t kHnswParams = fourcc("HPRM");   ///< reserved: HNSW parameters, entry point
-inline constexpr std::uint32_t kHnswLinks = fourcc("HLNK");    ///< reserved: HNSW neighbour lists
-inline constexpr std::uint32_t kDefinition = fourcc("KDEF");   ///< reserved: keyspace definition
-inline constexpr std::uint32_t kAttributes = fourcc("ATTR");   ///< reserved: attribute index data
-inline constexpr std::uint32_t kFailures = fourcc("FAIL");     ///< reserved: indexing failure counters
-inline constexpr std::uint32_t kBackfill = fourcc("BKFL");     ///< reserved: unfinished backfill cursor
+inline constexpr std::uint32_t kHnswParams = fourcc("HPRM");  ///< HNSW parameters, entry point, level generator
+inline constexpr std::uint32_t kHnswLinks = fourcc("HLNK");   ///< HNSW neighbour lists (repeatable)
+inline constexpr std::uint32_t kDefinition = fourcc("KDEF");  ///< keyspace index: its definition (after the index)
+inline constexpr std::uint32_t kAttributes = fourcc("ATTR");  ///< keyspace index: attribute rows (repeatable)
+inline constexpr std::uint32_t kFailures = fourcc("FAIL");    ///< keyspace index: failing keys (repeatable)
+inline constexpr std::uint32_t kBackfill = fourcc("BKFL");    ///< keyspace index: failure counters, scan checkpoint, queued writes
 inline constexpr std::uint32_t kFailureEvents = fourcc("FEVX");  ///< failure event counters of codes >= 6
                                                                  ///< (skippable; only when non-zero)
+/// Whether this version of the format knows `t` (a reader skips other tags only when skippable).
+constexpr bool is_known(std::uint32_t t) noexcept {
+  return t == kIndex || t == kFlatParams || t == kEntries || t == kEnd || t == kHnswParams || t == kHnswLinks ||
+         t == kDefinition || t == kAttributes || t == kFailures || t == kBackfill || t == kFailureEvents;
+}
 }  // namespace tag
 
 /// Section flag bits. Bits not defined here are written as 0 and ignored by readers.
