@@ -3,7 +3,7 @@
 // A host hands vectors over as byte strings (`HSET doc:1 vec <blob>`). `decode_blob` checks the
 // length against the schema, converts little-endian elements to float, and rejects NaN/Inf and, under
 // COSINE, the zero vector. Each rejection has its own `VectorFailure` so a host can count reasons.
-// Pure functions; thread-safe. Next: distance/metric.hpp.
+// Pure functions; thread-safe. Next: distance/scalar.hpp.
 #pragma once
 
 #include <bit>

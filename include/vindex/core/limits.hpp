@@ -3,7 +3,7 @@
 // A request outside these bounds is an `ErrorCode::kInvalidArgument`, never a crash or a giant
 // allocation. The defaults follow the Redis-compatible vector search modules; a host can tighten or
 // widen them per index. Memory itself is bounded by a MemoryAccount (core/memory.hpp); these bounds
-// keep any one allocation a client's parameters ask for small. Plain value type. Next: core/schema.hpp.
+// keep any one allocation a client's parameters ask for small. Plain value type. Next: core/memory.hpp.
 #pragma once
 
 #include <cstddef>

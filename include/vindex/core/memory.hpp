@@ -24,7 +24,7 @@
 //
 // Thread-safety: MemoryAccount and MallocResource may be used from any number of threads (the counts
 // are atomics). An account must outlive every index and container that allocates from it.
-// Next: core/schema.hpp.
+// Next: core/deadline.hpp.
 #pragma once
 
 #include <atomic>

@@ -2,7 +2,7 @@
 //
 // Keys are arbitrary byte strings (binary-safe, never NUL-terminated); ids are dense internal slot
 // numbers that the storage layer hands out and reuses; distances are floats where smaller is closer.
-// Plain value types: no thread-safety concerns. Next: core/schema.hpp.
+// Plain value types: no thread-safety concerns. Next: core/error.hpp.
 #pragma once
 
 #include <cstddef>

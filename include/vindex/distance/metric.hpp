@@ -3,7 +3,7 @@
 // Each policy names its runtime `Metric` code, computes a distance between a stored vector and a
 // prepared query, and says whether vectors are normalised on the way in (COSINE). Policies are
 // stateless, so the hot loop has no virtual call and no pointer to chase. Thread-safe.
-// Next: storage/vector_store.hpp.
+// Next: distance/batch_dot.hpp.
 #pragma once
 
 #include <cmath>

@@ -8,7 +8,7 @@
 // `chunks_emitted()`.
 //
 // Not synchronised: one thread per stream. A host callback that throws is reported as Error(kIo)
-// (a vindex::Error from it passes unchanged). Next: persist/snapshot_format.hpp.
+// (a vindex::Error from it passes unchanged). Next: persist/crc32c.hpp.
 #pragma once
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // A software slicing-by-8 implementation (tables built at compile time) that any target can run,
 // and the SSE4.2 `crc32` instruction when the build targets it; both give identical results. The
 // check value of "123456789" is 0xE3069283. Pure functions; thread-safe.
-// Next: persist/serializer.hpp.
+// Next: persist/little_endian.hpp.
 #pragma once
 
 #include <array>

@@ -4,7 +4,7 @@
 // reads them back with every read bounds-checked, and `check_count` proves that `count` items of a
 // given size fit in the bytes that are actually left (overflow-checked) before anyone allocates for
 // them. Every failure is Error(kCorruptData) naming the section, its position in the stream, the
-// byte within the payload and the field. Not synchronised. Next: persist/snapshot_format.hpp.
+// byte within the payload and the field. Not synchronised. Next: persist/snapshot_options.hpp.
 #pragma once
 
 #include <bit>

@@ -8,7 +8,7 @@
 //
 // Thread-safety: one stream is used by one thread at a time. Errors: implementations throw
 // `vindex::Error` — kIo when the underlying storage fails, kCorruptData when a read runs past the
-// end of the data. Next: persist/snapshot_format.hpp.
+// end of the data. Next: persist/memory_stream.hpp.
 #pragma once
 
 #include <cstddef>

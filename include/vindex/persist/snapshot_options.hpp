@@ -5,7 +5,7 @@
 // will have (DIM, BLOCK_SIZE, key length), an optional expected schema (the host's index
 // definition), and a cap on the memory one storage block may take, so that a few hostile bytes
 // cannot ask for a giant allocation, and the memory resource the loaded index allocates from
-// (core/memory.hpp). Plain value types. Next: persist/flat_snapshot.hpp.
+// (core/memory.hpp). Plain value types. Next: persist/snapshot_format.hpp.
 #pragma once
 
 #include <cstddef>

@@ -44,7 +44,7 @@
 // exactly as they were and gives back all it took: its attribute row is staged (allocated) before the
 // vector is written and committed after, without allocating. On a multi-threaded step attributes are
 // stored after the step's vectors; should they not fit, the key's vector is erased again (storage it
-// took stays, counted in memory_bytes(), for later entries). Next: persist/ (snapshots) for saving one.
+// took stays, counted in memory_bytes(), for later entries). Next: source/shard_merge.hpp.
 #pragma once
 
 #include <algorithm>

@@ -8,7 +8,7 @@
 // must return its first `shard_hits_needed(page)` hits in that order (and say how many it matched):
 // the global first m entries are among the union of every shard's first m, so for an exact index
 // (FlatIndex) the merged page equals the single index's page entry for entry. Pure functions;
-// thread-safe. Next: source/keyspace_index.hpp (`search(..., keep)` restricts a shard to its keys).
+// thread-safe. Next: persist/serializer.hpp.
 #pragma once
 
 #include <algorithm>

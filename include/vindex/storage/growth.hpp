@@ -7,7 +7,7 @@
 // capacity at least geometrically instead. `GrowGuard` grows the same way for a change that may still
 // fail later: until it is committed it keeps the old buffer, and put back it leaves the vector exactly
 // as it was, capacity included, so a failed write gives back every byte it took (core/memory.hpp).
-// Plain function and class: no thread-safety concerns of their own.
+// Plain function and class: no thread-safety concerns of their own. Next: storage/block_array.hpp.
 #pragma once
 
 #include <algorithm>

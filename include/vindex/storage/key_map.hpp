@@ -14,7 +14,7 @@
 // Insertion ahead (`prepare`), allocates the rest, then inserts without failing. `reserve` makes room
 // for a whole batch, after which inserts with keys copied ahead (`copy_key`) allocate nothing.
 // Not synchronised: the index that owns it serialises writers and excludes them from readers.
-// Next: storage/upper_links.hpp, index/flat_index.hpp.
+// Next: storage/visited_set.hpp.
 #pragma once
 
 #include <algorithm>

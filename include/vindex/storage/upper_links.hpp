@@ -6,7 +6,7 @@
 // by (id, layer). A list holds up to M ids; unused entries are kInvalidId. Memory comes from a memory
 // resource (core/memory.hpp); `reserve` is strong and exact, and `grow` returns a guard that gives
 // back what it reserved unless committed, for a change that may still fail elsewhere. Not
-// synchronised: the owning index excludes writers from readers. Next: index/hnsw_index.hpp.
+// synchronised: the owning index excludes writers from readers. Next: index/vector_index.hpp.
 #pragma once
 
 #include <cstddef>
