@@ -67,7 +67,6 @@ class Impl final : public AnyIndex {
     return keyspace_->index().memory_bytes() + keyspace_->attribute_memory_bytes();
   }
   const vindex::IndexDefinition& definition() const override { return keyspace_->definition(); }
-  bool can_save() const override { return true; }
   void save(vindex::Serializer& out) const override { vindex::save(*keyspace_, out); }
 
  private:

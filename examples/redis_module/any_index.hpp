@@ -72,10 +72,8 @@ class AnyIndex {
   virtual std::size_t memory_bytes() const = 0;
   /// The definition (prefixes, fields).
   virtual const vindex::IndexDefinition& definition() const = 0;
-  /// True when this index type can write a vindex keyspace snapshot.
-  virtual bool can_save() const = 0;
   /// Writes the whole keyspace index (vectors, HNSW graph, TAG/NUMERIC values, failing keys,
-  /// failure counters, scan checkpoint) as a vindex keyspace snapshot (only when can_save()).
+  /// failure counters, scan checkpoint) as a vindex keyspace snapshot.
   virtual void save(vindex::Serializer& out) const = 0;
 };
 

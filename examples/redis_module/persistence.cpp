@@ -52,19 +52,17 @@ void aux_save(rm::IO* io, int when) {
     save_string(io, name);
     rm::SaveUnsigned(io, entry.spec.arguments.size());
     for (const std::string& argument : entry.spec.arguments) save_string(io, argument);
-    if (entry.index->can_save()) {
-      try {
-        vindex::ChunkedSerializer out(kChunkBytes, [&](std::span<const std::byte> chunk) {
-          rm::SaveUnsigned(io, 1);
-          rm::SaveStringBuffer(io, reinterpret_cast<const char*>(chunk.data()), chunk.size());
-        });
-        entry.index->save(out);
-        out.finish();
-      } catch (const std::exception& e) {
-        // Chunks already written stay; the loader then fails to read the snapshot and backfills.
-        rm::Log(rm::GetContextFromIO(io), "warning", "vindex: saving index '%s' failed: %s", name.c_str(),
-                e.what());
-      }
+    try {
+      vindex::ChunkedSerializer out(kChunkBytes, [&](std::span<const std::byte> chunk) {
+        rm::SaveUnsigned(io, 1);
+        rm::SaveStringBuffer(io, reinterpret_cast<const char*>(chunk.data()), chunk.size());
+      });
+      entry.index->save(out);
+      out.finish();
+    } catch (const std::exception& e) {
+      // Chunks already written stay; the loader then fails to read the snapshot and backfills.
+      rm::Log(rm::GetContextFromIO(io), "warning", "vindex: saving index '%s' failed: %s", name.c_str(),
+              e.what());
     }
     rm::SaveUnsigned(io, 0);
   }

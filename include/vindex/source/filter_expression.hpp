@@ -405,4 +405,29 @@ inline std::size_t filter_depth(const FilterExpr& root) {
   return deepest;
 }
 
+/// Truth value of an expression that tests no field (`*`, `-*` and combinations of them), else
+/// nullopt: a search can then skip the attribute index (all keys) or answer at once (none).
+inline std::optional<bool> constant_value(const FilterExpr& e) {
+  switch (e.kind()) {
+    case FilterExpr::Kind::kAll: return true;
+    case FilterExpr::Kind::kTagIn:
+    case FilterExpr::Kind::kNumeric: return std::nullopt;
+    case FilterExpr::Kind::kNot: {
+      const auto c = constant_value(e.children().front());
+      return c ? std::optional<bool>(!*c) : std::nullopt;
+    }
+    case FilterExpr::Kind::kAnd:
+    case FilterExpr::Kind::kOr: {
+      const bool is_and = e.kind() == FilterExpr::Kind::kAnd;
+      for (const FilterExpr& child : e.children()) {
+        const auto c = constant_value(child);
+        if (!c) return std::nullopt;
+        if (*c != is_and) return !is_and;
+      }
+      return is_and;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace vindex

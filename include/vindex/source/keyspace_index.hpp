@@ -157,29 +157,6 @@ inline Filter restrict(Filter filter, const KeyPredicate& keep) {
       estimate);
 }
 
-// Truth value of an expression that tests no field (`*`, `-*`, combinations), else nullopt.
-inline std::optional<bool> constant_value(const FilterExpr& e) {
-  switch (e.kind()) {
-    case FilterExpr::Kind::kAll: return true;
-    case FilterExpr::Kind::kTagIn:
-    case FilterExpr::Kind::kNumeric: return std::nullopt;
-    case FilterExpr::Kind::kNot: {
-      const auto c = constant_value(e.children().front());
-      return c ? std::optional<bool>(!*c) : std::nullopt;
-    }
-    case FilterExpr::Kind::kAnd:
-    case FilterExpr::Kind::kOr: {
-      const bool is_and = e.kind() == FilterExpr::Kind::kAnd;
-      for (const FilterExpr& child : e.children()) {
-        const auto c = constant_value(child);
-        if (!c) return std::nullopt;
-        if (*c != is_and) return !is_and;
-      }
-      return is_and;
-    }
-  }
-  return std::nullopt;
-}
 }  // namespace detail
 
 /// A vector index plus attribute filters over a host keyspace, with backfill, reconcile and hooks.
@@ -194,9 +171,9 @@ class KeyspaceIndex {
   /// Throws kInvalidArgument for an invalid definition or a null index.
   KeyspaceIndex(IndexDefinition definition, KeyValueSource& source, std::unique_ptr<IndexT> index,
                 KeyspaceOptions options = {})
-      : definition_(checked(std::move(definition))),
+      : definition_(validated(std::move(definition))),
         source_(source),
-        index_(checked(std::move(index))),
+        index_(validated(std::move(index))),
         options_(options),
         attributes_(definition_, memory_of(*index_)),
         bookkeeping_(uncapped(memory_of(*index_)), MemoryAccount::kUnlimited, "the keyspace bookkeeping"),
@@ -333,7 +310,7 @@ class KeyspaceIndex {
   EntryOutcome on_delete(KeyView key) {
     std::lock_guard mutation(mutation_mutex_);
     if (options_.defer_writes) return queue(key);
-    Plan plan = prepare(key, nullptr);
+    KeyPlan plan = prepare(key, nullptr);
     execute(plan);
     const EntryOutcome outcome = settle(plan);
     mark_touched(key);
@@ -370,7 +347,7 @@ class KeyspaceIndex {
     if (options.filter)
       throw Error(ErrorCode::kInvalidArgument,
                   "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
-    if (const auto constant = detail::constant_value(filter)) {
+    if (const auto constant = constant_value(filter)) {
       if (!*constant) {
         const Filter none = Filter::allow_keys({});
         options.filter = &none;
@@ -408,7 +385,7 @@ class KeyspaceIndex {
 
   /// Number of indexed entries matching `filter`.
   std::size_t count(const FilterExpr& filter) const {
-    if (const auto constant = detail::constant_value(filter)) return *constant ? size() : 0;
+    if (const auto constant = constant_value(filter)) return *constant ? size() : 0;
     std::shared_lock data(data_mutex_);
     return attributes_.evaluate(filter).count;
   }
@@ -500,7 +477,7 @@ class KeyspaceIndex {
  private:
   // One key's fate, decided on the mutating thread (prepare), carried out on the vector index on any
   // thread (execute), then booked on the mutating thread (settle).
-  struct Plan {
+  struct KeyPlan {
     enum class Action : std::uint8_t { kRemove, kFail, kUpsert };
     KeyView key;
     std::string_view blob;
@@ -517,15 +494,15 @@ class KeyspaceIndex {
   struct OwnedPlan {
     Key key;
     std::string blob;
-    Plan plan;
+    KeyPlan plan;
     std::exception_ptr error;
   };
 
-  static IndexDefinition checked(IndexDefinition definition) {
+  static IndexDefinition validated(IndexDefinition definition) {
     definition.validate();
     return definition;
   }
-  static std::unique_ptr<IndexT> checked(std::unique_ptr<IndexT> index) {
+  static std::unique_ptr<IndexT> validated(std::unique_ptr<IndexT> index) {
     if (!index) throw Error(ErrorCode::kInvalidArgument, "KeyspaceIndex needs a vector index");
     return index;
   }
@@ -589,15 +566,15 @@ class KeyspaceIndex {
   // ---- one key ----------------------------------------------------------------------------------
 
   // Decides what to do with `key` given its fields (null: the key does not exist).
-  Plan prepare(KeyView key, const FieldReader* fields) const {
-    Plan p;
+  KeyPlan prepare(KeyView key, const FieldReader* fields) const {
+    KeyPlan p;
     p.key = key;
     if (!fields || !definition_.matches_key(key)) return p;
     const std::optional<std::string_view> blob = fields->field(definition_.vector_field);
     if (!blob) return p;
     if constexpr (requires(const IndexT& i) { i.limits().max_key_bytes; }) {
       if (key.size() > index_->limits().max_key_bytes) {
-        p.action = Plan::Action::kFail;
+        p.action = KeyPlan::Action::kFail;
         p.failure = IndexingFailure::kKeyTooLong;
         return p;
       }
@@ -606,13 +583,13 @@ class KeyspaceIndex {
       ParsedAttributes parsed = parse_attributes(
           definition_, [&](std::string_view name) { return fields->field(name); });
       if (parsed.bad_field) {
-        p.action = Plan::Action::kFail;
+        p.action = KeyPlan::Action::kFail;
         p.failure = IndexingFailure::kBadNumeric;
         return p;
       }
       p.row = std::move(parsed.row);
     }
-    p.action = Plan::Action::kUpsert;
+    p.action = KeyPlan::Action::kUpsert;
     p.blob = *blob;
     return p;
   }
@@ -621,18 +598,18 @@ class KeyspaceIndex {
   // `stage` (mutating thread only) the plan's attribute row is staged first, so that the key's memory
   // failing anywhere leaves the attribute index as it was; settle() commits it. Running out of memory
   // makes the plan a kOutOfMemory failure.
-  void execute(Plan& p, bool stage = false) {
-    if (stage && p.action == Plan::Action::kUpsert && !definition_.attributes.empty()) {
+  void execute(KeyPlan& p, bool stage = false) {
+    if (stage && p.action == KeyPlan::Action::kUpsert && !definition_.attributes.empty()) {
       std::unique_lock data(data_mutex_);
       try {
         p.staged = attributes_.stage(p.key, p.row);
         p.is_staged = true;
       } catch (const std::bad_alloc&) {
-        p.action = Plan::Action::kFail;
+        p.action = KeyPlan::Action::kFail;
         p.failure = IndexingFailure::kOutOfMemory;
       }
     }
-    if (p.action == Plan::Action::kUpsert) {
+    if (p.action == KeyPlan::Action::kUpsert) {
       bool out_of_memory = false;
       try {
         p.upsert = index_->try_upsert_blob(p.key, p.blob);
@@ -640,17 +617,17 @@ class KeyspaceIndex {
         out_of_memory = true;
       }
       if (out_of_memory || p.upsert.outcome == UpsertOutcome::kRejected) {
-        p.action = Plan::Action::kFail;
+        p.action = KeyPlan::Action::kFail;
         p.failure = out_of_memory ? IndexingFailure::kOutOfMemory : to_indexing_failure(p.upsert.failure);
         drop_staged(p);
       }
     }
-    if (p.action != Plan::Action::kUpsert) p.erased = index_->erase(p.key);
+    if (p.action != KeyPlan::Action::kUpsert) p.erased = index_->erase(p.key);
     p.done = true;
   }
 
   // Gives back a staged attribute row that will not be committed.
-  void drop_staged(Plan& p) noexcept {
+  void drop_staged(KeyPlan& p) noexcept {
     if (!p.is_staged) return;
     std::unique_lock data(data_mutex_);
     p.staged = {};
@@ -658,19 +635,19 @@ class KeyspaceIndex {
   }
 
   // Books an executed plan: attributes, failure counters. Mutating thread only.
-  EntryOutcome settle(Plan& p) {
+  EntryOutcome settle(KeyPlan& p) {
     std::unique_lock data(data_mutex_);
     switch (p.action) {
-      case Plan::Action::kRemove:
+      case KeyPlan::Action::kRemove:
         attributes_.erase(p.key);
         clear_failure(p.key);
         return p.erased ? EntryOutcome::kRemoved : EntryOutcome::kNotIndexed;
-      case Plan::Action::kFail:
+      case KeyPlan::Action::kFail:
         attributes_.erase(p.key);
         set_failure(p.key, p.failure);
         ++failure_events_[p.failure];
         return EntryOutcome::kFailed;
-      case Plan::Action::kUpsert: {
+      case KeyPlan::Action::kUpsert: {
         bool attributes_changed = false;
         if (p.is_staged) {
           attributes_changed = attributes_.commit(std::move(p.staged));
@@ -681,7 +658,7 @@ class KeyspaceIndex {
           } catch (const std::bad_alloc&) {
             // The vector went in (a multi-threaded step) but its attributes do not fit: the key fails.
             p.erased = index_->erase(p.key) && p.upsert.outcome != UpsertOutcome::kInserted;
-            p.action = Plan::Action::kFail;
+            p.action = KeyPlan::Action::kFail;
             p.failure = IndexingFailure::kOutOfMemory;
             attributes_.erase(p.key);
             set_failure(p.key, p.failure);
@@ -719,7 +696,7 @@ class KeyspaceIndex {
 
   // Reads `key` from the source and applies it. Mutating thread only.
   EntryOutcome apply_from_source(KeyView key) {
-    Plan plan;
+    KeyPlan plan;
     std::exception_ptr inner;
     bool found = false;
     try {
@@ -826,7 +803,7 @@ class KeyspaceIndex {
         if (internal) return;
         try {
           if (!admit(key, delta)) return;
-          Plan plan = prepare(key, &fields);
+          KeyPlan plan = prepare(key, &fields);
           execute(plan, true);
           const EntryOutcome outcome = settle(plan);
           tally(outcome, plan.erased, delta);
@@ -860,7 +837,7 @@ class KeyspaceIndex {
         if (internal) return;
         try {
           if (!admit(key, delta)) return;
-          Plan p = prepare(key, &fields);
+          KeyPlan p = prepare(key, &fields);
           OwnedPlan owned{Key(key), std::string(p.blob), std::move(p), nullptr};
           // A key visited twice in one batch: the later visit wins (both read current data).
           auto [it, fresh] = slot.emplace(Key(key), plans.size());
@@ -946,7 +923,7 @@ class KeyspaceIndex {
     std::vector<std::size_t> upserts;
     std::vector<std::pair<KeyView, std::string_view>> items;
     for (std::size_t i = 0; i < plans.size(); ++i)
-      if (plans[i].plan.action == Plan::Action::kUpsert) {
+      if (plans[i].plan.action == KeyPlan::Action::kUpsert) {
         upserts.push_back(i);
         items.emplace_back(plans[i].plan.key, plans[i].plan.blob);
       }
@@ -955,19 +932,19 @@ class KeyspaceIndex {
       if (!items.empty()) index_->try_upsert_blobs(std::span<const std::pair<KeyView, std::string_view>>(items),
                                                    std::span<UpsertResult>(results), tasks, executor);
       for (std::size_t k = 0; k < upserts.size(); ++k) {
-        Plan& p = plans[upserts[k]].plan;
+        KeyPlan& p = plans[upserts[k]].plan;
         p.upsert = results[k];
         if (p.upsert.outcome == UpsertOutcome::kRejected) {
-          p.action = Plan::Action::kFail;
+          p.action = KeyPlan::Action::kFail;
           p.failure = to_indexing_failure(p.upsert.failure);
         } else if (p.upsert.outcome == UpsertOutcome::kOutOfMemory) {
-          p.action = Plan::Action::kFail;
+          p.action = KeyPlan::Action::kFail;
           p.failure = IndexingFailure::kOutOfMemory;
         }
       }
     } catch (const std::bad_alloc&) {  // before inserting anything (the batch's own set-up)
       for (std::size_t i : upserts) {
-        plans[i].plan.action = Plan::Action::kFail;
+        plans[i].plan.action = KeyPlan::Action::kFail;
         plans[i].plan.failure = IndexingFailure::kOutOfMemory;
       }
     } catch (...) {
@@ -976,7 +953,7 @@ class KeyspaceIndex {
     for (OwnedPlan& o : plans) {
       if (o.error) continue;
       try {
-        if (o.plan.action != Plan::Action::kUpsert) o.plan.erased = index_->erase(o.plan.key);
+        if (o.plan.action != KeyPlan::Action::kUpsert) o.plan.erased = index_->erase(o.plan.key);
         o.plan.done = true;
       } catch (...) {
         o.error = std::current_exception();
@@ -1017,7 +994,7 @@ class KeyspaceIndex {
       if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
     });
     for (const Key& key : gone) {
-      Plan plan = prepare(key, nullptr);
+      KeyPlan plan = prepare(key, nullptr);
       execute(plan);
       if (settle(plan) == EntryOutcome::kRemoved) ++swept.removed;
     }
