@@ -183,36 +183,26 @@ class InfoOp final : public Operation {
     InfoFigures total;
     for (std::size_t i = 0; i < answered.size(); ++i) add_shard(total, to_figures(*answered[i]->answer), i == 0);
     if (answered.empty()) total = InfoFigures{};
-    reply_info(ctx, entry->spec, total, [&](rm::Ctx* c) -> long {
-      reply_str(c, "cluster_shards");
-      rm::ReplyWithLongLong(c, static_cast<long long>(targets.size()));
-      reply_str(c, "cluster_shards_answered");
-      rm::ReplyWithLongLong(c, static_cast<long long>(answered.size()));
-      reply_str(c, "shards");
-      rm::ReplyWithArray(c, static_cast<long>(targets.size()));
-      for (const Target& t : targets) {
-        rm::ReplyWithArray(c, t.answer ? 14 : 8);
-        reply_str(c, "node");
-        reply_str(c, t.node);
-        reply_str(c, "id");
-        reply_str(c, t.node_id);
-        reply_str(c, "slots");
-        reply_str(c, t.slots);
-        if (t.answer) {
-          reply_str(c, "num_docs");
-          rm::ReplyWithLongLong(c, static_cast<long long>(t.answer->num_docs));
-          reply_str(c, "state");
-          reply_str(c, t.answer->state);
-          reply_str(c, "backfill_complete_percent");
-          reply_str(c, format_double(t.answer->percent));
-          reply_str(c, "version");
-          rm::ReplyWithLongLong(c, static_cast<long long>(t.answer->version));
-        } else {
-          reply_str(c, "error");
-          reply_str(c, t.error.empty() ? std::string("no answer") : t.error);
+    reply_info(ctx, entry->spec, total, [&](ReplyArray& r) {
+      r.str("cluster_shards").num(static_cast<long long>(targets.size()));
+      r.str("cluster_shards_answered").num(static_cast<long long>(answered.size()));
+      r.str("shards").array([&](ReplyArray& shards) {
+        for (const Target& t : targets) {
+          shards.array([&](ReplyArray& shard) {
+            shard.str("node").str(t.node);
+            shard.str("id").str(t.node_id);
+            shard.str("slots").str(t.slots);
+            if (t.answer) {
+              shard.str("num_docs").num(static_cast<long long>(t.answer->num_docs));
+              shard.str("state").str(t.answer->state);
+              shard.str("backfill_complete_percent").real(t.answer->percent);
+              shard.str("version").num(static_cast<long long>(t.answer->version));
+            } else {
+              shard.str("error").str(t.error.empty() ? std::string("no answer") : t.error);
+            }
+          });
         }
-      }
-      return 6;
+      });
     });
     return rm::kOk;
   }

@@ -2,11 +2,12 @@
 #include "info_reply.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <string_view>
-#include <utility>
 
 #include "command_util.hpp"
 #include "module_memory.hpp"
+#include "reply_array.hpp"
 
 namespace vindex_redis {
 namespace {
@@ -72,161 +73,99 @@ void add_shard(InfoFigures& total, const InfoFigures& shard, bool first) {
 }
 
 void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
-                const std::function<long(rm::Ctx*)>& extra) {
-  rm::ReplyWithArray(ctx, rm::kPostponedArrayLength);
-  long replied = 0;
-  auto key = [&](std::string_view name) {
-    replied += 2;
-    reply_str(ctx, name);
-  };
-  key("index_name");
-  reply_str(ctx, spec.name);
-  key("index_options");
-  rm::ReplyWithArray(ctx, 0);
-  key("index_definition");
-  rm::ReplyWithArray(ctx, 6);
-  reply_str(ctx, "key_type");
-  reply_str(ctx, "HASH");
-  reply_str(ctx, "prefixes");
-  rm::ReplyWithArray(ctx, static_cast<long>(spec.definition.prefixes.size()));
-  for (const auto& prefix : spec.definition.prefixes) reply_str(ctx, prefix);
-  reply_str(ctx, "default_score");
-  reply_str(ctx, "1");
-  key("attributes");
-  rm::ReplyWithArray(ctx, 1 + static_cast<long>(spec.definition.attributes.size()));
-  {
+                const std::function<void(ReplyArray&)>& extra) {
+  ReplyArray r(ctx);
+  const auto n = [](std::uint64_t v) { return static_cast<long long>(v); };
+  r.str("index_name").str(spec.name);
+  r.str("index_options").array([](ReplyArray&) {});
+  r.str("index_definition").array([&](ReplyArray& d) {
+    d.str("key_type").str("HASH");
+    d.str("prefixes").array([&](ReplyArray& p) {
+      for (const auto& prefix : spec.definition.prefixes) p.str(prefix);
+    });
+    d.str("default_score").str("1");
+  });
+  r.str("attributes").array([&](ReplyArray& attributes) {
     const bool hnsw = spec.algorithm == Algorithm::kHnsw;
-    rm::ReplyWithArray(ctx, hnsw ? 26 : 18);
-    reply_str(ctx, "identifier");
-    reply_str(ctx, spec.definition.vector_field);
-    reply_str(ctx, "attribute");
-    reply_str(ctx, spec.definition.vector_field);
-    reply_str(ctx, "type");
-    reply_str(ctx, "VECTOR");
-    reply_str(ctx, "algorithm");
-    reply_str(ctx, to_string(spec.algorithm));
-    reply_str(ctx, "data_type");
-    reply_str(ctx, vindex::to_string(spec.schema.type));
-    reply_str(ctx, "dim");
-    rm::ReplyWithLongLong(ctx, spec.schema.dim);
-    reply_str(ctx, "distance_metric");
-    reply_str(ctx, vindex::to_string(spec.schema.metric));
-    reply_str(ctx, "initial_cap");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(hnsw ? spec.hnsw.initial_cap : spec.flat.initial_cap));
-    reply_str(ctx, "block_size");
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(hnsw ? spec.hnsw.block_size : spec.flat.block_size));
-    if (hnsw) {
-      reply_str(ctx, "M");
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.m));
-      reply_str(ctx, "ef_construction");
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.ef_construction));
-      reply_str(ctx, "ef_runtime");
-      rm::ReplyWithLongLong(ctx, static_cast<long long>(spec.hnsw.ef_runtime));
-      reply_str(ctx, "epsilon");
-      reply_str(ctx, format_double(spec.hnsw.epsilon));
+    attributes.array([&](ReplyArray& v) {
+      v.str("identifier").str(spec.definition.vector_field);
+      v.str("attribute").str(spec.definition.vector_field);
+      v.str("type").str("VECTOR");
+      v.str("algorithm").str(to_string(spec.algorithm));
+      v.str("data_type").str(vindex::to_string(spec.schema.type));
+      v.str("dim").num(spec.schema.dim);
+      v.str("distance_metric").str(vindex::to_string(spec.schema.metric));
+      v.str("initial_cap").num(n(hnsw ? spec.hnsw.initial_cap : spec.flat.initial_cap));
+      v.str("block_size").num(n(hnsw ? spec.hnsw.block_size : spec.flat.block_size));
+      if (hnsw) {
+        v.str("M").num(n(spec.hnsw.m));
+        v.str("ef_construction").num(n(spec.hnsw.ef_construction));
+        v.str("ef_runtime").num(n(spec.hnsw.ef_runtime));
+        v.str("epsilon").real(spec.hnsw.epsilon);
+      }
+    });
+    for (const auto& a : spec.definition.attributes) {
+      attributes.array([&](ReplyArray& t) {
+        t.str("identifier").str(a.name);
+        t.str("attribute").str(a.name);
+        t.str("type").str(vindex::to_string(a.type));
+        if (a.type == vindex::AttributeType::kTag) {
+          t.str("SEPARATOR").str(std::string_view(&a.separator, 1));
+          if (a.case_sensitive) t.str("CASESENSITIVE");
+        }
+      });
     }
-  }
-  for (const auto& a : spec.definition.attributes) {
-    const bool tag = a.type == vindex::AttributeType::kTag;
-    rm::ReplyWithArray(ctx, tag ? (a.case_sensitive ? 9 : 8) : 6);
-    reply_str(ctx, "identifier");
-    reply_str(ctx, a.name);
-    reply_str(ctx, "attribute");
-    reply_str(ctx, a.name);
-    reply_str(ctx, "type");
-    reply_str(ctx, vindex::to_string(a.type));
-    if (tag) {
-      reply_str(ctx, "SEPARATOR");
-      reply_str(ctx, std::string_view(&a.separator, 1));
-      if (a.case_sensitive) reply_str(ctx, "CASESENSITIVE");
-    }
-  }
-  key("num_docs");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.num_docs));
-  key("num_records");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.num_docs));
-  key("hash_indexing_failures");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.hash_indexing_failures));
+  });
+  r.str("num_docs").num(n(f.num_docs));
+  r.str("num_records").num(n(f.num_docs));
+  r.str("hash_indexing_failures").num(n(f.hash_indexing_failures));
   // The same keys by reason (vindex's IndexingFailure codes; names as vindex writes them).
-  key("hash_indexing_failures_by_reason");
-  rm::ReplyWithArray(ctx, 2 * static_cast<long>(vindex::kIndexingFailureCodes - 1));
-  for (std::size_t code = 1; code < vindex::kIndexingFailureCodes; ++code) {
-    reply_str(ctx, vindex::to_string(static_cast<vindex::IndexingFailure>(code)));
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(f.failures_by_code[code]));
-  }
-  key("indexing");
-  rm::ReplyWithLongLong(ctx, f.in_progress ? 1 : 0);
-  key("percent_indexed");
-  reply_str(ctx, format_double(f.percent / 100.0));
-  key("backfill_in_progress");
-  rm::ReplyWithLongLong(ctx, f.in_progress ? 1 : 0);
-  key("backfill_complete_percent");
-  reply_str(ctx, format_double(f.percent));
-  key("state");
-  reply_str(ctx, f.state);
-  key("backfill_error");
-  reply_str(ctx, f.backfill_error);
-  key("scan_mode");
-  reply_str(ctx, f.reconciling ? "reconcile" : "backfill");
-  key("scan_counts");
-  rm::ReplyWithArray(ctx, 12);
-  static constexpr const char* kCountNames[6] = {"keys_scanned", "inserted", "updated",
-                                                 "unchanged",    "removed",  "skipped"};
-  for (int i = 0; i < 6; ++i) {
-    reply_str(ctx, kCountNames[i]);
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(f.counts[i]));
-  }
+  r.str("hash_indexing_failures_by_reason").array([&](ReplyArray& reasons) {
+    for (std::size_t code = 1; code < vindex::kIndexingFailureCodes; ++code)
+      reasons.str(vindex::to_string(static_cast<vindex::IndexingFailure>(code))).num(n(f.failures_by_code[code]));
+  });
+  r.str("indexing").num(f.in_progress ? 1 : 0);
+  r.str("percent_indexed").real(f.percent / 100.0);
+  r.str("backfill_in_progress").num(f.in_progress ? 1 : 0);
+  r.str("backfill_complete_percent").real(f.percent);
+  r.str("state").str(f.state);
+  r.str("backfill_error").str(f.backfill_error);
+  r.str("scan_mode").str(f.reconciling ? "reconcile" : "backfill");
+  r.str("scan_counts").array([&](ReplyArray& counts) {
+    static constexpr const char* kCountNames[6] = {"keys_scanned", "inserted", "updated",
+                                                   "unchanged",    "removed",  "skipped"};
+    for (int i = 0; i < 6; ++i) counts.str(kCountNames[i]).num(n(f.counts[i]));
+  });
   // Persistence: how the last RDB / AOF-preamble load restored this index, and what the reconcile
   // scan that followed did (zero unless the current or last scan is that reconcile).
-  key("snapshot_loaded");
-  rm::ReplyWithLongLong(ctx, f.snapshot.loaded ? 1 : 0);
-  key("snapshot_load_error");
-  reply_str(ctx, f.snapshot.error);
-  key("snapshot_bytes");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.snapshot.bytes));
-  key("snapshot_load_ms");
-  reply_str(ctx, format_double(f.snapshot.millis));
-  const std::pair<const char*, std::uint64_t> reconcile[] = {{"reconcile_kept", f.reconciling ? f.counts[3] : 0},
-                                                             {"reconcile_reindexed", f.reconciling ? f.counts[2] : 0},
-                                                             {"reconcile_removed", f.reconciling ? f.counts[4] : 0},
-                                                             {"reconcile_added", f.reconciling ? f.counts[1] : 0}};
-  for (const auto& [name, value] : reconcile) {
-    key(name);
-    rm::ReplyWithLongLong(ctx, static_cast<long long>(value));
-  }
+  r.str("snapshot_loaded").num(f.snapshot.loaded ? 1 : 0);
+  r.str("snapshot_load_error").str(f.snapshot.error);
+  r.str("snapshot_bytes").num(n(f.snapshot.bytes));
+  r.str("snapshot_load_ms").real(f.snapshot.millis);
+  r.str("reconcile_kept").num(n(f.reconciling ? f.counts[3] : 0));
+  r.str("reconcile_reindexed").num(n(f.reconciling ? f.counts[2] : 0));
+  r.str("reconcile_removed").num(n(f.reconciling ? f.counts[4] : 0));
+  r.str("reconcile_added").num(n(f.reconciling ? f.counts[1] : 0));
   // Queries that ran out of time: failed (vindex.on-timeout fail) or answered partially (return).
-  key("search_timeouts");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_timeouts));
-  key("search_partial_results");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.search_partial));
+  r.str("search_timeouts").num(n(f.search_timeouts));
+  r.str("search_partial_results").num(n(f.search_partial));
   // HNSW graph maintenance (zero for FLAT): tombstones not freed yet, rounds completed, and the
   // time spent maintaining inside writes (only when the timer falls behind) and from the timer.
   const vindex::HnswMaintenanceStats& m = f.maintenance;
-  key("maintenance_pending_tombstones");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(m.pending_tombstones));
-  key("maintenance_rounds");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(m.rounds));
-  key("maintenance_in_writes_ms");
-  reply_str(ctx, format_double(static_cast<double>(m.write_ns) / 1e6));
-  key("maintenance_longest_in_write_ms");
-  reply_str(ctx, format_double(static_cast<double>(m.longest_write_ns) / 1e6));
-  key("maintenance_in_timer_ms");
-  reply_str(ctx, format_double(static_cast<double>(m.maintain_ns) / 1e6));
-  key("vector_index_sz_mb");
-  reply_str(ctx, format_double(static_cast<double>(f.memory_bytes) / (1024.0 * 1024.0)));
-  key("total_memory_bytes");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_bytes));
+  r.str("maintenance_pending_tombstones").num(n(m.pending_tombstones));
+  r.str("maintenance_rounds").num(n(m.rounds));
+  r.str("maintenance_in_writes_ms").real(static_cast<double>(m.write_ns) / 1e6);
+  r.str("maintenance_longest_in_write_ms").real(static_cast<double>(m.longest_write_ns) / 1e6);
+  r.str("maintenance_in_timer_ms").real(static_cast<double>(m.maintain_ns) / 1e6);
+  r.str("vector_index_sz_mb").real(static_cast<double>(f.memory_bytes) / (1024.0 * 1024.0));
+  r.str("total_memory_bytes").num(n(f.memory_bytes));
   // The index's memory account (module_memory.hpp): the most it held, its limit
   // (vindex.index-max-memory, 0: none) and the allocations that limit refused (each made a key an
   // out_of_memory indexing failure; refusals by vindex.max-memory are in INFO vindex).
-  key("memory_peak_bytes");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_peak_bytes));
-  key("memory_limit_bytes");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_limit_bytes));
-  key("memory_limit_refusals");
-  rm::ReplyWithLongLong(ctx, static_cast<long long>(f.memory_limit_refusals));
-  if (extra) replied += extra(ctx);
-  rm::ReplySetArrayLength(ctx, replied);
+  r.str("memory_peak_bytes").num(n(f.memory_peak_bytes));
+  r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
+  r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
+  if (extra) extra(r);
 }
 
 }  // namespace vindex_redis

@@ -14,6 +14,7 @@
 
 #include "index_registry.hpp"
 #include "module_api.hpp"
+#include "reply_array.hpp"
 #include "vindex/index/hnsw_index.hpp"
 #include "vindex/source/backfill.hpp"
 
@@ -50,9 +51,9 @@ InfoFigures local_figures(const IndexEntry& entry);
 /// worst state; the first error; the snapshot loaded only when every shard's was).
 void add_shard(InfoFigures& total, const InfoFigures& shard, bool first);
 
-/// Replies FT.INFO for `spec`. `extra`, when given, writes more (name, value) pairs at the end and
-/// returns how many replies (names plus values) it wrote.
+/// Replies FT.INFO for `spec`. `extra`, when given, adds more (name, value) pairs at the end of the
+/// reply's array.
 void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& figures,
-                const std::function<long(rm::Ctx*)>& extra = {});
+                const std::function<void(ReplyArray&)>& extra = {});
 
 }  // namespace vindex_redis
