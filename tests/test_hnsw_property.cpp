@@ -263,8 +263,9 @@ TEST_CASE("try_upsert_blobs reports each item as try_upsert_blob would, on lent 
 
 TEST_CASE("maintain() repairs and frees tombstones in bounded steps; every key stays findable in between") {
   // 100 erases stay below the 1/16 of the live entries at which writes maintain, so only
-  // maintain() does the work here, in steps of 300 units: each step leaves a graph in which no
-  // erased key is returned and every live key is found by its own vector.
+  // maintain() does the work here, in steps of 300 units: the steps leave graphs in which no
+  // erased key is returned (checked every 8th step) and every live key is found by its own vector
+  // (after steps 8, 16, 32, ...: about 190 steps in all).
   constexpr std::uint32_t kDim = 12;
   HnswIndex<float, metric::L2> index(VectorSchema{kDim, ElementType::kFloat32, metric::L2::kind},
                                      HnswParams{.m = 6, .ef_construction = 48, .seed = 4});
@@ -296,7 +297,8 @@ TEST_CASE("maintain() repairs and frees tombstones in bounded steps; every key s
       const auto hits = index.search(v, 10, {.ef = 32});
       for (const auto& h : hits) leaked += erased.count(h.key);
     }
-    lost += not_found_by_own_vector(index, model).size();
+    // The own-vector check searches with ef = size (quadratic): at calls 8, 16, 32, ... only.
+    if ((calls & (calls - 1)) == 0) lost += not_found_by_own_vector(index, model).size();
     REQUIRE(index.size() == model.size());
   }
   s = index.maintenance_stats();
