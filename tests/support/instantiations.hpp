@@ -7,7 +7,8 @@
 // instantiate_flat.cpp / instantiate_hnsw.cpp define them. Member functions stay inline, so the
 // optimiser may still inline them; it no longer compiles a full copy per file. A test file builds
 // the same without this header. Whole classes only (no function signatures), so a library change
-// breaks this list only if a member stops compiling for one of these arguments.
+// breaks this list only if a member stops compiling for one of these arguments. HnswIndex's bases
+// (index/hnsw/) are listed too: instantiating a class does not instantiate its bases' members.
 #pragma once
 
 #include "vindex/vindex.hpp"
@@ -18,6 +19,12 @@
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
 #define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                          \
+  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::L2>;                    \
+  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::InnerProduct>;          \
+  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::Cosine>;                \
+  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::L2>;                   \
+  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::InnerProduct>;         \
+  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::Cosine>;               \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                  \
