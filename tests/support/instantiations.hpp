@@ -18,13 +18,16 @@
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
+// HnswIndex's bases (index/hnsw/) for one metric.
+#define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
+  PREFIX template struct vindex::detail::HnswGraph<METRIC>;                                \
+  PREFIX template struct vindex::detail::HnswSearch<METRIC>;                               \
+  PREFIX template struct vindex::detail::HnswLinking<METRIC>;                              \
+  PREFIX template struct vindex::detail::HnswRepair<METRIC>;
 #define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                          \
-  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::L2>;                    \
-  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::InnerProduct>;          \
-  PREFIX template struct vindex::detail::HnswGraph<vindex::metric::Cosine>;                \
-  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::L2>;                   \
-  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::InnerProduct>;         \
-  PREFIX template struct vindex::detail::HnswSearch<vindex::metric::Cosine>;               \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::L2)                                       \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                             \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::Cosine)                                   \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                  \

@@ -11,11 +11,13 @@
 // node) turns the node into a tombstone, never returned but still traversed, and never linked to
 // again by any write.
 //
-// Parts: this file is the façade (public API, both locks, insert orchestration and linking, the
-// level generator, maintenance); the graph's state, layout and hot-loop helpers are in
-// index/hnsw/graph.hpp, the search walks in index/hnsw/search.hpp, building from saved data in
-// index/hnsw/restore.hpp, the interface's plain types in index/hnsw/types.hpp. Only this file takes
-// locks.
+// Parts: this file is the façade — the public API, both locks, insert orchestration (levels,
+// plan_links, commit), the level generator and the maintenance rounds. Under it, in index/hnsw/, a
+// chain of bases each adding one concern: graph.hpp (state, record layout, hot-loop helpers) ←
+// search.hpp (descent, layer search, KNN, range, exact scan) ← linking.hpp (list updates, the
+// heuristic re-prune, rehoming) ← repair.hpp (repair planning); restore.hpp builds a graph from saved
+// data, types.hpp holds the plain types above. Only this file takes locks. Reading order: this
+// header's public part, then graph, search, linking, repair, restore.
 //
 // Maintenance runs in rounds of bounded steps (`maintain(work)`, `maintain_for(time)`; see
 // "Maintenance" below). A round takes the tombstones pending when it starts; a cursor visits every
@@ -110,6 +112,8 @@
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/hnsw/graph.hpp"
+#include "vindex/index/hnsw/linking.hpp"
+#include "vindex/index/hnsw/repair.hpp"
 #include "vindex/index/hnsw/restore.hpp"
 #include "vindex/index/hnsw/search.hpp"
 #include "vindex/index/hnsw/types.hpp"
@@ -127,12 +131,16 @@ namespace vindex {
 /// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
 /// distance/metric.hpp.
 template <class T, class MetricT>
-class HnswIndex : private detail::HnswSearch<MetricT> {
+class HnswIndex : private detail::HnswRepair<MetricT> {
   static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
-  // The parts (index/hnsw/): graph state, layout and hot loop, then the search walks over them. A
-  // base class, not a member, so the moved code reads as it did and every call stays direct.
-  using Search = detail::HnswSearch<MetricT>;
+  // The parts (index/hnsw/), a chain of bases each adding one concern: graph state, layout and hot
+  // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
+  // it did and every call stays direct (no virtual function, no pointer to follow).
+  using Parts = detail::HnswRepair<MetricT>;
   using Graph = detail::HnswGraph<MetricT>;
+  using Search = detail::HnswSearch<MetricT>;
+  using Linking = detail::HnswLinking<MetricT>;
+  using Repair = detail::HnswRepair<MetricT>;
   using typename Graph::Candidate;
   using typename Graph::NodeGrowth;
   using typename Graph::Scratch;
@@ -176,6 +184,22 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   using Search::resolve;
   using Search::scratch_;
   using Search::search_layer;
+  using typename Linking::LinkPlan;
+  using typename Linking::LinkUpdate;
+  using Linking::apply;
+  using Linking::connect;
+  using Linking::plan_update;
+  using Linking::rehome;
+  using typename Repair::ExportRepair;
+  using typename Repair::Fix;
+  using Repair::best_live_entry;
+  using Repair::bit;
+  using Repair::grow_bits;
+  using Repair::kRelinkRounds;
+  using Repair::plan_export_repair;
+  using Repair::relink_unreachable;
+  using Repair::repaired_list;
+  using Repair::set_bit;
 
  public:
   using Metric = MetricT;
@@ -186,7 +210,7 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
   explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {},
                      std::pmr::memory_resource* memory = nullptr)
-      : Search(checked(schema, params, limits), params, limits, memory),
+      : Parts(checked(schema, params, limits), params, limits, memory),
         limits_(limits),
         level_mult_(1.0 / std::log(static_cast<double>(params.m))),
         level_rng_(params.seed) {}
@@ -671,25 +695,9 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   }
 
  private:
-
   // ---------------------------------------------------------------------------------------------
   // Insert: draw a level, plan the links under the shared lock, commit them under the exclusive one.
-
-
-  // A planned change to the list of a neighbour of the new node: `seen` is the list as the plan
-  // read it, `proposed` the list to write instead, with kPlanned standing for the new node's id.
-  struct LinkUpdate {
-    Id node;
-    unsigned level;
-    std::size_t at;  // seen is lists[at, at + cap), proposed is lists[at + cap, at + 2·cap)
-  };
-  struct Plan {
-    std::vector<std::vector<Id>> links;  // chosen neighbours per layer, layer 0 first
-    std::vector<LinkUpdate> updates;     // their lists with the new node added, in commit order
-    std::vector<Id> lists;
-  };
-  static constexpr Id kPlanned = kInvalidId - 1;  // never a real id: KeyMap stops below it
-
+  // The planning and applying of one list's change are in index/hnsw/linking.hpp.
 
   unsigned draw_level() {
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -762,7 +770,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     upper.commit();
     retired.commit();
   }
-
 
   Id entry_point_unlocked() const {
     std::shared_lock lock(graph_mutex_);
@@ -877,7 +884,7 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   // so the plan never links to it. `room`: what reserve_batch set aside for this key, or null.
   UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level, Id replaced,
                               bool concurrent = false, KeyMap::Insertion* room = nullptr) {
-    const Plan plan = plan_links(v.data(), level, replaced, concurrent);
+    const LinkPlan plan = plan_links(v.data(), level, replaced, concurrent);
     std::unique_lock lock(graph_mutex_);
     return commit(key, v.data(), magnitude, level, plan, room);
   }
@@ -887,8 +894,8 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   // reserved up front so no id's record moves) the layer-0 part, nearly all of the work, runs without
   // the shared lock: other threads' commits go on meanwhile, and commit() applies an update only to a
   // list still as it was read, re-planning the others under the exclusive lock.
-  Plan plan_links(const float* q, unsigned level, Id replaced, bool concurrent) const {
-    Plan plan;
+  LinkPlan plan_links(const float* q, unsigned level, Id replaced, bool concurrent) const {
+    LinkPlan plan;
     std::shared_lock lock(graph_mutex_);
     if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
@@ -927,29 +934,8 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     return plan;
   }
 
-  // Plans the list of `n` at `level` once the new node (vector `q`) joins it, as connect() would.
-  void plan_update(const float* q, Id n, unsigned level, Plan& plan) const {
-    const auto [list, cap] = neighbours(n, level);
-    const std::size_t at = plan.lists.size();
-    plan.lists.resize(at + 2 * cap);
-    Id* seen = plan.lists.data() + at;
-    Id* proposed = seen + cap;
-    for (std::size_t i = 0; i < cap; ++i) seen[i] = load_link(list, i);
-    plan.updates.push_back({n, level, at});
-    std::copy_n(seen, cap, proposed);
-    for (std::size_t i = 0; i < cap; ++i)
-      if (proposed[i] == kInvalidId) {
-        proposed[i] = kPlanned;
-        return;
-      }
-    thread_local std::vector<Id> kept;
-    reprune(n, level, {seen, cap}, kPlanned, q, kept);
-    std::copy(kept.begin(), kept.end(), proposed);
-    std::fill(proposed + kept.size(), proposed + cap, kInvalidId);
-  }
-
   // `room`: what reserve_batch set aside for this key, or null.
-  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan,
+  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const LinkPlan& plan,
                       KeyMap::Insertion* room = nullptr) {
     UpsertOutcome outcome = UpsertOutcome::kInserted;
     const auto old = keys_.find(key);
@@ -1007,124 +993,13 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     return {outcome, VectorFailure::kNone, id};
   }
 
-  // Writes a planned list update for the new node `id`, or, when the list changed since it was read
-  // (another inserting thread), adds `id` to it afresh.
-  void apply(const LinkUpdate& u, const Plan& plan, Id id) {
-    const auto [list, cap] = neighbours(u.node, u.level);
-    const Id* seen = plan.lists.data() + u.at;
-    const Id* proposed = seen + cap;
-    if (!std::equal(list, list + cap, seen)) return connect(u.node, id, u.level);
-    bool linked = false;
-    std::size_t free = cap;
-    for (std::size_t i = 0; i < cap; ++i) {
-      const Id next = proposed[i] == kPlanned ? id : proposed[i];
-      linked |= next == id;
-      if (next == kInvalidId && free == cap) free = i;
-      if (list[i] != next) store_link(list, i, next);
-    }
-    if (u.level != 0) return;
-    // As in connect(): a pruned new node keeps the link while there is room, unless another
-    // neighbour already links to it.
-    if (!linked && free < cap && !linked_back(id, u.node)) store_link(list, free, id);
-    if (seen[cap - 1] != kInvalidId) rehome_dropped(u.node, {seen, cap}, id);  // was full: pruned
-  }
-
-  // Adds `id` to the list of `n` at `level`; a full list is re-chosen by the heuristic.
-  void connect(Id n, Id id, unsigned level) {
-    const auto [list, cap] = neighbours(n, level);
-    for (std::size_t i = 0; i < cap; ++i) {
-      if (list[i] == id) return;
-      if (list[i] == kInvalidId) {
-        store_link(list, i, id);
-        return;
-      }
-    }
-    thread_local std::vector<Id> kept, before;  // reused: connect runs M times per insert
-    reprune(n, level, {list, cap}, id, vector_of(id), kept);
-    before.assign(list, list + cap);
-    for (std::size_t i = 0; i < cap; ++i) store_link(list, i, i < kept.size() ? kept[i] : kInvalidId);
-    if (level == 0) rehome_dropped(n, before, id);
-  }
-
-  // Nodes that just left the layer-0 list of `n` (they were in `before`; the new node `skip` is
-  // left to commit()) with no other in-link in sight (reprune found nothing to drop instead) are
-  // linked from near `n`; see rehome.
-  void rehome_dropped(Id n, std::span<const Id> before, Id skip) {
-    const Id* list = links0(n);
-    for (Id x : before) {
-      if (x == kInvalidId) break;
-      if (x == skip || !keys_.is_live(x) || std::find(list, list + m0_, x) != list + m0_ || linked_back(x, n)) continue;
-      rehome(x, n);
-    }
-  }
-
-  // Gives layer-0 node `x`, which may have no in-link left, one from a node `n` links to (or,
-  // failing that, one two links from `n`): the closest of them with a free slot, unless one already
-  // links to `x`. Searches that reach `n` then reach `x`. Should none have room, `x` stays as it is
-  // until the next sweep re-links it (relink_unreachable). Caller holds the exclusive lock.
-  void rehome(Id x, Id n) {
-    const float* xv = vector_of(x);
-    Id host = kInvalidId;
-    Distance best = std::numeric_limits<Distance>::infinity();
-    auto consider = [&](Id h) {  // true once some node near n is found to link to x already
-      // A tombstone's list goes with it: neither a host nor an in-link that counts.
-      if (h == x || !keys_.is_live(h)) return false;
-      const Id* hl = links0(h);
-      if (std::find(hl, hl + m0_, x) != hl + m0_) return true;
-      if (hl[m0_ - 1] != kInvalidId) return false;
-      const Distance d = distance(xv, h);
-      if (host == kInvalidId || d < best) best = d, host = h;
-      return false;
-    };
-    const Id* first = links0(n);
-    for (std::size_t i = 0; i < m0_ && first[i] != kInvalidId; ++i)
-      if (consider(first[i])) return;
-    for (std::size_t i = 0; host == kInvalidId && i < m0_ && first[i] != kInvalidId; ++i) {
-      const Id* second = links0(first[i]);
-      for (std::size_t j = 0; j < m0_ && second[j] != kInvalidId; ++j)
-        if (second[j] != n && consider(second[j])) return;
-    }
-    if (host == kInvalidId) return;
-    Id* hl = links0(host);
-    store_link(hl, static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl), x);
-  }
-
-  // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
-  // heuristic's choice among them. On layer 0 a pruned node that none of its own neighbours links
-  // back to (an orphan: this may be its last in-link) keeps its link, in a free slot while there is
-  // one, else in place of the farthest chosen node that another neighbour does link back to
-  // (rehome_dropped takes care of one dropped all the same). "Links back" is a local test: two
-  // nodes that link only to each other pass it, so such a pair can still be cut off; the next
-  // sweep re-links it (relink_unreachable). A planned node (kPlanned) is left to apply(), which
-  // knows its links.
-  void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
-               std::vector<Id>& kept) const {
-    thread_local std::vector<Candidate> candidates;
-    thread_local std::vector<Id> orphans;
-    candidates.clear();
-    const float* base = vector_of(n);
-    for (Id o : old) candidates.push_back({distance(base, o), o});
-    candidates.push_back({MetricT::distance(base, extra_v, schema_.dim), extra});
-    std::sort(candidates.begin(), candidates.end(), closer);
-    select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : vector_of(c); });
-    if (level != 0) return;
-    orphans.clear();
-    for (const Candidate& c : candidates)
-      if (c.id != kPlanned && std::find(kept.begin(), kept.end(), c.id) == kept.end() && !linked_back(c.id, n))
-        orphans.push_back(c.id);
-    const std::size_t chosen = kept.size();
-    std::size_t next = 0;
-    for (; next < orphans.size() && kept.size() < old.size(); ++next) kept.push_back(orphans[next]);
-    for (std::size_t victim = chosen; next < orphans.size() && victim-- > 0;)
-      if (kept[victim] != kPlanned && linked_back(kept[victim], n)) kept[victim] = orphans[next++];
-  }
-
-
   // ---------------------------------------------------------------------------------------------
   // Maintenance: rounds of bounded steps that repair the lists linking to tombstones, free the
   // tombstones, and check that layer 0 still reaches every live node. Round state belongs to the
   // writer (writer_mutex_ held); the graph is read under the shared lock and written under the
-  // exclusive one, as by any write.
+  // exclusive one, as by any write. What needs no lock and no round state — the repaired lists,
+  // relinking the unreachable for an export, the next entry point — is planned in
+  // index/hnsw/repair.hpp; this state machine takes the locks and applies it.
   //
   //   kRepair  The batch is retired_[0, round_.batch): the tombstones pending when the round
   //            started (later ones wait for the next round), marked in round_.dead. A cursor visits
@@ -1188,26 +1063,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
   }
-
-  static bool bit(const std::vector<std::uint64_t>& bits, std::size_t i) noexcept {
-    return i / 64 < bits.size() && ((bits[i / 64] >> (i % 64)) & 1) != 0;
-  }
-  static void grow_bits(std::vector<std::uint64_t>& bits, std::size_t count) {
-    if ((count + 63) / 64 > bits.size()) bits.resize((count + 63) / 64, 0);
-  }
-  static void set_bit(std::vector<std::uint64_t>& bits, std::size_t i) {
-    grow_bits(bits, i + 1);
-    bits[i / 64] |= std::uint64_t{1} << (i % 64);
-  }
-
-  // A list maintenance or an export rewrites: the new links of `node` on `level`, and which of
-  // them a repair added.
-  struct Fix {
-    Id node = kInvalidId;
-    unsigned level = 0;
-    std::vector<Id> links = {};
-    std::vector<Id> added = {};
-  };
 
   // After `writes` writes (entries of a batch). Maintenance is the host's (maintain) until
   // tombstones, or inserts since the last round, reach 1/16 of the live entries; from then until
@@ -1384,65 +1239,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     return std::max<std::size_t>(work_done_ - start + visited, 1);
   }
 
-  // The list live node `u` gets on `level` in place of `list` once the nodes `gone` marks leave
-  // the graph: its other links stay, in order; into the freed places go nodes the gone ones link to
-  // (live, not u, not linked already), first those the HNSW heuristic keeps against the list so far
-  // (closest first; one closer to a link already there than to u is skipped), then the closest
-  // others, until the list is as long as it was. Keeping the length (and connect()'s links back) is
-  // what keeps the graph as good as a fresh build under churn: re-choosing the whole list by the
-  // heuristic, as sweeps did before, shrank the mean layer-0 degree on siftsmall from 16.6 (fresh)
-  // to 9.2 and recall@10 at EF 10 from 0.93 to 0.87 (bench_churn). `added` gets the new links.
-  // Counts its distance computations in work_done_. Caller holds the shared lock.
-  template <class Gone>
-  void repaired_list(Id u, unsigned level, std::span<const Id> list, Gone&& gone, std::vector<Id>& out,
-                            std::vector<Id>& added) const {
-    thread_local std::vector<Id> pool;
-    thread_local std::vector<Candidate> candidates;
-    out.clear();
-    added.clear();
-    pool.clear();
-    candidates.clear();
-    std::size_t size = 0;
-    for (; size < list.size() && list[size] != kInvalidId; ++size) {
-      const Id n = list[size];
-      if (!gone(n)) {
-        out.push_back(n);
-        continue;
-      }
-      const auto [via, via_cap] = neighbours(n, level);
-      for (std::size_t t = 0; t < via_cap && via[t] != kInvalidId; ++t)
-        if (via[t] != u && keys_.is_live(via[t])) pool.push_back(via[t]);
-    }
-    std::sort(pool.begin(), pool.end());
-    pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
-    const float* base = vector_of(u);
-    for (Id c : pool)
-      if (std::find(out.begin(), out.end(), c) == out.end()) candidates.push_back({distance(base, c), c});
-    std::sort(candidates.begin(), candidates.end(), closer);
-    const std::size_t kept = out.size();
-    for (Candidate& c : candidates) {
-      if (out.size() >= size) break;
-      const float* cv = vector_of(c.id);
-      bool keep = true;
-      for (Id s : out) {
-        ++work_done_;
-        if (MetricT::distance(cv, vector_of(s), schema_.dim) < c.distance) {
-          keep = false;
-          break;
-        }
-      }
-      if (keep) {
-        out.push_back(c.id);
-        c.id = kInvalidId;  // taken
-      }
-    }
-    for (const Candidate& c : candidates) {
-      if (out.size() >= size) break;
-      if (c.id != kInvalidId) out.push_back(c.id);
-    }
-    added.assign(out.begin() + static_cast<std::ptrdiff_t>(kept), out.end());
-  }
-
   std::size_t free_step(std::size_t budget) {
     std::size_t used = 0;
     if (round_.cursor == 0 && entry_ != kInvalidId && bit(round_.dead, entry_)) {
@@ -1503,7 +1299,7 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
 
   std::size_t refresh(Id v) {
     const std::size_t start = work_done_;
-    Plan plan;
+    LinkPlan plan;
     {
       std::shared_lock lock(graph_mutex_);
       auto scratch = scratch_.take();
@@ -1649,162 +1445,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Export with tombstones pending: the lists export_graph() writes instead of the stored ones.
-
-  struct ExportRepair {
-    std::vector<Fix> fixes;  // sorted by (node, level)
-    const std::vector<Id>* find(Id node, unsigned level) const {
-      const auto it = std::lower_bound(fixes.begin(), fixes.end(), std::pair{node, level}, [](const Fix& f, const auto& k) {
-        return f.node != k.first ? f.node < k.first : f.level < k.second;
-      });
-      return it != fixes.end() && it->node == node && it->level == level ? &it->links : nullptr;
-    }
-  };
-
-  // Every live node's list that links to a tombstone, repaired as a round repairs it (without the
-  // links back, which would rewrite other lists), then relink_unreachable from `entry`. Caller
-  // holds the shared lock.
-  ExportRepair plan_export_repair(Id entry) const {
-    ExportRepair r;
-    const auto gone = [this](Id n) { return !keys_.is_live(n); };
-    std::vector<Id> added;
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
-      const Id u = static_cast<Id>(i);
-      if (!keys_.is_live(u)) continue;
-      const unsigned top = level_of(u);
-      for (unsigned l = 0; l <= top; ++l) {
-        const auto [list, cap] = neighbours(u, l);
-        if (std::none_of(list, list + cap, [&](Id n) { return n != kInvalidId && gone(n); })) continue;
-        Fix& fix = r.fixes.emplace_back(Fix{u, l, {}, {}});
-        repaired_list(u, l, {list, cap}, gone, fix.links, added);
-      }
-    }
-    relink_unreachable(entry, r.fixes);
-    std::sort(r.fixes.begin(), r.fixes.end(),
-              [](const Fix& a, const Fix& b) { return a.node != b.node ? a.node < b.node : a.level < b.level; });
-    return r;
-  }
-
-  // Walks the planned layer 0 (`fixes` applied, tombstones left out) from `entry` and links every
-  // unreached live node back in: from the closest reached node with a free slot among its own
-  // neighbours, else among all live nodes; only when no reached node has a free slot does it
-  // displace the farthest link of the closest one (the displaced node is then handled in turn).
-  // O(entries) time and memory, plus O(entries) per node relinked (rare). Caller holds the shared
-  // lock.
-  void relink_unreachable(Id entry, std::vector<Fix>& fixes) const {
-    if (entry == kInvalidId) return;
-    const std::size_t bound = keys_.id_bound();
-    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-    std::vector<std::size_t> fix_of(bound, kNone);  // index in `fixes` of each node's layer-0 fix
-    for (std::size_t i = 0; i < fixes.size(); ++i)
-      if (fixes[i].level == 0) fix_of[fixes[i].node] = i;
-    // The layer-0 list of `u` as it will be exported.
-    std::vector<Id> current;
-    auto planned = [&](Id u) -> const std::vector<Id>& {
-      if (fix_of[u] != kNone) return fixes[fix_of[u]].links;
-      current.clear();
-      const Id* list = links0(u);
-      for (std::size_t j = 0; j < m0_ && list[j] != kInvalidId; ++j)
-        if (keys_.is_live(list[j])) current.push_back(list[j]);
-      return current;
-    };
-    std::vector<std::uint8_t> reached(bound, 0);
-    std::vector<Id> queue;
-    auto reach_from = [&](Id start) {
-      reached[start] = 1;
-      queue.assign(1, start);
-      while (!queue.empty()) {
-        const Id u = queue.back();
-        queue.pop_back();
-        for (Id n : planned(u))
-          if (!reached[n]) {
-            reached[n] = 1;
-            queue.push_back(n);
-          }
-      }
-    };
-    // Makes the layer-0 list of `host` a fix (if it is not one yet) and returns it.
-    auto fix_for = [&](Id host) -> std::vector<Id>& {
-      if (fix_of[host] == kNone) {
-        Fix fix{host, 0, planned(host), {}};
-        fix_of[host] = fixes.size();
-        fixes.push_back(std::move(fix));
-      }
-      return fixes[fix_of[host]].links;
-    };
-    auto has_room = [&](Id host) { return planned(host).size() < m0_; };
-    std::vector<Id> own;
-    // A displacement can cut off the displaced node: walk again, a bounded number of times.
-    for (int round = 0; round < kRelinkRounds; ++round) {
-      std::fill(reached.begin(), reached.end(), 0);
-      reach_from(entry);
-      bool displaced = false;
-      for (std::size_t i = 0; i < bound; ++i) {
-        const Id x = static_cast<Id>(i);
-        if (!keys_.is_live(x) || reached[x]) continue;  // may be reached via a node re-linked before
-        const float* base = vector_of(x);
-        Id host = kInvalidId;
-        Distance best = std::numeric_limits<Distance>::infinity();
-        own = planned(x);
-        for (Id n : own) {
-          if (!reached[n] || !has_room(n)) continue;
-          if (const Distance d = distance(base, n); d < best) {
-            best = d;
-            host = n;
-          }
-        }
-        Id closest = kInvalidId;  // the closest reached node, whatever its room
-        if (host == kInvalidId) {
-          Distance closest_d = std::numeric_limits<Distance>::infinity();
-          for (std::size_t j = 0; j < bound; ++j) {
-            const Id n = static_cast<Id>(j);
-            if (!reached[n]) continue;
-            const Distance d = distance(base, n);
-            // `closest == kInvalidId` first: even if a distance were not finite, some reached node
-            // (the entry at least) is chosen, so no id below is ever kInvalidId.
-            if (closest == kInvalidId || d < closest_d) {
-              closest_d = d;
-              closest = n;
-            }
-            if (d < best && has_room(n)) {
-              best = d;
-              host = n;
-            }
-          }
-        }
-        if (host != kInvalidId) {
-          fix_for(host).push_back(x);
-        } else {  // every reached list is full: displace the farthest link of the closest node
-          std::vector<Id>& links = fix_for(closest);
-          const float* cv = vector_of(closest);
-          *std::max_element(links.begin(), links.end(),
-                            [&](Id a, Id b) { return distance(cv, a) < distance(cv, b); }) = x;
-          displaced = true;
-        }
-        reach_from(x);
-      }
-      if (!displaced) return;
-    }
-  }
-
-  // The live node with the highest level (smallest id among equals), or kInvalidId.
-  Id best_live_entry() const {
-    Id best = kInvalidId;
-    unsigned best_level = 0;
-    upper_.for_each_node([&](Id id, unsigned levels) {
-      if (!keys_.is_live(id)) return;
-      if (best == kInvalidId || levels > best_level || (levels == best_level && id < best)) {
-        best = id;
-        best_level = levels;
-      }
-    });
-    if (best != kInvalidId) return best;
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i)
-      if (keys_.is_live(static_cast<Id>(i))) return static_cast<Id>(i);
-    return kInvalidId;
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Input checks: the schema and parameters, the per-query ef, and a query made ready for the metric.
 
   static VectorSchema checked(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
@@ -1843,7 +1483,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
     return q;
   }
 
-
   static constexpr std::size_t kMinSweep = 16;
   static constexpr std::size_t kSweepFraction = 16;  // writes maintain from 1/16 (see after_writes)
   static constexpr std::size_t kRoundFraction = 64;  // maintain() starts a round from 1/64
@@ -1851,7 +1490,6 @@ class HnswIndex : private detail::HnswSearch<MetricT> {
   static constexpr std::size_t kMaintainStep = 512;  // maintain_for's step, in work units
   static constexpr std::size_t kFreeChunk = 256;     // slots freed per exclusive lock
   static constexpr std::size_t kTombstonesPerRefresh = 2;  // local rebuilds: one per this many freed
-  static constexpr int kRelinkRounds = 4;
 
   // The graph's state is in the bases (index/hnsw/graph.hpp, search.hpp); the façade keeps the
   // limits, the locks, the level generator and the writer's maintenance state.
