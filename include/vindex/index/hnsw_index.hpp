@@ -76,7 +76,7 @@
 // upsert leaves the index exactly as it was — graph, keys, level generator — and gives back every
 // byte the call took; insert_batch reserves all it will take from the resource before inserting, so
 // a batch that does not fit changes nothing; try_upsert_blobs reports an entry that does not fit as
-// kOutOfMemory and goes on with the others. Next: storage/upper_links.hpp, index/filter.hpp.
+// kOutOfMemory and goes on with the others. Next: index/hnsw/types.hpp.
 #pragma once
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 //
 // Free functions over a KeyMap, used by the HNSW search (index/hnsw/search.hpp); FlatIndex still has
 // its own copies (issue #16's shared front end is to take them). Thread-safety: they read the key
-// map; the caller holds whatever lock keeps it still. Next: index/hnsw/search.hpp.
+// map; the caller holds whatever lock keeps it still. Next: source/key_value_source.hpp.
 #pragma once
 
 #include <algorithm>

@@ -7,7 +7,7 @@
 // builds. Thread-safety: the graph must not be shared yet (it is called from a constructor).
 // Errors: kCorruptData as above; running out of memory throws std::bad_alloc (or
 // MemoryLimitExceeded) with what was taken given back by the graph's owner. Next:
-// index/hnsw_index.hpp.
+// index/results.hpp.
 #pragma once
 
 #include <algorithm>

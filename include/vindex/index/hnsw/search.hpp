@@ -9,7 +9,7 @@
 // Thread-safety: takes no lock. Callers hold HnswIndex's shared lock (or more) for a walk; inserting
 // threads of a batch may run search_layer on layer 0 without it (see HnswIndex::plan_links): it
 // loads each link once with an atomic load. Errors: a walk past its deadline throws kTimeout unless
-// the caller asked for partial results. Next: index/hnsw/restore.hpp.
+// the caller asked for partial results. Next: index/hnsw/linking.hpp.
 #pragma once
 
 #include <algorithm>
