@@ -7,7 +7,8 @@
 // instantiate_flat.cpp / instantiate_hnsw.cpp define them. Member functions stay inline, so the
 // optimiser may still inline them; it no longer compiles a full copy per file. A test file builds
 // the same without this header. Whole classes only (no function signatures), so a library change
-// breaks this list only if a member stops compiling for one of these arguments.
+// breaks this list only if a member stops compiling for one of these arguments. HnswIndex's bases
+// (index/hnsw/) are listed too: instantiating a class does not instantiate its bases' members.
 #pragma once
 
 #include "vindex/vindex.hpp"
@@ -17,7 +18,16 @@
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
+// HnswIndex's bases (index/hnsw/) for one metric.
+#define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
+  PREFIX template struct vindex::detail::HnswGraph<METRIC>;                                \
+  PREFIX template struct vindex::detail::HnswSearch<METRIC>;                               \
+  PREFIX template struct vindex::detail::HnswLinking<METRIC>;                              \
+  PREFIX template struct vindex::detail::HnswRepair<METRIC>;
 #define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                          \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::L2)                                       \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                             \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::Cosine)                                   \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                  \

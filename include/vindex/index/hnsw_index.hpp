@@ -11,6 +11,14 @@
 // node) turns the node into a tombstone, never returned but still traversed, and never linked to
 // again by any write.
 //
+// Parts: this file is the façade — the public API, both locks, insert orchestration (levels,
+// plan_links, commit), the level generator and the maintenance rounds. Under it, in index/hnsw/, a
+// chain of bases each adding one concern: graph.hpp (state, record layout, hot-loop helpers) ←
+// search.hpp (descent, layer search, KNN, range, exact scan) ← linking.hpp (list updates, the
+// heuristic re-prune, rehoming) ← repair.hpp (repair planning); restore.hpp builds a graph from saved
+// data, types.hpp holds the plain types above. Only this file takes locks. Reading order: this
+// header's public part, then graph, search, linking, repair, restore.
+//
 // Maintenance runs in rounds of bounded steps (`maintain(work)`, `maintain_for(time)`; see
 // "Maintenance" below). A round takes the tombstones pending when it starts; a cursor visits every
 // node's lists, and a list that links to one of them keeps its other links and gets, in the freed
@@ -68,7 +76,7 @@
 // upsert leaves the index exactly as it was — graph, keys, level generator — and gives back every
 // byte the call took; insert_batch reserves all it will take from the resource before inserting, so
 // a batch that does not fit changes nothing; try_upsert_blobs reports an entry that does not fit as
-// kOutOfMemory and goes on with the others. Next: storage/upper_links.hpp, index/filter.hpp.
+// kOutOfMemory and goes on with the others. Next: index/hnsw/types.hpp.
 #pragma once
 
 #include <algorithm>
@@ -103,6 +111,13 @@
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
+#include "vindex/index/hnsw/graph.hpp"
+#include "vindex/index/hnsw/linking.hpp"
+#include "vindex/index/hnsw/repair.hpp"
+#include "vindex/index/hnsw/restore.hpp"
+#include "vindex/index/hnsw/search.hpp"
+#include "vindex/index/hnsw/types.hpp"
+#include "vindex/index/results.hpp"
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
@@ -113,72 +128,78 @@
 
 namespace vindex {
 
-/// HNSW parameters (Redis names in brackets).
-struct HnswParams {
-  std::size_t m = 16;                 ///< [M] links per node on upper layers; 2·M on layer 0
-  std::size_t ef_construction = 200;  ///< [EF_CONSTRUCTION] candidate list size while inserting
-  std::size_t ef_runtime = 10;        ///< [EF_RUNTIME] default candidate list size of a query
-  /// [INITIAL_CAP] expected number of nodes: a hint kept for compatibility (0..2^32), never
-  /// allocated up front; storage grows a block at a time.
-  std::size_t initial_cap = 1024;
-  /// [BLOCK_SIZE] nodes per storage block; clamped so that a block takes at most
-  /// Limits::max_block_bytes (see Limits::effective_block_size).
-  std::size_t block_size = 1024;
-  std::uint64_t seed = 100;           ///< seed of the level generator
-  double epsilon = 0.01;              ///< [EPSILON] default range-search boundary widening
-};
-
-/// Where an index's memory goes (bytes); `total()` equals memory_bytes().
-struct HnswMemory {
-  std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes)
-  std::size_t links = 0;    ///< layer-0 and upper-layer neighbour lists
-  std::size_t keys = 0;     ///< key bytes and the key ↔ id map
-  std::size_t other = 0;    ///< block directories, cached block addresses, tombstone list
-  std::size_t scratch = 0;  ///< idle query scratch: operator new, not in total() (see the header)
-  /// Sum of the parts taken from the memory resource (scratch excluded).
-  std::size_t total() const noexcept { return vectors + links + keys + other; }
-};
-
-/// One node of a saved graph (persistence hook): its id, key, stored vector (COSINE: normalised),
-/// magnitude (1 unless COSINE) and neighbour ids per layer (`links[0]` is layer 0; the node's level
-/// is links.size() - 1).
-struct HnswNodeData {
-  Id id = kInvalidId;
-  Key key;
-  std::vector<float> vector;
-  float magnitude = 1.0f;
-  std::vector<std::vector<Id>> links;
-};
-
-/// What HNSW maintenance has done and what is pending (HnswIndex::maintenance_stats()). Counters
-/// are cumulative since the index was made.
-struct HnswMaintenanceStats {
-  std::size_t pending_tombstones = 0;  ///< erased or replaced entries whose slots are not free yet
-  bool round_in_progress = false;      ///< a maintenance round has started and not finished
-  std::uint64_t rounds = 0;            ///< rounds completed
-  std::uint64_t work = 0;              ///< work units done (about one distance computation each)
-  std::uint64_t lists_repaired = 0;    ///< live nodes' lists repaired because they linked to a tombstone
-  std::uint64_t back_links = 0;        ///< links back to a repaired list's node from a node it gained
-  std::uint64_t nodes_relinked = 0;    ///< live nodes the reachability walk linked back in
-  std::uint64_t tombstones_freed = 0;  ///< tombstone slots freed
-  std::uint64_t refreshed = 0;         ///< live nodes re-linked into their neighbours' lists (local rebuilds)
-  std::uint64_t write_ns = 0;          ///< time spent maintaining inside writes
-  std::uint64_t longest_write_ns = 0;  ///< the longest maintenance inside one write
-  std::uint64_t maintain_ns = 0;       ///< time spent in maintain() / maintain_for()
-};
-
-/// Graph-wide state of a saved graph (persistence hook).
-struct HnswGraphInfo {
-  Id entry_point = kInvalidId;        ///< node searches start from; kInvalidId when empty
-  int max_level = -1;                 ///< level of the entry point; -1 when empty
-  std::string level_generator_state;  ///< std::mt19937_64 state as text; empty: re-seed
-};
-
 /// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
 /// distance/metric.hpp.
 template <class T, class MetricT>
-class HnswIndex {
+class HnswIndex : private detail::HnswRepair<MetricT> {
   static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
+  // The parts (index/hnsw/), a chain of bases each adding one concern: graph state, layout and hot
+  // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
+  // it did and every call stays direct (no virtual function, no pointer to follow).
+  using Parts = detail::HnswRepair<MetricT>;
+  using Graph = detail::HnswGraph<MetricT>;
+  using Search = detail::HnswSearch<MetricT>;
+  using Linking = detail::HnswLinking<MetricT>;
+  using Repair = detail::HnswRepair<MetricT>;
+  using typename Graph::Candidate;
+  using typename Graph::NodeGrowth;
+  using typename Graph::Scratch;
+  using Graph::blocks_;
+  using Graph::closer;
+  using Graph::distance;
+  using Graph::entry_;
+  using Graph::farther;
+  using Graph::grow_nodes;
+  using Graph::keys_;
+  using Graph::level_of;
+  using Graph::linked_back;
+  using Graph::links0;
+  using Graph::load_link;
+  using Graph::m0_;
+  using Graph::m_;
+  using Graph::magnitudes_;
+  using Graph::max_level_;
+  using Graph::memory_;
+  using Graph::neighbours;
+  using Graph::nodes_;
+  using Graph::params_;
+  using Graph::record;
+  using Graph::record_bytes_;
+  using Graph::refresh_blocks;
+  using Graph::retired_;
+  using Graph::same_vector;
+  using Graph::schema_;
+  using Graph::select_by_heuristic;
+  using Graph::slot_bytes;
+  using Graph::store_link;
+  using Graph::upper_;
+  using Graph::vector_of;
+  using Graph::work_done_;
+  using Search::exact_scan;
+  using Search::exact_search;
+  using Search::greedy;
+  using Search::knn;
+  using Search::prefer_exact;
+  using Search::range_walk;
+  using Search::resolve;
+  using Search::scratch_;
+  using Search::search_layer;
+  using typename Linking::LinkPlan;
+  using typename Linking::LinkUpdate;
+  using Linking::apply;
+  using Linking::connect;
+  using Linking::plan_update;
+  using Linking::rehome;
+  using typename Repair::ExportRepair;
+  using typename Repair::Fix;
+  using Repair::best_live_entry;
+  using Repair::bit;
+  using Repair::grow_bits;
+  using Repair::kRelinkRounds;
+  using Repair::plan_export_repair;
+  using Repair::relink_unreachable;
+  using Repair::repaired_list;
+  using Repair::set_bit;
 
  public:
   using Metric = MetricT;
@@ -189,28 +210,10 @@ class HnswIndex {
   /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
   explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {},
                      std::pmr::memory_resource* memory = nullptr)
-      : schema_(checked(schema, params, limits)),
-        params_(in_effect(params, schema, limits)),
+      : Parts(checked(schema, params, limits), params, limits, memory),
         limits_(limits),
-        m_(params.m),
-        m0_(2 * params.m),
         level_mult_(1.0 / std::log(static_cast<double>(params.m))),
-        record_bytes_(schema.dim * sizeof(float) + 2 * params.m * sizeof(Id)),
-        fetch_ahead_(std::clamp<std::size_t>(2048 / (schema.dim * sizeof(float) + 1) + 1, 2, 4)),
-        memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
-        keys_(&memory_),
-        nodes_(record_bytes_, params_.block_size, &memory_),
-        blocks_(&memory_),
-        magnitudes_(1, params_.block_size, &memory_),
-        upper_(params.m, std::max<std::size_t>(1, params_.block_size / 8), &memory_),
-        retired_(memory_.uncapped()),
-        level_rng_(params.seed) {
-    const std::size_t b = params_.block_size;
-    if ((b & (b - 1)) == 0) {
-      block_shift_ = 0;
-      while ((std::size_t{1} << block_shift_) < b) ++block_shift_;
-    }
-  }
+        level_rng_(params.seed) {}
 
   /// Restores an index from saved graph data without re-inserting (persistence hook). Validates
   /// everything first — vector sizes and values, key lengths, duplicate keys and ids, neighbour ids
@@ -221,7 +224,7 @@ class HnswIndex {
   HnswIndex(VectorSchema schema, HnswParams params, Limits limits, const HnswGraphInfo& info,
             std::span<const HnswNodeData> nodes, std::pmr::memory_resource* memory = nullptr)
       : HnswIndex(schema, params, limits, memory) {
-    restore(info, nodes);
+    level_rng_ = detail::restore_graph(static_cast<Graph&>(*this), limits_, info, nodes);
   }
 
   HnswIndex(const HnswIndex&) = delete;
@@ -626,8 +629,8 @@ class HnswIndex {
     } else {
       range_walk(q.data(), r, epsilon, hits, options, [&](Id id) { return keys_.is_live(id); });
     }
-    sort_by_distance_then_key(hits);
-    return to_results(hits);
+    detail::sort_by_distance_then_key(keys_, hits);
+    return detail::to_results(keys_, hits);
   }
 
   /// Calls `visit(key, id, vector)` for every entry (stored, i.e. normalised, form) under a shared
@@ -693,208 +696,8 @@ class HnswIndex {
 
  private:
   // ---------------------------------------------------------------------------------------------
-  // Node storage: record(id) = [dim floats][2·M layer-0 ids], in blocks that never move.
-
-  std::byte* record(Id id) const noexcept {
-    if (block_shift_ != kNoShift)
-      return blocks_[id >> block_shift_] + (id & ((std::size_t{1} << block_shift_) - 1)) * record_bytes_;
-    return blocks_[id / params_.block_size] + (id % params_.block_size) * record_bytes_;
-  }
-  const float* vector_of(Id id) const noexcept { return reinterpret_cast<const float*>(record(id)); }
-  float* vector_of(Id id) noexcept { return reinterpret_cast<float*>(record(id)); }
-  Id* links0(Id id) const noexcept {
-    return reinterpret_cast<Id*>(record(id) + schema_.dim * sizeof(float));
-  }
-
-  /// The list of `id` at `level` and its capacity; an absent list is empty.
-  std::pair<Id*, std::size_t> neighbours(Id id, unsigned level) const noexcept {
-    if (level == 0) return {links0(id), m0_};
-    Id* list = const_cast<UpperLinks&>(upper_).links(id, level);
-    return {list, list ? m_ : 0};
-  }
-
-  unsigned level_of(Id id) const noexcept { return upper_.levels(id); }
-
-  Distance distance(const float* q, Id id) const noexcept {
-    ++work_done_;
-    return MetricT::distance(q, vector_of(id), schema_.dim);
-  }
-
-  // Distance computations and neighbour lists read by this thread's linking code (distance(),
-  // the heuristic, linked_back): maintenance measures its work units with it. Thread-local, so
-  // searches and batch threads may bump it freely.
-  static inline thread_local std::size_t work_done_ = 0;
-
-  // Starts loading the whole vector of `id` into cache.
-  void prefetch(Id id) const noexcept {
-#if defined(__GNUC__)
-    const char* p = reinterpret_cast<const char*>(vector_of(id));
-    const std::size_t bytes = schema_.dim * sizeof(float);
-    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-    __builtin_prefetch(p + bytes - 1, 0, 3);  // the last line, when the record is not line-aligned
-#else
-    (void)id;
-#endif
-  }
-  // Starts loading the first cache line of the vector of `id`.
-  void prefetch_head(Id id) const noexcept {
-#if defined(__GNUC__)
-    __builtin_prefetch(vector_of(id), 0, 3);
-#else
-    (void)id;
-#endif
-  }
-
-  // Measures the distance from `q` to each of `ids` in order, calling `visit(id, distance)`.
-  // Vectors are fetched as a pipeline: the first line of every one and the first `fetch_ahead_`
-  // whole at once, then each distance kernel fetches the vector `fetch_ahead_` places further on
-  // while it runs. Measured on AVX-512 EPYC (clustered 100k×128 and fashion-mnist 784-d): 1.5-1.7×
-  // the queries/s of asking for every vector of the list up front, which floods the miss buffers
-  // and (at 784-d) the L1 with lines that are evicted before they are read.
-  template <class Visit>
-  void measure_all(const float* q, std::span<const Id> ids, Visit&& visit) const {
-    const std::size_t count = ids.size();
-    const std::size_t ahead = std::min(fetch_ahead_, count);
-    for (std::size_t i = ahead; i < count; ++i) prefetch_head(ids[i]);
-    for (std::size_t i = 0; i < ahead; ++i) prefetch(ids[i]);
-    std::size_t i = 0;
-    for (; i + ahead < count; ++i)
-      visit(ids[i], MetricT::distance_fetching(q, vector_of(ids[i]), schema_.dim, vector_of(ids[i + ahead])));
-    for (; i < count; ++i) visit(ids[i], distance(q, ids[i]));
-  }
-
-  // Starts loading the neighbour list of `id` at `level` into cache.
-  void prefetch_list(Id id, unsigned level) const noexcept {
-#if defined(__GNUC__)
-    if (level == 0) {
-      const char* p = reinterpret_cast<const char*>(links0(id));
-      for (std::size_t off = 0; off < m0_ * sizeof(Id); off += 64) __builtin_prefetch(p + off, 0, 3);
-    }
-#else
-    (void)id;
-    (void)level;
-#endif
-  }
-
-  // Node storage grown for one change (see grow_nodes): unless committed, its destruction gives back
-  // the blocks, directories and room for cached addresses the growth took. Caller holds the
-  // exclusive lock (or has the index to itself) until it is committed or destroyed.
-  class [[nodiscard]] NodeGrowth {
-   public:
-    NodeGrowth() = default;
-    NodeGrowth(NodeGrowth&& other) noexcept
-        : blocks_(std::move(other.blocks_)),
-          nodes_(std::move(other.nodes_)),
-          magnitudes_(std::move(other.magnitudes_)),
-          owner_(std::exchange(other.owner_, nullptr)) {
-      other.blocks_.reset();
-    }
-    NodeGrowth& operator=(NodeGrowth&&) = delete;
-    ~NodeGrowth() {
-      if (!owner_) return;
-      nodes_ = {};  // frees the new blocks
-      magnitudes_ = {};
-      owner_->refresh_blocks();  // back to the old addresses; then blocks_ puts the old buffer back
-    }
-    void commit() noexcept {
-      nodes_.commit();
-      magnitudes_.commit();
-      if (blocks_) blocks_->commit();
-      owner_ = nullptr;
-    }
-
-   private:
-    friend class HnswIndex;
-    std::optional<GrowGuard<std::pmr::vector<std::byte*>>> blocks_;
-    BlockArray<std::byte>::Growth nodes_;
-    BlockArray<float>::Growth magnitudes_;
-    HnswIndex* owner_ = nullptr;
-  };
-
-  // Makes node slots [0, slots) exist: whole blocks, only as many as that takes (INITIAL_CAP
-  // reserves nothing). On failure nothing changes and nothing stays allocated.
-  NodeGrowth grow_nodes(std::size_t slots) {
-    NodeGrowth g;
-    if (slots <= nodes_.capacity_slots()) return g;
-    g.blocks_.emplace(blocks_, (slots + params_.block_size - 1) / params_.block_size);
-    g.owner_ = this;
-    g.nodes_ = nodes_.grow(slots);
-    if constexpr (MetricT::kNormalizes) g.magnitudes_ = magnitudes_.grow(slots);
-    refresh_blocks();
-    return g;
-  }
-  void refresh_blocks() noexcept {
-    blocks_.resize(nodes_.block_count());  // never grows past the reserved capacity
-    for (std::size_t b = 0; b < blocks_.size(); ++b) blocks_[b] = const_cast<std::byte*>(nodes_.block(b));
-  }
-
-  std::size_t slot_bytes() const noexcept {
-    return record_bytes_ + (MetricT::kNormalizes ? sizeof(float) : 0);
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Insert: draw a level, plan the links under the shared lock, commit them under the exclusive one.
-
-  struct Candidate {
-    Distance distance;
-    Id id;
-  };
-  // Orderings as function objects (not function pointers) so the heap operations inline them.
-  struct Closer {
-    bool operator()(const Candidate& a, const Candidate& b) const noexcept {
-      return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
-    }
-  };
-  struct Farther {
-    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return Closer{}(b, a); }
-  };
-  static constexpr Closer closer{};
-  static constexpr Farther farther{};
-
-  struct Scratch {
-    VisitedSet visited;
-    std::vector<Candidate> candidates;  // min-heap on distance (via `farther`)
-    std::vector<Candidate> results;     // max-heap on distance (via `closer`)
-    std::vector<Id> fresh;              // unvisited neighbours of the node being expanded
-    // Per walk: when to stop, whether it stopped there, and what it cost (see SearchStats).
-    Deadline deadline;
-    bool timed_out = false;
-    std::size_t distances = 0;
-    std::size_t expansions = 0;
-    void start_walk(const Deadline& d) noexcept {
-      deadline = d;
-      timed_out = false;
-      distances = expansions = 0;
-    }
-    std::size_t memory_bytes() const noexcept {
-      return visited.memory_bytes() + (candidates.capacity() + results.capacity()) * sizeof(Candidate) +
-             fresh.capacity() * sizeof(Id);
-    }
-  };
-
-  // A planned change to the list of a neighbour of the new node: `seen` is the list as the plan
-  // read it, `proposed` the list to write instead, with kPlanned standing for the new node's id.
-  struct LinkUpdate {
-    Id node;
-    unsigned level;
-    std::size_t at;  // seen is lists[at, at + cap), proposed is lists[at + cap, at + 2·cap)
-  };
-  struct Plan {
-    std::vector<std::vector<Id>> links;  // chosen neighbours per layer, layer 0 first
-    std::vector<LinkUpdate> updates;     // their lists with the new node added, in commit order
-    std::vector<Id> lists;
-  };
-  static constexpr Id kPlanned = kInvalidId - 1;  // never a real id: KeyMap stops below it
-
-  // Neighbour lists are read with atomic loads and written with atomic stores wherever inserting
-  // threads may read them without the shared lock (insert_batch): acquire/release, so a node's vector
-  // and lists, written before a link to it is stored, are seen by whoever loads that link.
-  static Id load_link(const Id* list, std::size_t i) noexcept {
-    return std::atomic_ref<Id>(const_cast<Id&>(list[i])).load(std::memory_order_acquire);
-  }
-  static void store_link(Id* list, std::size_t i, Id id) noexcept {
-    std::atomic_ref<Id>(list[i]).store(id, std::memory_order_release);
-  }
+  // The planning and applying of one list's change are in index/hnsw/linking.hpp.
 
   unsigned draw_level() {
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -966,11 +769,6 @@ class HnswIndex {
     nodes.commit();
     upper.commit();
     retired.commit();
-  }
-
-  bool same_vector(Id id, const float* v, float magnitude) const noexcept {
-    return std::equal(v, v + schema_.dim, vector_of(id)) &&
-           (!MetricT::kNormalizes || *magnitudes_.slot(id) == magnitude);
   }
 
   Id entry_point_unlocked() const {
@@ -1086,7 +884,7 @@ class HnswIndex {
   // so the plan never links to it. `room`: what reserve_batch set aside for this key, or null.
   UpsertResult insert_planned(KeyView key, std::span<const float> v, float magnitude, unsigned level, Id replaced,
                               bool concurrent = false, KeyMap::Insertion* room = nullptr) {
-    const Plan plan = plan_links(v.data(), level, replaced, concurrent);
+    const LinkPlan plan = plan_links(v.data(), level, replaced, concurrent);
     std::unique_lock lock(graph_mutex_);
     return commit(key, v.data(), magnitude, level, plan, room);
   }
@@ -1096,8 +894,8 @@ class HnswIndex {
   // reserved up front so no id's record moves) the layer-0 part, nearly all of the work, runs without
   // the shared lock: other threads' commits go on meanwhile, and commit() applies an update only to a
   // list still as it was read, re-planning the others under the exclusive lock.
-  Plan plan_links(const float* q, unsigned level, Id replaced, bool concurrent) const {
-    Plan plan;
+  LinkPlan plan_links(const float* q, unsigned level, Id replaced, bool concurrent) const {
+    LinkPlan plan;
     std::shared_lock lock(graph_mutex_);
     if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
@@ -1136,29 +934,8 @@ class HnswIndex {
     return plan;
   }
 
-  // Plans the list of `n` at `level` once the new node (vector `q`) joins it, as connect() would.
-  void plan_update(const float* q, Id n, unsigned level, Plan& plan) const {
-    const auto [list, cap] = neighbours(n, level);
-    const std::size_t at = plan.lists.size();
-    plan.lists.resize(at + 2 * cap);
-    Id* seen = plan.lists.data() + at;
-    Id* proposed = seen + cap;
-    for (std::size_t i = 0; i < cap; ++i) seen[i] = load_link(list, i);
-    plan.updates.push_back({n, level, at});
-    std::copy_n(seen, cap, proposed);
-    for (std::size_t i = 0; i < cap; ++i)
-      if (proposed[i] == kInvalidId) {
-        proposed[i] = kPlanned;
-        return;
-      }
-    thread_local std::vector<Id> kept;
-    reprune(n, level, {seen, cap}, kPlanned, q, kept);
-    std::copy(kept.begin(), kept.end(), proposed);
-    std::fill(proposed + kept.size(), proposed + cap, kInvalidId);
-  }
-
   // `room`: what reserve_batch set aside for this key, or null.
-  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const Plan& plan,
+  UpsertResult commit(KeyView key, const float* v, float magnitude, unsigned level, const LinkPlan& plan,
                       KeyMap::Insertion* room = nullptr) {
     UpsertOutcome outcome = UpsertOutcome::kInserted;
     const auto old = keys_.find(key);
@@ -1216,401 +993,13 @@ class HnswIndex {
     return {outcome, VectorFailure::kNone, id};
   }
 
-  // Writes a planned list update for the new node `id`, or, when the list changed since it was read
-  // (another inserting thread), adds `id` to it afresh.
-  void apply(const LinkUpdate& u, const Plan& plan, Id id) {
-    const auto [list, cap] = neighbours(u.node, u.level);
-    const Id* seen = plan.lists.data() + u.at;
-    const Id* proposed = seen + cap;
-    if (!std::equal(list, list + cap, seen)) return connect(u.node, id, u.level);
-    bool linked = false;
-    std::size_t free = cap;
-    for (std::size_t i = 0; i < cap; ++i) {
-      const Id next = proposed[i] == kPlanned ? id : proposed[i];
-      linked |= next == id;
-      if (next == kInvalidId && free == cap) free = i;
-      if (list[i] != next) store_link(list, i, next);
-    }
-    if (u.level != 0) return;
-    // As in connect(): a pruned new node keeps the link while there is room, unless another
-    // neighbour already links to it.
-    if (!linked && free < cap && !linked_back(id, u.node)) store_link(list, free, id);
-    if (seen[cap - 1] != kInvalidId) rehome_dropped(u.node, {seen, cap}, id);  // was full: pruned
-  }
-
-  // Adds `id` to the list of `n` at `level`; a full list is re-chosen by the heuristic.
-  void connect(Id n, Id id, unsigned level) {
-    const auto [list, cap] = neighbours(n, level);
-    for (std::size_t i = 0; i < cap; ++i) {
-      if (list[i] == id) return;
-      if (list[i] == kInvalidId) {
-        store_link(list, i, id);
-        return;
-      }
-    }
-    thread_local std::vector<Id> kept, before;  // reused: connect runs M times per insert
-    reprune(n, level, {list, cap}, id, vector_of(id), kept);
-    before.assign(list, list + cap);
-    for (std::size_t i = 0; i < cap; ++i) store_link(list, i, i < kept.size() ? kept[i] : kInvalidId);
-    if (level == 0) rehome_dropped(n, before, id);
-  }
-
-  // Nodes that just left the layer-0 list of `n` (they were in `before`; the new node `skip` is
-  // left to commit()) with no other in-link in sight (reprune found nothing to drop instead) are
-  // linked from near `n`; see rehome.
-  void rehome_dropped(Id n, std::span<const Id> before, Id skip) {
-    const Id* list = links0(n);
-    for (Id x : before) {
-      if (x == kInvalidId) break;
-      if (x == skip || !keys_.is_live(x) || std::find(list, list + m0_, x) != list + m0_ || linked_back(x, n)) continue;
-      rehome(x, n);
-    }
-  }
-
-  // Gives layer-0 node `x`, which may have no in-link left, one from a node `n` links to (or,
-  // failing that, one two links from `n`): the closest of them with a free slot, unless one already
-  // links to `x`. Searches that reach `n` then reach `x`. Should none have room, `x` stays as it is
-  // until the next sweep re-links it (relink_unreachable). Caller holds the exclusive lock.
-  void rehome(Id x, Id n) {
-    const float* xv = vector_of(x);
-    Id host = kInvalidId;
-    Distance best = std::numeric_limits<Distance>::infinity();
-    auto consider = [&](Id h) {  // true once some node near n is found to link to x already
-      // A tombstone's list goes with it: neither a host nor an in-link that counts.
-      if (h == x || !keys_.is_live(h)) return false;
-      const Id* hl = links0(h);
-      if (std::find(hl, hl + m0_, x) != hl + m0_) return true;
-      if (hl[m0_ - 1] != kInvalidId) return false;
-      const Distance d = distance(xv, h);
-      if (host == kInvalidId || d < best) best = d, host = h;
-      return false;
-    };
-    const Id* first = links0(n);
-    for (std::size_t i = 0; i < m0_ && first[i] != kInvalidId; ++i)
-      if (consider(first[i])) return;
-    for (std::size_t i = 0; host == kInvalidId && i < m0_ && first[i] != kInvalidId; ++i) {
-      const Id* second = links0(first[i]);
-      for (std::size_t j = 0; j < m0_ && second[j] != kInvalidId; ++j)
-        if (second[j] != n && consider(second[j])) return;
-    }
-    if (host == kInvalidId) return;
-    Id* hl = links0(host);
-    store_link(hl, static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl), x);
-  }
-
-  // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
-  // heuristic's choice among them. On layer 0 a pruned node that none of its own neighbours links
-  // back to (an orphan: this may be its last in-link) keeps its link, in a free slot while there is
-  // one, else in place of the farthest chosen node that another neighbour does link back to
-  // (rehome_dropped takes care of one dropped all the same). "Links back" is a local test: two
-  // nodes that link only to each other pass it, so such a pair can still be cut off; the next
-  // sweep re-links it (relink_unreachable). A planned node (kPlanned) is left to apply(), which
-  // knows its links.
-  void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
-               std::vector<Id>& kept) const {
-    thread_local std::vector<Candidate> candidates;
-    thread_local std::vector<Id> orphans;
-    candidates.clear();
-    const float* base = vector_of(n);
-    for (Id o : old) candidates.push_back({distance(base, o), o});
-    candidates.push_back({MetricT::distance(base, extra_v, schema_.dim), extra});
-    std::sort(candidates.begin(), candidates.end(), closer);
-    select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : vector_of(c); });
-    if (level != 0) return;
-    orphans.clear();
-    for (const Candidate& c : candidates)
-      if (c.id != kPlanned && std::find(kept.begin(), kept.end(), c.id) == kept.end() && !linked_back(c.id, n))
-        orphans.push_back(c.id);
-    const std::size_t chosen = kept.size();
-    std::size_t next = 0;
-    for (; next < orphans.size() && kept.size() < old.size(); ++next) kept.push_back(orphans[next]);
-    for (std::size_t victim = chosen; next < orphans.size() && victim-- > 0;)
-      if (kept[victim] != kPlanned && linked_back(kept[victim], n)) kept[victim] = orphans[next++];
-  }
-
-  // Whether some layer-0 neighbour of `id` other than `except` links back to `id`.
-  bool linked_back(Id id, Id except) const noexcept {
-    const Id* out = links0(id);
-    for (std::size_t i = 0; i < m0_; ++i) {
-      const Id o = load_link(out, i);
-      if (o == kInvalidId) break;
-      if (o == except) continue;
-      const Id* back = links0(o);
-      ++work_done_;
-      for (std::size_t j = 0; j < m0_; ++j) {
-        const Id b = load_link(back, j);
-        if (b == kInvalidId) break;
-        if (b == id) return true;
-      }
-    }
-    return false;
-  }
-
-  // The HNSW paper's neighbour heuristic (Algorithm 4): walking candidates closest first, keep one
-  // only when it is closer to the base than to every neighbour kept so far, up to `max_count`. This
-  // spreads links over directions, which is what keeps clustered data navigable.
-  template <class VectorOf>
-  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count, std::vector<Id>& out,
-                           VectorOf&& vector_of_candidate) const {
-    out.clear();
-    for (const Candidate& c : sorted) {
-      if (out.size() >= max_count) break;
-      const float* cv = vector_of_candidate(c.id);
-      bool keep = true;
-      for (Id s : out) {
-        ++work_done_;
-        if (MetricT::distance(cv, vector_of_candidate(s), schema_.dim) < c.distance) {
-          keep = false;
-          break;
-        }
-      }
-      if (keep) out.push_back(c.id);
-    }
-  }
-  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
-                           std::vector<Id>& out) const {
-    select_by_heuristic(sorted, max_count, out, [this](Id c) { return vector_of(c); });
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Search: greedy descent through the upper layers, then a best-first search on one layer.
-
-  void greedy(const float* q, Id& ep, Distance& d_ep, unsigned level, Scratch& s) const {
-    for (bool moved = true; moved;) {
-      moved = false;
-      const auto [list, cap] = neighbours(ep, level);
-      std::size_t count = 0;
-      while (count < cap && list[count] != kInvalidId) ++count;
-      ++s.expansions;
-      s.distances += count;
-      measure_all(q, {list, count}, [&](Id n, Distance d) {
-        if (d < d_ep) {
-          d_ep = d;
-          ep = n;
-          moved = true;
-        }
-      });
-    }
-  }
-
-  // Best-first search of one layer from `ep` keeping the `ef` closest accepted nodes in
-  // scratch.results (a max-heap). Rejected nodes (tombstones, filtered out) are still expanded, so
-  // the walk goes through them; it stops once the closest unexpanded candidate is farther than the
-  // worst of ef accepted results, or, setting s.timed_out, once s.deadline has passed (looked at
-  // at the first expansion and every kDeadlineStride after: a few hundred distances).
-  template <class Accept>
-  void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
-                    Accept&& accept, std::size_t id_bound, Candidate also = {0, kInvalidId}) const {
-    s.visited.begin(id_bound);
-    s.candidates.clear();
-    s.results.clear();
-    Distance bound = std::numeric_limits<Distance>::infinity();
-    auto seed = [&](Candidate c) {
-      s.visited.insert(c.id);
-      s.candidates.push_back(c);
-      std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
-      if (!accept(c.id)) return;
-      s.results.push_back(c);
-      std::push_heap(s.results.begin(), s.results.end(), closer);
-      if (s.results.size() > ef) {
-        std::pop_heap(s.results.begin(), s.results.end(), closer);
-        s.results.pop_back();
-      }
-      if (s.results.size() == ef) bound = s.results.front().distance;
-    };
-    seed({d_ep, ep});
-    if (also.id != kInvalidId && also.id != ep) seed(also);
-    while (!s.candidates.empty()) {
-      const Candidate c = s.candidates.front();
-      if (c.distance > bound) break;
-      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
-        s.timed_out = true;
-        break;
-      }
-      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
-      s.candidates.pop_back();
-      // The next candidate's list is needed soon: start fetching it now.
-      if (!s.candidates.empty()) prefetch_list(s.candidates.front().id, level);
-
-      // Each link is loaded once: inserting threads may be rewriting this list (see plan_links).
-      const auto [list, cap] = neighbours(c.id, level);
-      s.fresh.clear();
-      for (std::size_t i = 0; i < cap; ++i) {
-        const Id n = load_link(list, i);
-        if (n == kInvalidId) break;
-        s.visited.prefetch(n);
-        s.fresh.push_back(n);
-      }
-      std::size_t count = 0;
-      for (const Id n : s.fresh)
-        if (s.visited.insert(n)) s.fresh[count++] = n;
-      s.fresh.resize(count);
-      s.distances += count;
-      measure_all(q, s.fresh, [&](Id n, Distance d) {
-        if (!(d < bound)) return;
-        s.candidates.push_back({d, n});
-        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
-        if (!accept(n)) return;
-        s.results.push_back({d, n});
-        std::push_heap(s.results.begin(), s.results.end(), closer);
-        if (s.results.size() > ef) {
-          std::pop_heap(s.results.begin(), s.results.end(), closer);
-          s.results.pop_back();
-        }
-        if (s.results.size() == ef) bound = s.results.front().distance;
-      });
-    }
-  }
-
-  template <class Accept>
-  std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, const SearchOptions& options,
-                                Accept&& accept) const {
-    auto scratch = scratch_.take();
-    scratch->start_walk(options.deadline);
-    Id ep = entry_;
-    Distance d_ep = distance(q, ep);
-    const Candidate entry{d_ep, entry_};
-    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
-    // The entry point is a second seed on layer 0: the sweep guarantees that every live node is
-    // reachable from it, while the descent may land on a node from which some are not (layer 0 is
-    // a directed graph). Far from the query, it is only expanded when ef leaves room, so with ef at
-    // least the entry count the walk is exhaustive.
-    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
-    finish_walk(*scratch, options, "HNSW search");
-    // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
-    auto& r = scratch->results;
-    if (r.size() > k) {
-      std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k - 1), r.end(), closer);
-      const Distance kth = r[k - 1].distance;
-      r.erase(std::partition(r.begin() + static_cast<std::ptrdiff_t>(k), r.end(),
-                             [&](const Candidate& c) { return c.distance <= kth; }),
-              r.end());
-    }
-    std::vector<std::pair<Distance, Id>> hits;
-    hits.reserve(r.size());
-    for (const Candidate& c : r) hits.emplace_back(c.distance, c.id);
-    sort_by_distance_then_key(hits);
-    if (hits.size() > k) hits.resize(k);
-    return to_results(hits);
-  }
-
-  // Range search in the manner of RediSearch: a best-first walk whose boundary starts at the
-  // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found.
-  template <class Accept>
-  void range_walk(const float* q, Distance radius, double epsilon, std::vector<std::pair<Distance, Id>>& hits,
-                  const SearchOptions& options, Accept&& accept) const {
-    auto scratch = scratch_.take();
-    Scratch& s = *scratch;
-    s.start_walk(options.deadline);
-    Id ep = entry_;
-    Distance d_ep = distance(q, ep);
-    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), s);
-    s.visited.begin(keys_.id_bound());
-    s.candidates.clear();
-    s.visited.insert(ep);
-    s.candidates.push_back({d_ep, ep});
-    Distance dynamic = std::max(d_ep, radius);
-    auto boundary = [&] { return static_cast<Distance>(dynamic + std::abs(dynamic) * epsilon); };
-    if (d_ep <= radius && accept(ep)) hits.emplace_back(d_ep, ep);
-    while (!s.candidates.empty()) {
-      const Candidate c = s.candidates.front();
-      if (c.distance > boundary()) break;
-      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
-        s.timed_out = true;
-        break;
-      }
-      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
-      s.candidates.pop_back();
-      const auto [list, cap] = neighbours(c.id, 0);
-      for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) {
-        const Id n = list[i];
-        if (!s.visited.insert(n)) continue;
-        ++s.distances;
-        const Distance d = distance(q, n);
-        if (d > boundary()) continue;
-        s.candidates.push_back({d, n});
-        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
-        if (d < dynamic) dynamic = std::max(d, radius);
-        if (d <= radius && accept(n)) hits.emplace_back(d, n);
-      }
-    }
-    finish_walk(s, options, "HNSW range search");
-  }
-
-  // Reports a finished walk: its counters into options.stats, and a passed deadline as kTimeout
-  // unless the caller asked for partial results.
-  void finish_walk(const Scratch& s, const SearchOptions& options, const char* what) const {
-    if (options.stats) *options.stats = {s.distances, s.expansions, false, s.timed_out};
-    if (s.timed_out && !options.partial_on_timeout) throw timeout_error(what);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Filters: an exact scan of the matches when that is cheaper than a filtered graph walk.
-
-  Filter resolve(const Filter& filter) const {
-    if (filter.is_key_list()) return filter.resolve_keys([&](KeyView k) { return keys_.find(k); });
-    return filter;
-  }
-
-  // A filtered walk visits roughly ef·M·N / matches nodes, an exact scan `matches`; pick the cheaper.
-  bool prefer_exact(const Filter& filter, std::size_t ef) const {
-    const double live = static_cast<double>(keys_.size());
-    double matches;
-    if (const auto estimate = filter.estimated_matches()) {
-      matches = static_cast<double>(*estimate);
-    } else {  // sample the predicate on evenly spread ids
-      const std::size_t bound = keys_.id_bound();
-      const std::size_t step = std::max<std::size_t>(1, bound / kFilterSample);
-      std::size_t sampled = 0, matched = 0;
-      for (std::size_t i = 0; i < bound; i += step) {
-        const Id id = static_cast<Id>(i);
-        if (!keys_.is_live(id)) continue;
-        ++sampled;
-        matched += filter.matches(keys_.key(id), id) ? 1 : 0;
-      }
-      matches = sampled ? live * static_cast<double>(matched) / static_cast<double>(sampled) : 0;
-    }
-    return matches <= 2.0 * static_cast<double>(ef) ||
-           matches * matches <= static_cast<double>(ef) * static_cast<double>(m_) * live;
-  }
-
-  // Calls emit(distance, id) for every live entry that passes `filter`, looking at the deadline
-  // every kScanStride ids; reports what it did like finish_walk (a passed deadline: kTimeout, or the
-  // entries emitted so far with partial_on_timeout).
-  template <class Emit>
-  void exact_scan(const float* q, const Filter& filter, const SearchOptions& options, Emit&& emit) const {
-    std::size_t distances = 0;
-    bool timed_out = false;
-    auto visit = [&](std::size_t i, Id id) {
-      if (i % kScanStride == 0 && options.deadline.passed()) return !(timed_out = true);
-      if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) {
-        ++distances;
-        emit(distance(q, id), id);
-      }
-      return true;
-    };
-    if (filter.is_id_list()) {
-      const auto ids = filter.ids();
-      for (std::size_t i = 0; i < ids.size() && visit(i, ids[i]);) ++i;
-    } else {
-      for (std::size_t i = 0; i < keys_.id_bound() && visit(i, static_cast<Id>(i));) ++i;
-    }
-    if (options.stats) *options.stats = {distances, 0, true, timed_out};
-    if (timed_out && !options.partial_on_timeout) throw timeout_error("exact scan");
-  }
-
-  std::vector<SearchResult> exact_search(const float* q, std::size_t k, const Filter& filter,
-                                         const SearchOptions& options) const {
-    TopK top(k, KeyOf{&keys_});
-    exact_scan(q, filter, options, [&](Distance d, Id id) { top.push(d, id); });
-    return to_results(top.take_sorted());
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Maintenance: rounds of bounded steps that repair the lists linking to tombstones, free the
   // tombstones, and check that layer 0 still reaches every live node. Round state belongs to the
   // writer (writer_mutex_ held); the graph is read under the shared lock and written under the
-  // exclusive one, as by any write.
+  // exclusive one, as by any write. What needs no lock and no round state — the repaired lists,
+  // relinking the unreachable for an export, the next entry point — is planned in
+  // index/hnsw/repair.hpp; this state machine takes the locks and applies it.
   //
   //   kRepair  The batch is retired_[0, round_.batch): the tombstones pending when the round
   //            started (later ones wait for the next round), marked in round_.dead. A cursor visits
@@ -1674,26 +1063,6 @@ class HnswIndex {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
   }
-
-  static bool bit(const std::vector<std::uint64_t>& bits, std::size_t i) noexcept {
-    return i / 64 < bits.size() && ((bits[i / 64] >> (i % 64)) & 1) != 0;
-  }
-  static void grow_bits(std::vector<std::uint64_t>& bits, std::size_t count) {
-    if ((count + 63) / 64 > bits.size()) bits.resize((count + 63) / 64, 0);
-  }
-  static void set_bit(std::vector<std::uint64_t>& bits, std::size_t i) {
-    grow_bits(bits, i + 1);
-    bits[i / 64] |= std::uint64_t{1} << (i % 64);
-  }
-
-  // A list maintenance or an export rewrites: the new links of `node` on `level`, and which of
-  // them a repair added.
-  struct Fix {
-    Id node = kInvalidId;
-    unsigned level = 0;
-    std::vector<Id> links = {};
-    std::vector<Id> added = {};
-  };
 
   // After `writes` writes (entries of a batch). Maintenance is the host's (maintain) until
   // tombstones, or inserts since the last round, reach 1/16 of the live entries; from then until
@@ -1870,65 +1239,6 @@ class HnswIndex {
     return std::max<std::size_t>(work_done_ - start + visited, 1);
   }
 
-  // The list live node `u` gets on `level` in place of `list` once the nodes `gone` marks leave
-  // the graph: its other links stay, in order; into the freed places go nodes the gone ones link to
-  // (live, not u, not linked already), first those the HNSW heuristic keeps against the list so far
-  // (closest first; one closer to a link already there than to u is skipped), then the closest
-  // others, until the list is as long as it was. Keeping the length (and connect()'s links back) is
-  // what keeps the graph as good as a fresh build under churn: re-choosing the whole list by the
-  // heuristic, as sweeps did before, shrank the mean layer-0 degree on siftsmall from 16.6 (fresh)
-  // to 9.2 and recall@10 at EF 10 from 0.93 to 0.87 (bench_churn). `added` gets the new links.
-  // Counts its distance computations in work_done_. Caller holds the shared lock.
-  template <class Gone>
-  void repaired_list(Id u, unsigned level, std::span<const Id> list, Gone&& gone, std::vector<Id>& out,
-                            std::vector<Id>& added) const {
-    thread_local std::vector<Id> pool;
-    thread_local std::vector<Candidate> candidates;
-    out.clear();
-    added.clear();
-    pool.clear();
-    candidates.clear();
-    std::size_t size = 0;
-    for (; size < list.size() && list[size] != kInvalidId; ++size) {
-      const Id n = list[size];
-      if (!gone(n)) {
-        out.push_back(n);
-        continue;
-      }
-      const auto [via, via_cap] = neighbours(n, level);
-      for (std::size_t t = 0; t < via_cap && via[t] != kInvalidId; ++t)
-        if (via[t] != u && keys_.is_live(via[t])) pool.push_back(via[t]);
-    }
-    std::sort(pool.begin(), pool.end());
-    pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
-    const float* base = vector_of(u);
-    for (Id c : pool)
-      if (std::find(out.begin(), out.end(), c) == out.end()) candidates.push_back({distance(base, c), c});
-    std::sort(candidates.begin(), candidates.end(), closer);
-    const std::size_t kept = out.size();
-    for (Candidate& c : candidates) {
-      if (out.size() >= size) break;
-      const float* cv = vector_of(c.id);
-      bool keep = true;
-      for (Id s : out) {
-        ++work_done_;
-        if (MetricT::distance(cv, vector_of(s), schema_.dim) < c.distance) {
-          keep = false;
-          break;
-        }
-      }
-      if (keep) {
-        out.push_back(c.id);
-        c.id = kInvalidId;  // taken
-      }
-    }
-    for (const Candidate& c : candidates) {
-      if (out.size() >= size) break;
-      if (c.id != kInvalidId) out.push_back(c.id);
-    }
-    added.assign(out.begin() + static_cast<std::ptrdiff_t>(kept), out.end());
-  }
-
   std::size_t free_step(std::size_t budget) {
     std::size_t used = 0;
     if (round_.cursor == 0 && entry_ != kInvalidId && bit(round_.dead, entry_)) {
@@ -1989,7 +1299,7 @@ class HnswIndex {
 
   std::size_t refresh(Id v) {
     const std::size_t start = work_done_;
-    Plan plan;
+    LinkPlan plan;
     {
       std::shared_lock lock(graph_mutex_);
       auto scratch = scratch_.take();
@@ -2135,256 +1445,7 @@ class HnswIndex {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Export with tombstones pending: the lists export_graph() writes instead of the stored ones.
-
-  struct ExportRepair {
-    std::vector<Fix> fixes;  // sorted by (node, level)
-    const std::vector<Id>* find(Id node, unsigned level) const {
-      const auto it = std::lower_bound(fixes.begin(), fixes.end(), std::pair{node, level}, [](const Fix& f, const auto& k) {
-        return f.node != k.first ? f.node < k.first : f.level < k.second;
-      });
-      return it != fixes.end() && it->node == node && it->level == level ? &it->links : nullptr;
-    }
-  };
-
-  // Every live node's list that links to a tombstone, repaired as a round repairs it (without the
-  // links back, which would rewrite other lists), then relink_unreachable from `entry`. Caller
-  // holds the shared lock.
-  ExportRepair plan_export_repair(Id entry) const {
-    ExportRepair r;
-    const auto gone = [this](Id n) { return !keys_.is_live(n); };
-    std::vector<Id> added;
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
-      const Id u = static_cast<Id>(i);
-      if (!keys_.is_live(u)) continue;
-      const unsigned top = level_of(u);
-      for (unsigned l = 0; l <= top; ++l) {
-        const auto [list, cap] = neighbours(u, l);
-        if (std::none_of(list, list + cap, [&](Id n) { return n != kInvalidId && gone(n); })) continue;
-        Fix& fix = r.fixes.emplace_back(Fix{u, l, {}, {}});
-        repaired_list(u, l, {list, cap}, gone, fix.links, added);
-      }
-    }
-    relink_unreachable(entry, r.fixes);
-    std::sort(r.fixes.begin(), r.fixes.end(),
-              [](const Fix& a, const Fix& b) { return a.node != b.node ? a.node < b.node : a.level < b.level; });
-    return r;
-  }
-
-  // Walks the planned layer 0 (`fixes` applied, tombstones left out) from `entry` and links every
-  // unreached live node back in: from the closest reached node with a free slot among its own
-  // neighbours, else among all live nodes; only when no reached node has a free slot does it
-  // displace the farthest link of the closest one (the displaced node is then handled in turn).
-  // O(entries) time and memory, plus O(entries) per node relinked (rare). Caller holds the shared
-  // lock.
-  void relink_unreachable(Id entry, std::vector<Fix>& fixes) const {
-    if (entry == kInvalidId) return;
-    const std::size_t bound = keys_.id_bound();
-    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-    std::vector<std::size_t> fix_of(bound, kNone);  // index in `fixes` of each node's layer-0 fix
-    for (std::size_t i = 0; i < fixes.size(); ++i)
-      if (fixes[i].level == 0) fix_of[fixes[i].node] = i;
-    // The layer-0 list of `u` as it will be exported.
-    std::vector<Id> current;
-    auto planned = [&](Id u) -> const std::vector<Id>& {
-      if (fix_of[u] != kNone) return fixes[fix_of[u]].links;
-      current.clear();
-      const Id* list = links0(u);
-      for (std::size_t j = 0; j < m0_ && list[j] != kInvalidId; ++j)
-        if (keys_.is_live(list[j])) current.push_back(list[j]);
-      return current;
-    };
-    std::vector<std::uint8_t> reached(bound, 0);
-    std::vector<Id> queue;
-    auto reach_from = [&](Id start) {
-      reached[start] = 1;
-      queue.assign(1, start);
-      while (!queue.empty()) {
-        const Id u = queue.back();
-        queue.pop_back();
-        for (Id n : planned(u))
-          if (!reached[n]) {
-            reached[n] = 1;
-            queue.push_back(n);
-          }
-      }
-    };
-    // Makes the layer-0 list of `host` a fix (if it is not one yet) and returns it.
-    auto fix_for = [&](Id host) -> std::vector<Id>& {
-      if (fix_of[host] == kNone) {
-        Fix fix{host, 0, planned(host), {}};
-        fix_of[host] = fixes.size();
-        fixes.push_back(std::move(fix));
-      }
-      return fixes[fix_of[host]].links;
-    };
-    auto has_room = [&](Id host) { return planned(host).size() < m0_; };
-    std::vector<Id> own;
-    // A displacement can cut off the displaced node: walk again, a bounded number of times.
-    for (int round = 0; round < kRelinkRounds; ++round) {
-      std::fill(reached.begin(), reached.end(), 0);
-      reach_from(entry);
-      bool displaced = false;
-      for (std::size_t i = 0; i < bound; ++i) {
-        const Id x = static_cast<Id>(i);
-        if (!keys_.is_live(x) || reached[x]) continue;  // may be reached via a node re-linked before
-        const float* base = vector_of(x);
-        Id host = kInvalidId;
-        Distance best = std::numeric_limits<Distance>::infinity();
-        own = planned(x);
-        for (Id n : own) {
-          if (!reached[n] || !has_room(n)) continue;
-          if (const Distance d = distance(base, n); d < best) {
-            best = d;
-            host = n;
-          }
-        }
-        Id closest = kInvalidId;  // the closest reached node, whatever its room
-        if (host == kInvalidId) {
-          Distance closest_d = std::numeric_limits<Distance>::infinity();
-          for (std::size_t j = 0; j < bound; ++j) {
-            const Id n = static_cast<Id>(j);
-            if (!reached[n]) continue;
-            const Distance d = distance(base, n);
-            // `closest == kInvalidId` first: even if a distance were not finite, some reached node
-            // (the entry at least) is chosen, so no id below is ever kInvalidId.
-            if (closest == kInvalidId || d < closest_d) {
-              closest_d = d;
-              closest = n;
-            }
-            if (d < best && has_room(n)) {
-              best = d;
-              host = n;
-            }
-          }
-        }
-        if (host != kInvalidId) {
-          fix_for(host).push_back(x);
-        } else {  // every reached list is full: displace the farthest link of the closest node
-          std::vector<Id>& links = fix_for(closest);
-          const float* cv = vector_of(closest);
-          *std::max_element(links.begin(), links.end(),
-                            [&](Id a, Id b) { return distance(cv, a) < distance(cv, b); }) = x;
-          displaced = true;
-        }
-        reach_from(x);
-      }
-      if (!displaced) return;
-    }
-  }
-
-  // The live node with the highest level (smallest id among equals), or kInvalidId.
-  Id best_live_entry() const {
-    Id best = kInvalidId;
-    unsigned best_level = 0;
-    upper_.for_each_node([&](Id id, unsigned levels) {
-      if (!keys_.is_live(id)) return;
-      if (best == kInvalidId || levels > best_level || (levels == best_level && id < best)) {
-        best = id;
-        best_level = levels;
-      }
-    });
-    if (best != kInvalidId) return best;
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i)
-      if (keys_.is_live(static_cast<Id>(i))) return static_cast<Id>(i);
-    return kInvalidId;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Restoring saved graph data (persistence hook).
-
-  [[noreturn]] static void corrupt(const std::string& what) { throw Error(ErrorCode::kCorruptData, what); }
-
-  void restore(const HnswGraphInfo& info, std::span<const HnswNodeData> nodes) {
-    const std::size_t n = nodes.size();
-    // Sizes before allocating: ids may leave holes, but not unboundedly many.
-    Id max_id = 0;
-    for (const HnswNodeData& node : nodes) {
-      if (node.id == kInvalidId) corrupt("node id " + std::to_string(node.id) + " is reserved");
-      max_id = std::max(max_id, node.id);
-    }
-    const std::size_t bound = n == 0 ? 0 : std::size_t{max_id} + 1;
-    if (bound > 2 * n + params_.block_size)
-      corrupt("node id " + std::to_string(max_id) + " is out of range for " + std::to_string(n) + " nodes");
-    std::vector<int> level_at(bound, -1);
-    std::unordered_set<KeyView> keys;
-    keys.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const HnswNodeData& node = nodes[i];
-      const std::string where = "node " + std::to_string(node.id) + " (key " + printable_key(node.key) + ")";
-      if (level_at[node.id] != -1) corrupt("duplicate node id " + std::to_string(node.id));
-      if (node.links.empty() || node.links.size() > UpperLinks::kMaxLevel + 1)
-        corrupt(where + " has " + std::to_string(node.links.size()) + " layers");
-      level_at[node.id] = static_cast<int>(node.links.size()) - 1;
-      if (node.key.size() > limits_.max_key_bytes) corrupt(where + " has an over-long key");
-      if (!keys.insert(node.key).second) corrupt("duplicate key " + printable_key(node.key));
-      if (const auto f = check_vector(schema_, node.vector); f != VectorFailure::kNone)
-        corrupt(where + " has an invalid vector: " + std::string(to_string(f)) + " (" +
-                std::to_string(node.vector.size()) + " elements)");
-      if (!std::isfinite(node.magnitude) || node.magnitude <= 0 ||
-          (!MetricT::kNormalizes && node.magnitude != 1.0f))
-        corrupt(where + " has magnitude " + std::to_string(node.magnitude));
-    }
-    int top_level = -1;
-    for (const HnswNodeData& node : nodes) {
-      top_level = std::max(top_level, level_at[node.id]);
-      for (std::size_t l = 0; l < node.links.size(); ++l) {
-        const auto& list = node.links[l];
-        const std::size_t cap = l == 0 ? m0_ : m_;
-        if (list.size() > cap)
-          corrupt("node " + std::to_string(node.id) + " has " + std::to_string(list.size()) +
-                  " links on layer " + std::to_string(l) + ", at most " + std::to_string(cap) + " allowed");
-        for (Id to : list) {
-          if (to >= bound || level_at[to] < static_cast<int>(l) || to == node.id)
-            corrupt("node " + std::to_string(node.id) + " links to " + std::to_string(to) + " on layer " +
-                    std::to_string(l) + ", which is not a node of that layer");
-        }
-      }
-    }
-    if (n == 0 ? (info.entry_point != kInvalidId || info.max_level != -1)
-               : (info.entry_point >= bound || level_at[info.entry_point] != info.max_level ||
-                  info.max_level != top_level))
-      corrupt("entry point " + std::to_string(info.entry_point) + " at level " +
-              std::to_string(info.max_level) + " is not a node of the top level " + std::to_string(top_level));
-    std::mt19937_64 rng(params_.seed);
-    if (!info.level_generator_state.empty()) {
-      std::istringstream state(info.level_generator_state);
-      state >> rng;
-      if (!state) corrupt("level generator state does not parse");
-    }
-
-    // Valid: build.
-    keys_.reserve(n);
-    std::vector<std::size_t> by_id(n);
-    for (std::size_t i = 0; i < n; ++i) by_id[i] = i;
-    std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return nodes[a].id < nodes[b].id; });
-    grow_nodes(bound).commit();  // what the graph holds; INITIAL_CAP reserves nothing
-    for (std::size_t i : by_id) {
-      const HnswNodeData& node = nodes[i];
-      keys_.insert_at(node.id, node.key);
-      std::copy(node.vector.begin(), node.vector.end(), vector_of(node.id));
-      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(node.id) = node.magnitude;
-      const unsigned levels = static_cast<unsigned>(node.links.size() - 1);
-      upper_.reserve(levels);
-      upper_.add(node.id, levels);
-      for (unsigned l = 0; l <= levels; ++l) {
-        const auto [list, cap] = neighbours(node.id, l);
-        std::fill(list, list + cap, kInvalidId);
-        std::copy(node.links[l].begin(), node.links[l].end(), list);
-      }
-    }
-    entry_ = info.entry_point;
-    max_level_ = info.max_level;
-    level_rng_ = rng;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Helpers shared with FlatIndex's conventions.
-
-  struct KeyOf {
-    const KeyMap* keys;
-    KeyView operator()(Id id) const noexcept { return keys->key(id); }
-  };
+  // Input checks: the schema and parameters, the per-query ef, and a query made ready for the metric.
 
   static VectorSchema checked(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
     schema.validate(limits);
@@ -2401,11 +1462,6 @@ class HnswIndex {
     if (!(params.epsilon >= 0) || !std::isfinite(params.epsilon))
       throw Error(ErrorCode::kInvalidArgument, "EPSILON must be a finite number >= 0");
     return schema;
-  }
-  static HnswParams in_effect(HnswParams params, const VectorSchema& schema, const Limits& limits) {
-    const std::size_t node_bytes = schema.dim * sizeof(float) + 2 * params.m * sizeof(Id);
-    params.block_size = limits.effective_block_size(params.block_size, node_bytes);
-    return params;
   }
 
   std::size_t runtime_ef(const SearchOptions& options) const {
@@ -2427,25 +1483,6 @@ class HnswIndex {
     return q;
   }
 
-  void sort_by_distance_then_key(std::vector<std::pair<Distance, Id>>& hits) const {
-    std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
-    });
-  }
-
-  std::vector<SearchResult> to_results(const std::vector<std::pair<Distance, Id>>& hits) const {
-    std::vector<SearchResult> out;
-    out.reserve(hits.size());
-    for (auto [d, id] : hits) out.push_back({Key(keys_.key(id)), id, d});
-    return out;
-  }
-
-  static constexpr unsigned kNoShift = ~0u;
-  // Expansions of a graph walk between two looks at the deadline (each reads up to 2·M vectors).
-  static constexpr std::size_t kDeadlineStride = 16;
-  // Ids an exact scan visits between two looks at the deadline.
-  static constexpr std::size_t kScanStride = 1024;
-  static constexpr std::size_t kFilterSample = 256;
   static constexpr std::size_t kMinSweep = 16;
   static constexpr std::size_t kSweepFraction = 16;  // writes maintain from 1/16 (see after_writes)
   static constexpr std::size_t kRoundFraction = 64;  // maintain() starts a round from 1/64
@@ -2453,30 +1490,15 @@ class HnswIndex {
   static constexpr std::size_t kMaintainStep = 512;  // maintain_for's step, in work units
   static constexpr std::size_t kFreeChunk = 256;     // slots freed per exclusive lock
   static constexpr std::size_t kTombstonesPerRefresh = 2;  // local rebuilds: one per this many freed
-  static constexpr int kRelinkRounds = 4;
 
-  VectorSchema schema_;
-  HnswParams params_;
+  // The graph's state is in the bases (index/hnsw/graph.hpp, search.hpp); the façade keeps the
+  // limits, the locks, the level generator and the writer's maintenance state.
   Limits limits_;
-  std::size_t m_;
-  std::size_t m0_;
   double level_mult_;
-  std::size_t record_bytes_;
-  std::size_t fetch_ahead_;  // vectors fetched ahead in measure_all: about 2 KB, 2 to 4 vectors
-  unsigned block_shift_ = kNoShift;
 
   mutable std::shared_mutex graph_mutex_;  // searches: shared; applying a write: exclusive
   std::mutex writer_mutex_;                // one writer at a time (batch threads share it)
 
-  MemoryAccount memory_;  // counts what the members below take from the host's resource
-  KeyMap keys_;
-  BlockArray<std::byte> nodes_;
-  std::pmr::vector<std::byte*> blocks_;  // cached block addresses of nodes_
-  BlockArray<float> magnitudes_;
-  UpperLinks upper_;
-  // Tombstones not freed yet, oldest first (a round's batch is a prefix); uncapped: an erase never
-  // fails at a limit.
-  std::pmr::vector<Id> retired_;
   std::size_t inserted_since_round_ = 0;  // nodes inserted since the last round started
   Round round_;                            // maintenance in progress (writer's)
   std::atomic<bool> round_active_{false};  // round_.phase != kIdle, for maintenance_pending()
@@ -2486,10 +1508,7 @@ class HnswIndex {
   std::size_t quiet_calls_ = 0;            // maintain() calls in a row that saw no write
   std::size_t refresh_cursor_ = 0;         // next id to consider for a local rebuild
   StatCounters stats_;
-  Id entry_ = kInvalidId;
-  int max_level_ = -1;
   std::mt19937_64 level_rng_;
-  mutable ScratchPool<Scratch> scratch_;
 };
 
 static_assert(VectorIndex<HnswIndex<float, metric::L2>>);

@@ -1,0 +1,300 @@
+// vindex/index/hnsw/search.hpp — searching an HNSW graph: greedy descent through the upper layers,
+// the best-first walk of one layer (the hot loop), KNN and range walks, and the exact scan that
+// replaces a filtered walk when few entries match.
+//
+// `detail::HnswSearch<MetricT>` adds these to the graph state (index/hnsw/graph.hpp) and owns the
+// pool of per-query scratch. It is a base of HnswIndex, not an interface: no virtual function, and
+// every call is resolved at compile time, as when these were members of HnswIndex.
+//
+// Thread-safety: takes no lock. Callers hold HnswIndex's shared lock (or more) for a walk; inserting
+// threads of a batch may run search_layer on layer 0 without it (see HnswIndex::plan_links): it
+// loads each link once with an atomic load. Errors: a walk past its deadline throws kTimeout unless
+// the caller asked for partial results. Next: index/hnsw/linking.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "vindex/core/deadline.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/index/filter.hpp"
+#include "vindex/index/hnsw/graph.hpp"
+#include "vindex/index/results.hpp"
+#include "vindex/index/top_k.hpp"
+#include "vindex/index/vector_index.hpp"
+#include "vindex/storage/visited_set.hpp"
+
+namespace vindex::detail {
+
+/// The graph of index/hnsw/graph.hpp with its search walks and the query scratch pool.
+template <class MetricT>
+struct HnswSearch : HnswGraph<MetricT> {
+  using Graph = HnswGraph<MetricT>;
+  using typename Graph::Candidate;
+  using typename Graph::Scratch;
+  using Graph::closer;
+  using Graph::distance;
+  using Graph::entry_;
+  using Graph::farther;
+  using Graph::keys_;
+  using Graph::load_link;
+  using Graph::m_;
+  using Graph::max_level_;
+  using Graph::measure_all;
+  using Graph::neighbours;
+  using Graph::prefetch_list;
+
+  using Graph::Graph;
+
+
+  /// Moves `ep` (at distance `d_ep`) to a closer neighbour on `level` until none is closer.
+  void greedy(const float* q, Id& ep, Distance& d_ep, unsigned level, Scratch& s) const {
+    for (bool moved = true; moved;) {
+      moved = false;
+      const auto [list, cap] = neighbours(ep, level);
+      std::size_t count = 0;
+      while (count < cap && list[count] != kInvalidId) ++count;
+      ++s.expansions;
+      s.distances += count;
+      measure_all(q, {list, count}, [&](Id n, Distance d) {
+        if (d < d_ep) {
+          d_ep = d;
+          ep = n;
+          moved = true;
+        }
+      });
+    }
+  }
+
+  // Best-first search of one layer from `ep` keeping the `ef` closest accepted nodes in
+  // scratch.results (a max-heap). Rejected nodes (tombstones, filtered out) are still expanded, so
+  // the walk goes through them; it stops once the closest unexpanded candidate is farther than the
+  // worst of ef accepted results, or, setting s.timed_out, once s.deadline has passed (looked at
+  // at the first expansion and every kDeadlineStride after: a few hundred distances).
+  template <class Accept>
+  void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
+                    Accept&& accept, std::size_t id_bound, Candidate also = {0, kInvalidId}) const {
+    s.visited.begin(id_bound);
+    s.candidates.clear();
+    s.results.clear();
+    Distance bound = std::numeric_limits<Distance>::infinity();
+    auto seed = [&](Candidate c) {
+      s.visited.insert(c.id);
+      s.candidates.push_back(c);
+      std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+      if (!accept(c.id)) return;
+      s.results.push_back(c);
+      std::push_heap(s.results.begin(), s.results.end(), closer);
+      if (s.results.size() > ef) {
+        std::pop_heap(s.results.begin(), s.results.end(), closer);
+        s.results.pop_back();
+      }
+      if (s.results.size() == ef) bound = s.results.front().distance;
+    };
+    seed({d_ep, ep});
+    if (also.id != kInvalidId && also.id != ep) seed(also);
+    while (!s.candidates.empty()) {
+      const Candidate c = s.candidates.front();
+      if (c.distance > bound) break;
+      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
+        s.timed_out = true;
+        break;
+      }
+      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
+      s.candidates.pop_back();
+      // The next candidate's list is needed soon: start fetching it now.
+      if (!s.candidates.empty()) prefetch_list(s.candidates.front().id, level);
+
+      // Each link is loaded once: inserting threads may be rewriting this list (see
+      // HnswIndex::plan_links).
+      const auto [list, cap] = neighbours(c.id, level);
+      s.fresh.clear();
+      for (std::size_t i = 0; i < cap; ++i) {
+        const Id n = load_link(list, i);
+        if (n == kInvalidId) break;
+        s.visited.prefetch(n);
+        s.fresh.push_back(n);
+      }
+      std::size_t count = 0;
+      for (const Id n : s.fresh)
+        if (s.visited.insert(n)) s.fresh[count++] = n;
+      s.fresh.resize(count);
+      s.distances += count;
+      measure_all(q, s.fresh, [&](Id n, Distance d) {
+        if (!(d < bound)) return;
+        s.candidates.push_back({d, n});
+        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+        if (!accept(n)) return;
+        s.results.push_back({d, n});
+        std::push_heap(s.results.begin(), s.results.end(), closer);
+        if (s.results.size() > ef) {
+          std::pop_heap(s.results.begin(), s.results.end(), closer);
+          s.results.pop_back();
+        }
+        if (s.results.size() == ef) bound = s.results.front().distance;
+      });
+    }
+  }
+
+  /// The k closest accepted nodes to `q` (prepared), walking with `ef` candidates; ties by key.
+  template <class Accept>
+  std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, const SearchOptions& options,
+                                Accept&& accept) const {
+    auto scratch = scratch_.take();
+    scratch->start_walk(options.deadline);
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    const Candidate entry{d_ep, entry_};
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
+    // The entry point is a second seed on layer 0: the sweep guarantees that every live node is
+    // reachable from it, while the descent may land on a node from which some are not (layer 0 is
+    // a directed graph). Far from the query, it is only expanded when ef leaves room, so with ef at
+    // least the entry count the walk is exhaustive.
+    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
+    finish_walk(*scratch, options, "HNSW search");
+    // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
+    auto& r = scratch->results;
+    if (r.size() > k) {
+      std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k - 1), r.end(), closer);
+      const Distance kth = r[k - 1].distance;
+      r.erase(std::partition(r.begin() + static_cast<std::ptrdiff_t>(k), r.end(),
+                             [&](const Candidate& c) { return c.distance <= kth; }),
+              r.end());
+    }
+    std::vector<std::pair<Distance, Id>> hits;
+    hits.reserve(r.size());
+    for (const Candidate& c : r) hits.emplace_back(c.distance, c.id);
+    sort_by_distance_then_key(keys_, hits);
+    if (hits.size() > k) hits.resize(k);
+    return to_results(keys_, hits);
+  }
+
+  // Range search in the manner of RediSearch: a best-first walk whose boundary starts at the
+  // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found.
+  template <class Accept>
+  void range_walk(const float* q, Distance radius, double epsilon, std::vector<std::pair<Distance, Id>>& hits,
+                  const SearchOptions& options, Accept&& accept) const {
+    auto scratch = scratch_.take();
+    Scratch& s = *scratch;
+    s.start_walk(options.deadline);
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), s);
+    s.visited.begin(keys_.id_bound());
+    s.candidates.clear();
+    s.visited.insert(ep);
+    s.candidates.push_back({d_ep, ep});
+    Distance dynamic = std::max(d_ep, radius);
+    auto boundary = [&] { return static_cast<Distance>(dynamic + std::abs(dynamic) * epsilon); };
+    if (d_ep <= radius && accept(ep)) hits.emplace_back(d_ep, ep);
+    while (!s.candidates.empty()) {
+      const Candidate c = s.candidates.front();
+      if (c.distance > boundary()) break;
+      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
+        s.timed_out = true;
+        break;
+      }
+      std::pop_heap(s.candidates.begin(), s.candidates.end(), farther);
+      s.candidates.pop_back();
+      const auto [list, cap] = neighbours(c.id, 0);
+      for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) {
+        const Id n = list[i];
+        if (!s.visited.insert(n)) continue;
+        ++s.distances;
+        const Distance d = distance(q, n);
+        if (d > boundary()) continue;
+        s.candidates.push_back({d, n});
+        std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
+        if (d < dynamic) dynamic = std::max(d, radius);
+        if (d <= radius && accept(n)) hits.emplace_back(d, n);
+      }
+    }
+    finish_walk(s, options, "HNSW range search");
+  }
+
+  // Reports a finished walk: its counters into options.stats, and a passed deadline as kTimeout
+  // unless the caller asked for partial results.
+  void finish_walk(const Scratch& s, const SearchOptions& options, const char* what) const {
+    if (options.stats) *options.stats = {s.distances, s.expansions, false, s.timed_out};
+    if (s.timed_out && !options.partial_on_timeout) throw timeout_error(what);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Filters: an exact scan of the matches when that is cheaper than a filtered graph walk.
+
+  /// `filter` with a key list turned into the ids of those keys (other filters as they are).
+  Filter resolve(const Filter& filter) const {
+    if (filter.is_key_list()) return filter.resolve_keys([&](KeyView k) { return keys_.find(k); });
+    return filter;
+  }
+
+  // A filtered walk visits roughly ef·M·N / matches nodes, an exact scan `matches`; pick the cheaper.
+  bool prefer_exact(const Filter& filter, std::size_t ef) const {
+    const double live = static_cast<double>(keys_.size());
+    double matches;
+    if (const auto estimate = filter.estimated_matches()) {
+      matches = static_cast<double>(*estimate);
+    } else {  // sample the predicate on evenly spread ids
+      const std::size_t bound = keys_.id_bound();
+      const std::size_t step = std::max<std::size_t>(1, bound / kFilterSample);
+      std::size_t sampled = 0, matched = 0;
+      for (std::size_t i = 0; i < bound; i += step) {
+        const Id id = static_cast<Id>(i);
+        if (!keys_.is_live(id)) continue;
+        ++sampled;
+        matched += filter.matches(keys_.key(id), id) ? 1 : 0;
+      }
+      matches = sampled ? live * static_cast<double>(matched) / static_cast<double>(sampled) : 0;
+    }
+    return matches <= 2.0 * static_cast<double>(ef) ||
+           matches * matches <= static_cast<double>(ef) * static_cast<double>(m_) * live;
+  }
+
+  // Calls emit(distance, id) for every live entry that passes `filter`, looking at the deadline
+  // every kScanStride ids; reports what it did like finish_walk (a passed deadline: kTimeout, or the
+  // entries emitted so far with partial_on_timeout).
+  template <class Emit>
+  void exact_scan(const float* q, const Filter& filter, const SearchOptions& options, Emit&& emit) const {
+    std::size_t distances = 0;
+    bool timed_out = false;
+    auto visit = [&](std::size_t i, Id id) {
+      if (i % kScanStride == 0 && options.deadline.passed()) return !(timed_out = true);
+      if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) {
+        ++distances;
+        emit(distance(q, id), id);
+      }
+      return true;
+    };
+    if (filter.is_id_list()) {
+      const auto ids = filter.ids();
+      for (std::size_t i = 0; i < ids.size() && visit(i, ids[i]);) ++i;
+    } else {
+      for (std::size_t i = 0; i < keys_.id_bound() && visit(i, static_cast<Id>(i));) ++i;
+    }
+    if (options.stats) *options.stats = {distances, 0, true, timed_out};
+    if (timed_out && !options.partial_on_timeout) throw timeout_error("exact scan");
+  }
+
+  /// The k closest entries that pass `filter`, by exact_scan.
+  std::vector<SearchResult> exact_search(const float* q, std::size_t k, const Filter& filter,
+                                         const SearchOptions& options) const {
+    TopK top(k, KeyOf{&keys_});
+    exact_scan(q, filter, options, [&](Distance d, Id id) { top.push(d, id); });
+    return to_results(keys_, top.take_sorted());
+  }
+
+  // Expansions of a graph walk between two looks at the deadline (each reads up to 2·M vectors).
+  static constexpr std::size_t kDeadlineStride = 16;
+  // Ids an exact scan visits between two looks at the deadline.
+  static constexpr std::size_t kScanStride = 1024;
+  static constexpr std::size_t kFilterSample = 256;
+
+  mutable ScratchPool<Scratch> scratch_;  // per-query scratch (see HnswIndex's header: Memory)
+};
+
+}  // namespace vindex::detail
