@@ -82,6 +82,8 @@ struct HnswSearch : HnswGraph<MetricT> {
     s.visited.begin(id_bound);
     s.candidates.clear();
     s.results.clear();
+    if (s.fresh.size() < 2 * m_) s.fresh.resize(2 * m_);
+    Id* const fresh = s.fresh.data();
     Distance bound = std::numeric_limits<Distance>::infinity();
     auto seed = [&](Candidate c) {
       s.visited.insert(c.id);
@@ -112,20 +114,20 @@ struct HnswSearch : HnswGraph<MetricT> {
 
       // Each link is loaded once: inserting threads may be rewriting this list (see
       // HnswIndex::plan_links).
+      // (fresh holds room for the longest list: written by index, no push_back in the hot loop.)
       const auto [list, cap] = neighbours(c.id, level);
-      s.fresh.clear();
-      for (std::size_t i = 0; i < cap; ++i) {
-        const Id n = load_link(list, i);
+      std::size_t links = 0;
+      for (; links < cap; ++links) {
+        const Id n = load_link(list, links);
         if (n == kInvalidId) break;
         s.visited.prefetch(n);
-        s.fresh.push_back(n);
+        fresh[links] = n;
       }
       std::size_t count = 0;
-      for (const Id n : s.fresh)
-        if (s.visited.insert(n)) s.fresh[count++] = n;
-      s.fresh.resize(count);
+      for (std::size_t i = 0; i < links; ++i)
+        if (s.visited.insert(fresh[i])) fresh[count++] = fresh[i];
       s.distances += count;
-      measure_all(q, s.fresh, [&](Id n, Distance d) {
+      measure_all(q, {fresh, count}, [&](Id n, Distance d) {
         if (!(d < bound)) return;
         s.candidates.push_back({d, n});
         std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
