@@ -302,13 +302,14 @@ struct HnswGraph {
 
   // The HNSW paper's neighbour heuristic (Algorithm 4): walking candidates closest first, keep one
   // only when it is closer to the base than to every neighbour kept so far, up to `max_count`. This
-  // spreads links over directions, which is what keeps clustered data navigable.
-  template <class VectorOf>
-  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count, std::vector<Id>& out,
-                           VectorOf&& vector_of_candidate) const {
-    out.clear();
-    for (const Candidate& c : sorted) {
-      if (out.size() >= max_count) break;
+  // spreads links over directions, which is what keeps clustered data navigable. `out` may already
+  // hold links, which count as kept (a repaired list keeps its surviving links); `on_keep(i)` is
+  // told the index in `sorted` of each candidate kept. Counts its distances in work_done_.
+  template <class VectorOf, class OnKeep>
+  void extend_by_heuristic(std::span<const Candidate> sorted, std::size_t max_count, std::vector<Id>& out,
+                           VectorOf&& vector_of_candidate, OnKeep&& on_keep) const {
+    for (std::size_t i = 0; i < sorted.size() && out.size() < max_count; ++i) {
+      const Candidate& c = sorted[i];
       const float* cv = vector_of_candidate(c.id);
       bool keep = true;
       for (Id s : out) {
@@ -318,8 +319,18 @@ struct HnswGraph {
           break;
         }
       }
-      if (keep) out.push_back(c.id);
+      if (keep) {
+        out.push_back(c.id);
+        on_keep(i);
+      }
     }
+  }
+  /// The heuristic's choice from `sorted` alone (see extend_by_heuristic).
+  template <class VectorOf>
+  void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count, std::vector<Id>& out,
+                           VectorOf&& vector_of_candidate) const {
+    out.clear();
+    extend_by_heuristic(sorted, max_count, out, vector_of_candidate, [](std::size_t) {});
   }
   void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
                            std::vector<Id>& out) const {

@@ -28,15 +28,14 @@ struct HnswRepair : HnswLinking<MetricT> {
   using typename Graph::Candidate;
   using Graph::closer;
   using Graph::distance;
+  using Graph::extend_by_heuristic;
   using Graph::keys_;
   using Graph::level_of;
   using Graph::links0;
   using Graph::m0_;
   using Graph::neighbours;
-  using Graph::schema_;
   using Graph::upper_;
   using Graph::vector_of;
-  using Graph::work_done_;
 
   using HnswLinking<MetricT>::HnswLinking;
 
@@ -103,22 +102,8 @@ struct HnswRepair : HnswLinking<MetricT> {
       if (std::find(out.begin(), out.end(), c) == out.end()) candidates.push_back({distance(base, c), c});
     std::sort(candidates.begin(), candidates.end(), closer);
     const std::size_t kept = out.size();
-    for (Candidate& c : candidates) {
-      if (out.size() >= size) break;
-      const float* cv = vector_of(c.id);
-      bool keep = true;
-      for (Id s : out) {
-        ++work_done_;
-        if (MetricT::distance(cv, vector_of(s), schema_.dim) < c.distance) {
-          keep = false;
-          break;
-        }
-      }
-      if (keep) {
-        out.push_back(c.id);
-        c.id = kInvalidId;  // taken
-      }
-    }
+    extend_by_heuristic(candidates, size, out, [this](Id c) { return vector_of(c); },
+                        [&](std::size_t i) { candidates[i].id = kInvalidId; });  // taken
     for (const Candidate& c : candidates) {
       if (out.size() >= size) break;
       if (c.id != kInvalidId) out.push_back(c.id);
