@@ -96,35 +96,6 @@ TEST_CASE_TEMPLATE("search_batch equals search query by query", M, metric::L2, m
   }
 }
 
-TEST_CASE("ties in distance are broken by key") {
-  FlatIndex<float, metric::L2> index(VectorSchema{2});
-  const std::vector<float> v = {1, 1};
-  for (const char* key : {"d", "b", "a", "c"}) index.upsert(key, v);
-  index.upsert("e", std::vector<float>{0, 0});
-  const auto hits = index.search(std::vector<float>{1, 1}, 3);
-  REQUIRE(hits.size() == 3);
-  CHECK(hits[0].key == "a");
-  CHECK(hits[1].key == "b");
-  CHECK(hits[2].key == "c");
-  const auto batch = index.search_batch(std::vector<float>{1, 1}, 3);
-  CHECK(batch[0] == hits);
-}
-
-TEST_CASE("keys are binary-safe") {
-  FlatIndex<float, metric::L2> index(VectorSchema{2});
-  const std::string a("doc\0one", 7), b("doc\0two", 7), c("doc", 3);
-  index.upsert(a, std::vector<float>{0, 0});
-  index.upsert(b, std::vector<float>{1, 0});
-  index.upsert(c, std::vector<float>{2, 0});
-  CHECK(index.size() == 3);
-  CHECK(index.contains(a));
-  CHECK_FALSE(index.contains(std::string("doc\0thr", 7)));
-  const auto hits = index.search(std::vector<float>{0.9f, 0}, 3);
-  CHECK(hits[0].key == b);
-  CHECK(hits[1].key == a);
-  CHECK(hits[2].key == c);
-}
-
 TEST_CASE("upsert: insert, replace, and an unchanged vector is a no-op") {
   FlatIndex<float, metric::Cosine> index(VectorSchema{3, ElementType::kFloat32, Metric::kCosine});
   CHECK(index.upsert("x", std::vector<float>{1, 2, 3}) == UpsertOutcome::kInserted);
@@ -185,21 +156,6 @@ TEST_CASE("compact releases the blocks of erased entries and keeps results") {
   CHECK(index.size() == 101);
 }
 
-TEST_CASE("range_search returns every entry within the radius, closest first") {
-  FlatIndex<float, metric::L2> index(VectorSchema{1});
-  for (int i = 0; i < 10; ++i) index.upsert("k" + std::to_string(i), std::vector<float>{float(i)});
-  const auto hits = index.range_search(std::vector<float>{4.0f}, 4.0);  // squared: |x-4| <= 2
-  REQUIRE(hits.size() == 5);
-  CHECK(hits[0].key == "k4");
-  CHECK(hits[0].distance == 0.0f);
-  CHECK(hits[1].key == "k3");
-  CHECK(hits[2].key == "k5");
-  CHECK(hits[4].distance == 4.0f);
-  auto odd = Filter::by_predicate([](KeyView key, Id) { return (key.back() - '0') % 2 == 1; });
-  CHECK(index.range_search(std::vector<float>{4.0f}, 4.0, {.filter = &odd}).size() == 2);
-  CHECK(index.range_search(std::vector<float>{100.0f}, 1.0).empty());
-}
-
 TEST_CASE("bad input gets a clear error and leaves the index unchanged") {
   FlatIndex<float, metric::Cosine> index(VectorSchema{4, ElementType::kFloat32, Metric::kCosine});
   index.upsert("a", std::vector<float>{1, 0, 0, 0});
@@ -239,15 +195,3 @@ TEST_CASE("a schema whose metric differs from the index's is refused") {
   CHECK_THROWS_AS((FlatIndex<float, metric::L2>(VectorSchema{4}, FlatParams{.block_size = 0})), Error);
 }
 
-TEST_CASE("COSINE normalises the query on every path") {
-  FlatIndex<float, metric::Cosine> index(VectorSchema{2, ElementType::kFloat32, Metric::kCosine});
-  index.upsert("east", std::vector<float>{10, 0});
-  index.upsert("north", std::vector<float>{0, 0.1f});
-  const std::vector<float> q = {100, 100};  // 45°: cosine distance 1 - √½ to both
-  auto filter = Filter::allow_keys({"north"});
-  for (const auto& hits : {index.search(q, 2), index.search_batch(q, 2)[0], index.range_search(q, 0.3),
-                           index.search(q, 2, {.filter = &filter})}) {
-    REQUIRE_FALSE(hits.empty());
-    for (const auto& h : hits) CHECK(h.distance == doctest::Approx(1 - std::sqrt(0.5)).epsilon(1e-5));
-  }
-}

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "vindex/distance/metric.hpp"
+#include "vindex/index/capabilities.hpp"
 #include "vindex/index/flat_index.hpp"
 #include "vindex/index/hnsw_index.hpp"
 #include "vindex/persist/keyspace_snapshot.hpp"
@@ -30,19 +31,19 @@ class Impl final : public AnyIndex {
   vindex::EntryOutcome on_write(vindex::KeyView key) override { return keyspace_->on_write(key); }
   vindex::EntryOutcome on_delete(vindex::KeyView key) override { return keyspace_->on_delete(key); }
   bool maintain_for(std::chrono::nanoseconds budget) override {
-    if constexpr (requires { keyspace_->maintain_for(budget); })
+    if constexpr (vindex::MaintainedIndex<IndexT>)
       return keyspace_->maintain_for(budget);
     else
       return false;
   }
   std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const override {
-    if constexpr (requires { keyspace_->index().maintenance_stats(); })
+    if constexpr (vindex::MaintainedIndex<IndexT>)
       return keyspace_->index().maintenance_stats();
     else
       return std::nullopt;
   }
   bool maintenance_pending() const override {
-    if constexpr (requires { keyspace_->maintenance_pending(); })
+    if constexpr (vindex::MaintainedIndex<IndexT>)
       return keyspace_->maintenance_pending();
     else
       return false;
@@ -98,7 +99,7 @@ std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource&
   if (!(loaded->definition() == spec.definition))
     throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
                         "the snapshot's index definition (prefixes, fields) differs from FT.CREATE's");
-  if constexpr (requires { loaded->index().params().ef_construction; }) {
+  if constexpr (vindex::GraphIndex<IndexT>) {
     const auto& p = loaded->index().params();
     if (p.m != spec.hnsw.m || p.ef_construction != spec.hnsw.ef_construction || p.ef_runtime != spec.hnsw.ef_runtime)
       throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,

@@ -8,18 +8,26 @@
 // optimiser may still inline them; it no longer compiles a full copy per file. A test file builds
 // the same without this header. Whole classes only (no function signatures), so a library change
 // breaks this list only if a member stops compiling for one of these arguments. HnswIndex's bases
-// (index/hnsw/) are listed too: instantiating a class does not instantiate its bases' members.
+// (index/hnsw/) and both indexes' front end are listed too: instantiating a class does not
+// instantiate its bases' members.
 #pragma once
 
 #include "vindex/vindex.hpp"
 
 // PREFIX is `extern` (declaration) or empty (definition).
+// The front end both index types derive from (index/front_end.hpp), for one index and metric.
+#define VINDEX_TEST_FRONT_END(PREFIX, INDEX, METRIC)                                       \
+  PREFIX template class vindex::detail::IndexFrontEnd<INDEX<float, METRIC>, METRIC>;
 #define VINDEX_TEST_FLAT_INSTANTIATIONS(PREFIX)                                          \
+  VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::L2)                     \
+  VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::InnerProduct)           \
+  VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::Cosine)                 \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
 // HnswIndex's bases (index/hnsw/) for one metric.
 #define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
+  VINDEX_TEST_FRONT_END(PREFIX, vindex::HnswIndex, METRIC)                                 \
   PREFIX template struct vindex::detail::HnswGraph<METRIC>;                                \
   PREFIX template struct vindex::detail::HnswSearch<METRIC>;                               \
   PREFIX template struct vindex::detail::HnswLinking<METRIC>;                              \

@@ -4,7 +4,7 @@
 // `Deadline` names that moment; the long loops of a search (filter evaluation, the graph walk, the
 // exact scan) look at it every few hundred microseconds of work at most, so a check costs a clock read
 // per batch of work, not per step. A default-constructed Deadline never passes. Plain value type;
-// thread-safe. Next: core/schema.hpp.
+// thread-safe. Next: core/executor.hpp.
 #pragma once
 
 #include <chrono>

@@ -44,6 +44,7 @@
 #include "vindex/distance/batch_dot.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
+#include "vindex/index/front_end.hpp"
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
@@ -63,8 +64,11 @@ struct FlatParams {
 
 /// Exact KNN index. `T` is the stored element type (float); `MetricT` a policy of distance/metric.hpp.
 template <class T, class MetricT>
-class FlatIndex {
+class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   static_assert(std::is_same_v<T, float>, "FlatIndex stores float elements");
+  using FrontEnd = detail::IndexFrontEnd<FlatIndex, MetricT>;
+  friend FrontEnd;
+  using FrontEnd::prepare_query;
 
  public:
   using Metric = MetricT;
@@ -90,39 +94,7 @@ class FlatIndex {
   /// The limits requests are checked against.
   const Limits& limits() const noexcept { return limits_; }
 
-  /// Inserts or replaces the vector of `key`. Returns what happened; throws kSchemaMismatch or
-  /// kInvalidVector (index unchanged) for a vector that fails validation.
-  UpsertOutcome upsert(KeyView key, std::span<const float> vector) {
-    const UpsertResult r = try_upsert(key, vector);
-    throw_if_failed(r.failure, schema_, key, vector.size(), false);
-    return r.outcome;
-  }
-
-  /// Inserts or replaces the vector of `key` from a blob of the schema's element type.
-  UpsertOutcome upsert_blob(KeyView key, std::string_view blob) {
-    const UpsertResult r = try_upsert_blob(key, blob);
-    throw_if_failed(r.failure, schema_, key, blob.size(), true);
-    return r.outcome;
-  }
-
-  /// Like upsert, but reports an invalid vector as kRejected with its reason instead of throwing.
-  /// Still throws kInvalidArgument for an over-long key.
-  UpsertResult try_upsert(KeyView key, std::span<const float> vector) {
-    limits_.check_key(key.size());
-    std::vector<float> prepared(vector.begin(), vector.end());
-    if (auto failure = check_vector(schema_, prepared); failure != VectorFailure::kNone)
-      return {UpsertOutcome::kRejected, failure, kInvalidId};
-    return store(key, prepared);
-  }
-
-  /// Like upsert_blob, but reports an invalid blob as kRejected with its reason.
-  UpsertResult try_upsert_blob(KeyView key, std::string_view blob) {
-    limits_.check_key(key.size());
-    std::vector<float> prepared(schema_.dim);
-    if (auto failure = decode_blob(schema_, blob, prepared); failure != VectorFailure::kNone)
-      return {UpsertOutcome::kRejected, failure, kInvalidId};
-    return store(key, prepared);
-  }
+  // upsert, upsert_blob, try_upsert, try_upsert_blob: index/front_end.hpp.
 
   /// Removes `key`; returns false (and does nothing) when it was absent.
   bool erase(KeyView key) {
@@ -382,14 +354,8 @@ class FlatIndex {
 
   static VectorSchema checked(const VectorSchema& schema, const FlatParams& params,
                               const Limits& limits) {
-    schema.validate(limits);
-    if (schema.metric != MetricT::kind)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "schema metric " + std::string(to_string(schema.metric)) +
-                      " does not match the index's metric " + std::string(to_string(MetricT::kind)));
-    limits.check_block_size(params.block_size);
-    if (params.initial_cap > (std::size_t{1} << 32))
-      throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
+    FrontEnd::check_schema(schema, limits);
+    FrontEnd::check_storage(params.block_size, params.initial_cap, limits);
     return schema;
   }
   static FlatParams in_effect(FlatParams params, const VectorSchema& schema, const Limits& limits) {
@@ -399,21 +365,6 @@ class FlatIndex {
 
   std::size_t slot_bytes() const noexcept {
     return vectors_.slot_bytes() + (MetricT::kNormalizes ? sizeof(float) : 0);
-  }
-
-  std::vector<float> prepare_query(std::span<const float> query) const {
-    std::vector<float> q(query.begin(), query.end());
-    const VectorFailure failure = check_vector(schema_, q);
-    if (failure != VectorFailure::kNone) {
-      if (failure == VectorFailure::kWrongSize)
-        throw Error(ErrorCode::kSchemaMismatch, "query has " + std::to_string(query.size()) +
-                                                    " elements, expected DIM " +
-                                                    std::to_string(schema_.dim));
-      throw Error(ErrorCode::kInvalidVector,
-                  "query " + std::string(to_string(failure)));
-    }
-    metric::prepare<MetricT>(q);
-    return q;
   }
 
   Filter resolve(const Filter* filter) const {

@@ -16,7 +16,8 @@
 // chain of bases each adding one concern: graph.hpp (state, record layout, hot-loop helpers) ←
 // search.hpp (descent, layer search, KNN, range, exact scan) ← linking.hpp (list updates, the
 // heuristic re-prune, rehoming) ← repair.hpp (repair planning); restore.hpp builds a graph from saved
-// data, types.hpp holds the plain types above. Only this file takes locks. Reading order: this
+// data, types.hpp holds the plain types above. The upsert family and query checks are FlatIndex's
+// too (index/front_end.hpp, a public base). Only this file takes locks. Reading order: this
 // header's public part, then graph, search, linking, repair, restore.
 //
 // Maintenance runs in rounds of bounded steps (`maintain(work)`, `maintain_for(time)`; see
@@ -87,7 +88,6 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <latch>
 #include <limits>
 #include <memory_resource>
 #include <mutex>
@@ -105,12 +105,14 @@
 
 #include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
+#include "vindex/core/executor.hpp"
 #include "vindex/core/limits.hpp"
 #include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/index/filter.hpp"
+#include "vindex/index/front_end.hpp"
 #include "vindex/index/hnsw/graph.hpp"
 #include "vindex/index/hnsw/linking.hpp"
 #include "vindex/index/hnsw/repair.hpp"
@@ -131,16 +133,18 @@ namespace vindex {
 /// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
 /// distance/metric.hpp.
 template <class T, class MetricT>
-class HnswIndex : private detail::HnswRepair<MetricT> {
+class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, private detail::HnswRepair<MetricT> {
   static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
+  using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
+  friend FrontEnd;
+  using FrontEnd::prepare_query;
   // The parts (index/hnsw/), a chain of bases each adding one concern: graph state, layout and hot
   // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
   // it did and every call stays direct (no virtual function, no pointer to follow).
-  using Parts = detail::HnswRepair<MetricT>;
   using Graph = detail::HnswGraph<MetricT>;
   using Search = detail::HnswSearch<MetricT>;
   using Linking = detail::HnswLinking<MetricT>;
-  using Repair = detail::HnswRepair<MetricT>;
+  using Repair = detail::HnswRepair<MetricT>;  // the last part: the façade's one base
   using typename Graph::Candidate;
   using typename Graph::NodeGrowth;
   using typename Graph::Scratch;
@@ -210,7 +214,7 @@ class HnswIndex : private detail::HnswRepair<MetricT> {
   /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
   explicit HnswIndex(VectorSchema schema, HnswParams params = {}, Limits limits = {},
                      std::pmr::memory_resource* memory = nullptr)
-      : Parts(checked(schema, params, limits), params, limits, memory),
+      : Repair(checked(schema, params, limits), params, limits, memory),
         limits_(limits),
         level_mult_(1.0 / std::log(static_cast<double>(params.m))),
         level_rng_(params.seed) {}
@@ -242,39 +246,7 @@ class HnswIndex : private detail::HnswRepair<MetricT> {
   // ---------------------------------------------------------------------------------------------
   // Writing
 
-  /// Inserts or replaces the vector of `key`. Returns what happened; throws kSchemaMismatch or
-  /// kInvalidVector (index unchanged) for a vector that fails validation.
-  UpsertOutcome upsert(KeyView key, std::span<const float> vector) {
-    const UpsertResult r = try_upsert(key, vector);
-    throw_if_failed(r.failure, schema_, key, vector.size(), false);
-    return r.outcome;
-  }
-
-  /// Inserts or replaces the vector of `key` from a blob of the schema's element type.
-  UpsertOutcome upsert_blob(KeyView key, std::string_view blob) {
-    const UpsertResult r = try_upsert_blob(key, blob);
-    throw_if_failed(r.failure, schema_, key, blob.size(), true);
-    return r.outcome;
-  }
-
-  /// Like upsert, but reports an invalid vector as kRejected with its reason instead of throwing.
-  /// Still throws kInvalidArgument for an over-long key. A replaced vector gets a new id.
-  UpsertResult try_upsert(KeyView key, std::span<const float> vector) {
-    limits_.check_key(key.size());
-    std::vector<float> prepared(vector.begin(), vector.end());
-    if (auto failure = check_vector(schema_, prepared); failure != VectorFailure::kNone)
-      return {UpsertOutcome::kRejected, failure, kInvalidId};
-    return store(key, prepared);
-  }
-
-  /// Like upsert_blob, but reports an invalid blob as kRejected with its reason.
-  UpsertResult try_upsert_blob(KeyView key, std::string_view blob) {
-    limits_.check_key(key.size());
-    std::vector<float> prepared(schema_.dim);
-    if (auto failure = decode_blob(schema_, blob, prepared); failure != VectorFailure::kNone)
-      return {UpsertOutcome::kRejected, failure, kInvalidId};
-    return store(key, prepared);
-  }
+  // upsert, upsert_blob, try_upsert, try_upsert_blob: index/front_end.hpp.
 
   /// Upserts many entries using `threads` inserting threads (0: one per hardware thread). Every
   /// vector is validated first: on a bad one this throws like `upsert` and inserts nothing. When a key
@@ -853,20 +825,7 @@ class HnswIndex : private detail::HnswRepair<MetricT> {
         next.store(count);
       }
     };
-    std::latch done(static_cast<std::ptrdiff_t>(workers - 1));
-    for (std::size_t t = 1; t < workers; ++t) {
-      std::function<void()> task = [&work, &done] {
-        work();
-        done.count_down();
-      };
-      try {
-        spawn(task);
-      } catch (...) {
-        task();
-      }
-    }
-    work();
-    done.wait();
+    run_tasks(spawn, workers - 1, [&work](std::size_t) { work(); }, work);  // this thread works too
     {
       std::unique_lock lock(graph_mutex_);
       nodes_.shrink_slots(keys_.id_bound());  // the blocks reserved for ids the batch did not take
@@ -1445,20 +1404,14 @@ class HnswIndex : private detail::HnswRepair<MetricT> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Input checks: the schema and parameters, the per-query ef, and a query made ready for the metric.
+  // Input checks: the schema and parameters, and the per-query ef (queries: index/front_end.hpp).
 
   static VectorSchema checked(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
-    schema.validate(limits);
-    if (schema.metric != MetricT::kind)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "schema metric " + std::string(to_string(schema.metric)) +
-                      " does not match the index's metric " + std::string(to_string(MetricT::kind)));
+    FrontEnd::check_schema(schema, limits);
     limits.check_m(params.m);
     limits.check_ef(params.ef_construction, "EF_CONSTRUCTION");
     limits.check_ef(params.ef_runtime, "EF_RUNTIME");
-    limits.check_block_size(params.block_size);
-    if (params.initial_cap > (std::size_t{1} << 32))
-      throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
+    FrontEnd::check_storage(params.block_size, params.initial_cap, limits);
     if (!(params.epsilon >= 0) || !std::isfinite(params.epsilon))
       throw Error(ErrorCode::kInvalidArgument, "EPSILON must be a finite number >= 0");
     return schema;
@@ -1468,19 +1421,6 @@ class HnswIndex : private detail::HnswRepair<MetricT> {
     if (!options.ef) return params_.ef_runtime;
     limits_.check_ef(*options.ef, "EF_RUNTIME");
     return *options.ef;
-  }
-
-  std::vector<float> prepare_query(std::span<const float> query) const {
-    std::vector<float> q(query.begin(), query.end());
-    const VectorFailure failure = check_vector(schema_, q);
-    if (failure != VectorFailure::kNone) {
-      if (failure == VectorFailure::kWrongSize)
-        throw Error(ErrorCode::kSchemaMismatch, "query has " + std::to_string(query.size()) +
-                                                    " elements, expected DIM " + std::to_string(schema_.dim));
-      throw Error(ErrorCode::kInvalidVector, "query " + std::string(to_string(failure)));
-    }
-    metric::prepare<MetricT>(q);
-    return q;
   }
 
   static constexpr std::size_t kMinSweep = 16;

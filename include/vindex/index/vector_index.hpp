@@ -1,7 +1,8 @@
 // vindex/index/vector_index.hpp — what every index type shares: upsert results and the concept.
 //
 // `FlatIndex` and `HnswIndex` have the same public shape, so host code (and the source and persist
-// layers) can be generic over them. The `VectorIndex` concept names that shape. Next: index/filter.hpp.
+// layers) can be generic over them. The `VectorIndex` concept names that shape. Next:
+// index/capabilities.hpp.
 #pragma once
 
 #include <concepts>

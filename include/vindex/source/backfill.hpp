@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "vindex/core/blob.hpp"
+#include "vindex/core/executor.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/source/key_value_source.hpp"
 
@@ -155,9 +156,5 @@ struct BackfillCheckpoint {
 
   friend bool operator==(const BackfillCheckpoint&, const BackfillCheckpoint&) = default;
 };
-
-/// Runs a task on some thread the host owns (a pool, `std::thread`, or inline). It must run every
-/// task it accepts exactly once; if it throws, the task is run inline instead.
-using Executor = std::function<void(std::function<void()>)>;
 
 }  // namespace vindex
