@@ -490,8 +490,9 @@ class KeyspaceIndex {
     bool erased = false;
     bool done = false;
   };
-  // A plan whose key and blob outlive the source callback (parallel steps).
-  struct OwnedPlan {
+  // A key plan whose key and blob are copied out of the source callback (parallel steps), with the
+  // exception its execution threw.
+  struct CopiedKeyPlan {
     Key key;
     std::string blob;
     KeyPlan plan;
@@ -827,7 +828,7 @@ class KeyspaceIndex {
 
   BackfillState parallel_step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
     ScanCounts delta;
-    std::vector<OwnedPlan> plans;
+    std::vector<CopiedKeyPlan> plans;
     std::unordered_map<Key, std::size_t, detail::KeyHash, std::equal_to<>> slot;
     std::optional<Cursor> next;
     std::string error;
@@ -838,13 +839,13 @@ class KeyspaceIndex {
         try {
           if (!admit(key, delta)) return;
           KeyPlan p = prepare(key, &fields);
-          OwnedPlan owned{Key(key), std::string(p.blob), std::move(p), nullptr};
+          CopiedKeyPlan copied{Key(key), std::string(p.blob), std::move(p), nullptr};
           // A key visited twice in one batch: the later visit wins (both read current data).
           auto [it, fresh] = slot.emplace(Key(key), plans.size());
           if (fresh) {
-            plans.push_back(std::move(owned));
+            plans.push_back(std::move(copied));
           } else {
-            plans[it->second] = std::move(owned);
+            plans[it->second] = std::move(copied);
           }
         } catch (...) {
           internal = std::current_exception();
@@ -853,12 +854,12 @@ class KeyspaceIndex {
     } catch (const std::exception& e) {
       error = std::string("source scan failed: ") + e.what();
     }
-    for (OwnedPlan& o : plans) {  // views into the owned strings, now that they no longer move
+    for (CopiedKeyPlan& o : plans) {  // views into the copied strings, now that they no longer move
       o.plan.key = o.key;
       o.plan.blob = o.blob;
     }
     run_tasks(plans, executor, tasks);
-    for (OwnedPlan& o : plans) {
+    for (CopiedKeyPlan& o : plans) {
       if (o.error) {
         if (!internal) internal = o.error;
         continue;
@@ -877,7 +878,7 @@ class KeyspaceIndex {
     return finish_step(delta, next, error);
   }
 
-  void run_tasks(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
+  void run_tasks(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks) {
     if (plans.empty()) return;
     if constexpr (requires(IndexT& index, std::span<const std::pair<KeyView, std::string_view>> items,
                            std::span<UpsertResult> results, const Executor& spawn) {
@@ -919,7 +920,7 @@ class KeyspaceIndex {
   // step are distinct, so the order between the two does not matter. Should the batch throw, every
   // upsert of the step is marked failed; the step then fails and `resume()` redoes it (upserts
   // already made come back kUnchanged).
-  void run_batch(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
+  void run_batch(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks) {
     std::vector<std::size_t> upserts;
     std::vector<std::pair<KeyView, std::string_view>> items;
     for (std::size_t i = 0; i < plans.size(); ++i)
@@ -950,7 +951,7 @@ class KeyspaceIndex {
     } catch (...) {
       for (std::size_t i : upserts) plans[i].error = std::current_exception();
     }
-    for (OwnedPlan& o : plans) {
+    for (CopiedKeyPlan& o : plans) {
       if (o.error) continue;
       try {
         if (o.plan.action != KeyPlan::Action::kUpsert) o.plan.erased = index_->erase(o.plan.key);
@@ -964,14 +965,14 @@ class KeyspaceIndex {
   BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
                             const std::string& error) {
     const bool complete = error.empty() && next && *next == 0;
-    ScanCounts swept;
-    if (complete && mode_ == ScanMode::kReconcile) sweep(swept);
+    ScanCounts unseen;
+    if (complete && mode_ == ScanMode::kReconcile) remove_unseen(unseen);
     std::unique_lock data(data_mutex_);
     counts_.keys_scanned += delta.keys_scanned;
     counts_.inserted += delta.inserted;
     counts_.updated += delta.updated;
     counts_.unchanged += delta.unchanged;
-    counts_.removed += delta.removed + swept.removed;
+    counts_.removed += delta.removed + unseen.removed;
     counts_.skipped += delta.skipped;
     if (!error.empty()) {
       state_ = BackfillState::kFailed;
@@ -986,9 +987,9 @@ class KeyspaceIndex {
     return state_;
   }
 
-  // Reconcile's sweep: removes indexed entries and failure records the scan did not mark. One pass
-  // over the index's keys; no source reads.
-  void sweep(ScanCounts& swept) {
+  // The end of a reconcile: removes indexed entries and failure records the scan did not see. One
+  // pass over the index's keys; no source reads.
+  void remove_unseen(ScanCounts& unseen) {
     std::vector<Key> gone;
     index_->for_each([&](KeyView key, auto&&...) {  // (key, id, vector) on every index type
       if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
@@ -996,7 +997,7 @@ class KeyspaceIndex {
     for (const Key& key : gone) {
       KeyPlan plan = prepare(key, nullptr);
       execute(plan);
-      if (settle(plan) == EntryOutcome::kRemoved) ++swept.removed;
+      if (settle(plan) == EntryOutcome::kRemoved) ++unseen.removed;
     }
     std::unique_lock data(data_mutex_);
     std::vector<Key> stale;
