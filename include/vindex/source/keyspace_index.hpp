@@ -78,6 +78,7 @@
 #include "vindex/source/filter_expression.hpp"
 #include "vindex/source/index_definition.hpp"
 #include "vindex/source/key_value_source.hpp"
+#include "vindex/source/keyspace/query.hpp"
 #include "vindex/source/keyspace/types.hpp"
 
 namespace vindex {
@@ -94,23 +95,6 @@ struct KeyEqual {  // keys of any string type compare as bytes
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
 };
 using KeySet = std::pmr::unordered_set<std::pmr::string, KeyHash, KeyEqual>;
-
-// `filter` (an attribute filter: a key allow-list or a predicate with its match count) narrowed to the
-// keys `keep` accepts. An allow-list is filtered at once (it is short), so the index still knows the
-// exact match count; a predicate is ANDed, keeping its estimate as an upper bound.
-inline Filter restrict(Filter filter, const KeyPredicate& keep) {
-  if (filter.is_key_list()) {
-    std::vector<Key> keys;
-    for (const Key& key : filter.keys())
-      if (keep(key)) keys.push_back(key);
-    return Filter::allow_keys(std::move(keys));
-  }
-  const auto estimate = filter.estimated_matches();
-  return Filter::by_predicate(
-      [inner = std::move(filter), &keep](KeyView key, Id id) { return inner.matches(key, id) && keep(key); },
-      estimate);
-}
-
 }  // namespace detail
 
 /// A vector index plus attribute filters over a host keyspace, with backfill, reconcile and hooks.
@@ -302,20 +286,13 @@ class KeyspaceIndex {
       throw Error(ErrorCode::kInvalidArgument,
                   "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
     if (const auto constant = constant_value(filter)) {
-      if (!*constant) {
-        const Filter none = Filter::allow_keys({});
-        options.filter = &none;
-        return index_->search(query, k, options);
-      }
-      if (!keep) return index_->search(query, k, options);
-      const Filter kept = Filter::by_predicate([&keep](KeyView key, Id) { return keep(key); });
-      options.filter = &kept;
+      const std::optional<Filter> f = detail::constant_filter(*constant, keep);
+      options.filter = f ? &*f : nullptr;
       return index_->search(query, k, options);
     }
-    std::shared_lock data(data_mutex_);
-    Filter f = attributes_.to_filter(attributes_.evaluate(filter, options.deadline, limits().max_filter_depth),
-                                     options_.allow_list_max);
-    if (keep) f = detail::restrict(std::move(f), keep);
+    std::shared_lock data(data_mutex_);  // the filter reads the attributes until the search returns
+    const Filter f = detail::attribute_filter(attributes_, filter, keep, options.deadline, limits().max_filter_depth,
+                                              options_.allow_list_max);
     options.filter = &f;
     return index_->search(query, k, options);
   }
