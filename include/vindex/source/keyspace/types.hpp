@@ -4,7 +4,7 @@
 // Values only, no behaviour; they live apart from source/keyspace_index.hpp so that the parts under
 // source/keyspace/ (which that header includes) can name them without including it. Thread-safety:
 // plain values (a KeyPredicate is called from whichever thread searches). Next:
-// source/keyspace/query.hpp.
+// source/keyspace/core.hpp.
 #pragma once
 
 #include <cstddef>
