@@ -74,10 +74,12 @@ struct KeyspaceCore {
         pending_(&bookkeeping_),
         pending_set_(&bookkeeping_) {}
 
+  // The definition, validated (throws kInvalidArgument).
   static IndexDefinition validated(IndexDefinition definition) {
     definition.validate();
     return definition;
   }
+  // The index, which must not be null (throws kInvalidArgument).
   static std::unique_ptr<IndexT> validated(std::unique_ptr<IndexT> index) {
     if (!index) throw Error(ErrorCode::kInvalidArgument, "KeyspaceIndex needs a vector index");
     return index;

@@ -167,6 +167,7 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
 
   // ---- steps ------------------------------------------------------------------------------------
 
+  // Asks the source for its approximate entry count (a progress estimate: a failure keeps the last).
   void refresh_total() {
     std::size_t total = approximate_total_;
     try {
@@ -177,6 +178,7 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     approximate_total_ = total;
   }
 
+  // Adds one visit's outcome to a step's counts (a failing key that was indexed counts as removed).
   void tally(EntryOutcome outcome, bool erased, ScanCounts& c) {
     switch (outcome) {
       case EntryOutcome::kInserted: ++c.inserted; break;
@@ -200,6 +202,8 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     return true;
   }
 
+  // A step on this thread: each admitted key is prepared, executed (its attribute row staged) and
+  // settled inside the source callback, while its blob is valid.
   BackfillState serial_step(std::size_t max_keys) {
     ScanCounts delta;
     std::exception_ptr internal;  // never thrown across the host's scan
@@ -232,6 +236,8 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     return finish_step(delta, next, error);
   }
 
+  // A step whose inserts run on executor tasks: each admitted key is prepared and copied out of the
+  // source callback, all are executed by run_tasks, then settled here.
   BackfillState parallel_step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
     ScanCounts delta;
     std::vector<CopiedKeyPlan> plans;
@@ -284,6 +290,9 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     return finish_step(delta, next, error);
   }
 
+  // Executes `plans` as one batch (run_batch) when the index takes one, else as up to `tasks`
+  // executor tasks of a contiguous share each (run inline when the executor refuses one). A plan's
+  // exception is recorded in it, not thrown.
   void run_tasks(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks) {
     if (plans.empty()) return;
     if constexpr (requires(IndexT& index, std::span<const std::pair<KeyView, std::string_view>> items,
@@ -368,6 +377,8 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     }
   }
 
+  // Books a step's counts and moves the state: kFailed on an error, kReady when the source's cursor
+  // came back to 0 (a reconcile first removes what it did not see).
   BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
                             const std::string& error) {
     const bool complete = error.empty() && next && *next == 0;
