@@ -8,8 +8,8 @@
 // optimiser may still inline them; it no longer compiles a full copy per file. A test file builds
 // the same without this header. Whole classes only (no function signatures), so a library change
 // breaks this list only if a member stops compiling for one of these arguments. HnswIndex's bases
-// (index/hnsw/) and both indexes' front end are listed too: instantiating a class does not
-// instantiate its bases' members.
+// (index/hnsw/), KeyspaceIndex's (source/keyspace/) and both indexes' front end are listed too:
+// instantiating a class does not instantiate its bases' members.
 #pragma once
 
 #include "vindex/vindex.hpp"
@@ -32,16 +32,22 @@
   PREFIX template struct vindex::detail::HnswSearch<METRIC>;                               \
   PREFIX template struct vindex::detail::HnswLinking<METRIC>;                              \
   PREFIX template struct vindex::detail::HnswRepair<METRIC>;
-#define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                          \
-  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::L2)                                       \
-  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                             \
-  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::Cosine)                                   \
-  PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                      \
-  PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;            \
-  PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                  \
+#define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                                         \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::L2)                                                    \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                                          \
+  VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::Cosine)                                                \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                                   \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;                         \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                               \
+  /* KeyspaceIndex's bases (source/keyspace/), then the class */                                        \
+  PREFIX template struct vindex::detail::KeyspaceCore<vindex::HnswIndex<float, vindex::metric::L2>>;    \
+  PREFIX template struct vindex::detail::KeyspaceWrites<vindex::HnswIndex<float, vindex::metric::L2>>;  \
+  PREFIX template struct vindex::detail::KeyspaceScan<vindex::HnswIndex<float, vindex::metric::L2>>;    \
+  PREFIX template struct vindex::detail::KeyspaceRestore<vindex::HnswIndex<float, vindex::metric::L2>>; \
   PREFIX template class vindex::KeyspaceIndex<vindex::HnswIndex<float, vindex::metric::L2>>;
-// (KeyspaceIndex over a FlatIndex cannot be instantiated whole: its batch step calls
-// try_upsert_blobs, which only HnswIndex has, behind an `if constexpr` in another member.)
+// (KeyspaceIndex over a FlatIndex cannot be instantiated whole: its batch step, KeyspaceScan's
+// run_batch, calls try_upsert_blobs, which only HnswIndex has; run_tasks calls it behind an
+// `if constexpr`.)
 
 VINDEX_TEST_FLAT_INSTANTIATIONS(extern)
 VINDEX_TEST_HNSW_INSTANTIATIONS(extern)

@@ -11,7 +11,8 @@
 // vector field exists) but cannot be indexed; it stops being counted when it is fixed, deleted or no
 // longer belongs. Re-reading the same bad value (a scan's duplicate, a reconcile, a repeated write)
 // does not count again. `failure_events()` counts every rejection ever made, like RediSearch's
-// `hash_indexing_failures`, duplicates included. Thread-safe value types. Next: keyspace_index.hpp.
+// `hash_indexing_failures`, duplicates included. Thread-safe value types. Next:
+// source/keyspace_index.hpp.
 #pragma once
 
 #include <array>

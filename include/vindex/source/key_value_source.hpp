@@ -10,7 +10,7 @@
 // Thread-safety: vindex calls a source from one thread at a time (whichever thread drives the
 // backfill or calls a mutation hook, see source/keyspace_index.hpp); a source need not be
 // synchronised unless the host itself uses it from several threads. A source reports failures by
-// throwing (any std::exception); vindex catches them at its API edge. Next: index_definition.hpp.
+// throwing (any std::exception); vindex catches them at its API edge. Next: source/index_definition.hpp.
 #pragma once
 
 #include <cstddef>

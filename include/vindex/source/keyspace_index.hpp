@@ -44,32 +44,30 @@
 // exactly as they were and gives back all it took: its attribute row is staged (allocated) before the
 // vector is written and committed after, without allocating. On a multi-threaded step attributes are
 // stored after the step's vectors; should they not fit, the key's vector is erased again (storage it
-// took stays, counted in memory_bytes(), for later entries). Next: source/shard_merge.hpp.
+// took stays, counted in memory_bytes(), for later entries).
+//
+// Parts: this file is the façade — the public API, and the only place that takes the mutation lock.
+// Under it, in source/keyspace/, a chain of bases each adding one concern: core.hpp (the shared state
+// and its locks) ← writes.hpp (one key's prepare/execute/settle, failure records, deferred writes) ←
+// scan.hpp (the backfill/reconcile state machine and its steps) ← restore.hpp (the snapshot state,
+// out and back in); query.hpp plans a hybrid query's filter, types.hpp holds the plain types above.
+// Reading order: this header's public part, then types, core, writes, scan, restore, query. Next:
+// source/keyspace/types.hpp.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
-#include <exception>
-#include <functional>
-#include <latch>
 #include <memory>
-#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <span>
-#include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
-#include "vindex/core/memory.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/vector_index.hpp"
@@ -78,90 +76,22 @@
 #include "vindex/source/filter_expression.hpp"
 #include "vindex/source/index_definition.hpp"
 #include "vindex/source/key_value_source.hpp"
+#include "vindex/source/keyspace/core.hpp"
+#include "vindex/source/keyspace/query.hpp"
+#include "vindex/source/keyspace/restore.hpp"
+#include "vindex/source/keyspace/scan.hpp"
+#include "vindex/source/keyspace/types.hpp"
+#include "vindex/source/keyspace/writes.hpp"
 
 namespace vindex {
 
-/// Tunables of a keyspace index.
-struct KeyspaceOptions {
-  /// A filter matching at most this many entries is passed to the vector index as an allow-list
-  /// (the index then knows the match count: HNSW scans the matches exactly when that is cheaper
-  /// than a filtered graph walk, FLAT always scans); a larger one as a predicate (filtering inside
-  /// the search).
-  std::size_t allow_list_max = 4096;
-  /// Queue hook calls and apply each queued key once at the next step or `flush_writes()`, instead
-  /// of applying every call at once.
-  bool defer_writes = false;
-};
-
-/// Where a keyspace index's memory goes (bytes); total() equals KeyspaceIndex::memory_bytes().
-struct KeyspaceMemory {
-  std::size_t index = 0;        ///< the vector index (its memory_bytes())
-  std::size_t attributes = 0;   ///< TAG/NUMERIC values and their indexes
-  std::size_t bookkeeping = 0;  ///< failing keys, a scan's touched and seen keys, queued writes
-  /// Sum of the parts.
-  std::size_t total() const noexcept { return index + attributes + bookkeeping; }
-};
-
-/// A host's predicate on keys, ANDed with a search's filter (see KeyspaceIndex::search).
-using KeyPredicate = std::function<bool(KeyView key)>;
-
-/// What a mutation hook (or a scan visit) did to one key.
-enum class EntryOutcome : std::uint8_t {
-  kInserted,    ///< the key entered the index
-  kUpdated,     ///< its vector or attributes changed
-  kUnchanged,   ///< already indexed exactly so: nothing written
-  kRemoved,     ///< it left the index (deleted, lost its vector field, no longer matches)
-  kNotIndexed,  ///< it was not indexed and still is not (no vector field, no prefix match, absent)
-  kFailed,      ///< it belongs to the index but is invalid: not indexed (removed if it was), counted
-  kDeferred,    ///< queued (defer_writes): applied at the next step or flush_writes()
-};
-
-/// Everything a snapshot must store about a keyspace index besides the vector index itself. Plain
-/// data: `KeyspaceIndex::export_state()` fills it, the restoring constructor validates and adopts it.
-struct KeyspaceState {
-  IndexDefinition definition;                               ///< the definition
-  std::vector<std::pair<Key, AttributeRow>> attributes;     ///< one row per indexed key (none when
-                                                            ///< the definition has no attributes)
-  std::vector<std::pair<Key, IndexingFailure>> failing;     ///< keys currently failing, with reason
-  FailureCounts failure_events;                             ///< cumulative rejections
-  BackfillCheckpoint checkpoint;                            ///< the scan's state and cursor
-  std::vector<Key> pending;                                 ///< queued writes (defer_writes)
-};
-
-namespace detail {
-struct KeyHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
-struct KeyEqual {  // keys of any string type compare as bytes
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
-};
-using KeySet = std::pmr::unordered_set<std::pmr::string, KeyHash, KeyEqual>;
-
-// `filter` (an attribute filter: a key allow-list or a predicate with its match count) narrowed to the
-// keys `keep` accepts. An allow-list is filtered at once (it is short), so the index still knows the
-// exact match count; a predicate is ANDed, keeping its estimate as an upper bound.
-inline Filter restrict(Filter filter, const KeyPredicate& keep) {
-  if (filter.is_key_list()) {
-    std::vector<Key> keys;
-    for (const Key& key : filter.keys())
-      if (keep(key)) keys.push_back(key);
-    return Filter::allow_keys(std::move(keys));
-  }
-  const auto estimate = filter.estimated_matches();
-  return Filter::by_predicate(
-      [inner = std::move(filter), &keep](KeyView key, Id id) { return inner.matches(key, id) && keep(key); },
-      estimate);
-}
-
-}  // namespace detail
-
 /// A vector index plus attribute filters over a host keyspace, with backfill, reconcile and hooks.
 template <VectorIndex IndexT>
-class KeyspaceIndex {
+class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
+  // The parts (source/keyspace/), a chain of bases: state ← writes ← scan ← restore. Bases, not
+  // members, so the moved code reads as it did and every call stays direct.
+  using Parts = detail::KeyspaceRestore<IndexT>;
+
  public:
   /// The vector index type.
   using Index = IndexT;
@@ -171,17 +101,7 @@ class KeyspaceIndex {
   /// Throws kInvalidArgument for an invalid definition or a null index.
   KeyspaceIndex(IndexDefinition definition, KeyValueSource& source, std::unique_ptr<IndexT> index,
                 KeyspaceOptions options = {})
-      : definition_(validated(std::move(definition))),
-        source_(source),
-        index_(validated(std::move(index))),
-        options_(options),
-        attributes_(definition_, memory_of(*index_)),
-        bookkeeping_(uncapped(memory_of(*index_)), MemoryAccount::kUnlimited, "the keyspace bookkeeping"),
-        failing_(&bookkeeping_),
-        touched_(&bookkeeping_),
-        seen_(&bookkeeping_),
-        pending_(&bookkeeping_),
-        pending_set_(&bookkeeping_) {}
+      : Parts(std::move(definition), source, std::move(index), options) {}
 
   /// Restores a keyspace index from a snapshot: `index` holds the saved vectors, `state` the rest
   /// (see export_state()). Throws kCorruptData when they disagree (an attribute row for a key the
@@ -202,12 +122,18 @@ class KeyspaceIndex {
   // ---- backfill and reconcile -------------------------------------------------------------------
 
   /// Starts (or restarts) a backfill scan from the beginning of the keyspace: state kBackfilling.
-  void start_backfill() { start(ScanMode::kBackfill); }
+  void start_backfill() {
+    std::lock_guard mutation(mutation_mutex_);
+    begin_scan(ScanMode::kBackfill);
+  }
 
   /// Starts a reconcile scan (after a snapshot load): like a backfill, but entries that are already
   /// indexed as found cost one read and no insert, and when the scan completes every indexed entry it
   /// did not find (deleted, renamed out of the prefixes) is removed.
-  void start_reconcile() { start(ScanMode::kReconcile); }
+  void start_reconcile() {
+    std::lock_guard mutation(mutation_mutex_);
+    begin_scan(ScanMode::kReconcile);
+  }
 
   /// Applies queued writes, then visits up to `max_keys` entries (at least 1) of the scan, indexing
   /// them on this thread. Never throws for a source failure: the scan stops in state kFailed with the
@@ -219,11 +145,7 @@ class KeyspaceIndex {
   /// waits; the source is read on this thread. With no executor or tasks <= 1 it runs inline.
   BackfillState step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
     std::lock_guard mutation(mutation_mutex_);
-    drain_pending_nothrow();
-    if (state_ != BackfillState::kBackfilling) return state_;
-    refresh_total();
-    if (executor && tasks > 1) return parallel_step(std::max<std::size_t>(max_keys, 1), executor, tasks);
-    return serial_step(std::max<std::size_t>(max_keys, 1));
+    return step_scan(max_keys, executor, tasks);
   }
 
   /// Runs steps of `batch_keys` entries until `budget` has elapsed or the scan stops; at least one
@@ -238,26 +160,21 @@ class KeyspaceIndex {
   }
 
   /// Pauses a running scan; false when none was running.
-  bool pause() { return transition(BackfillState::kBackfilling, BackfillState::kPaused); }
+  bool pause() {
+    std::lock_guard mutation(mutation_mutex_);
+    return pause_scan();
+  }
 
   /// Resumes a paused or failed scan from its last cursor; false when there was none.
   bool resume() {
     std::lock_guard mutation(mutation_mutex_);
-    if (state_ != BackfillState::kPaused && state_ != BackfillState::kFailed) return false;
-    std::unique_lock data(data_mutex_);
-    state_ = BackfillState::kBackfilling;
-    error_.clear();
-    return true;
+    return resume_scan();
   }
 
   /// Abandons a running, paused or failed scan (entries already indexed stay); false when none.
   bool cancel() {
     std::lock_guard mutation(mutation_mutex_);
-    if (!scan_open()) return false;
-    std::unique_lock data(data_mutex_);
-    state_ = BackfillState::kCancelled;
-    forget_scan_keys();
-    return true;
+    return cancel_scan();
   }
 
   /// The scan's state.
@@ -267,26 +184,7 @@ class KeyspaceIndex {
   }
 
   /// State, counts, percent complete and failure counters.
-  BackfillProgress progress() const {
-    BackfillProgress p;
-    {
-      std::shared_lock data(data_mutex_);
-      p.state = state_;
-      p.mode = mode_;
-      p.counts = counts_;
-      p.approximate_total = approximate_total_;
-      p.failures = failures_;
-      p.error = error_;
-    }
-    p.entries_indexed = index_->size();
-    if (p.state == BackfillState::kReady) {
-      p.percent = 100;
-    } else if (p.state != BackfillState::kIdle) {
-      const double total = static_cast<double>(std::max<std::uint64_t>(p.approximate_total, 1));
-      p.percent = std::min(99.9, 100.0 * static_cast<double>(p.counts.keys_scanned) / total);
-    }
-    return p;
-  }
+  BackfillProgress progress() const { return scan_progress(); }
 
   /// Where an unfinished scan stands, for a snapshot.
   BackfillCheckpoint checkpoint() const {
@@ -310,11 +208,7 @@ class KeyspaceIndex {
   EntryOutcome on_delete(KeyView key) {
     std::lock_guard mutation(mutation_mutex_);
     if (options_.defer_writes) return queue(key);
-    KeyPlan plan = prepare(key, nullptr);
-    execute(plan);
-    const EntryOutcome outcome = settle(plan);
-    mark_touched(key);
-    return outcome;
+    return apply_delete(key);
   }
 
   /// Applies every queued write now (one source read per key). Returns the number applied; throws
@@ -348,20 +242,13 @@ class KeyspaceIndex {
       throw Error(ErrorCode::kInvalidArgument,
                   "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
     if (const auto constant = constant_value(filter)) {
-      if (!*constant) {
-        const Filter none = Filter::allow_keys({});
-        options.filter = &none;
-        return index_->search(query, k, options);
-      }
-      if (!keep) return index_->search(query, k, options);
-      const Filter kept = Filter::by_predicate([&keep](KeyView key, Id) { return keep(key); });
-      options.filter = &kept;
+      const std::optional<Filter> f = detail::constant_filter(*constant, keep);
+      options.filter = f ? &*f : nullptr;
       return index_->search(query, k, options);
     }
-    std::shared_lock data(data_mutex_);
-    Filter f = attributes_.to_filter(attributes_.evaluate(filter, options.deadline, limits().max_filter_depth),
-                                     options_.allow_list_max);
-    if (keep) f = detail::restrict(std::move(f), keep);
+    std::shared_lock data(data_mutex_);  // the filter reads the attributes until the search returns
+    const Filter f = detail::attribute_filter(attributes_, filter, keep, options.deadline, limits().max_filter_depth,
+                                              options_.allow_list_max);
     options.filter = &f;
     return index_->search(query, k, options);
   }
@@ -461,623 +348,35 @@ class KeyspaceIndex {
   /// two reads (the host saves from its mutating thread).
   KeyspaceState export_state() const {
     std::lock_guard mutation(mutation_mutex_);
-    KeyspaceState s;
-    s.definition = definition_;  // writers of the data below all hold mutation_mutex_
-    attributes_.for_each([&](KeyView key, const AttributeRow& row) { s.attributes.emplace_back(key, row); });
-    std::sort(s.attributes.begin(), s.attributes.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [key, why] : failing_) s.failing.emplace_back(Key(key), why);
-    std::sort(s.failing.begin(), s.failing.end());
-    s.failure_events = failure_events_;
-    s.checkpoint = checkpoint_locked();
-    s.pending.assign(pending_.begin(), pending_.end());
-    return s;
+    return exported_state();
   }
 
  private:
-  // One key's fate, decided on the mutating thread (prepare), carried out on the vector index on any
-  // thread (execute), then booked on the mutating thread (settle).
-  struct KeyPlan {
-    enum class Action : std::uint8_t { kRemove, kFail, kUpsert };
-    KeyView key;
-    std::string_view blob;
-    Action action = Action::kRemove;
-    IndexingFailure failure = IndexingFailure::kWrongSize;
-    AttributeRow row;
-    UpsertResult upsert;
-    AttributeIndex::Staged staged;  // the row, staged before the vector is written (serial paths)
-    bool is_staged = false;
-    bool erased = false;
-    bool done = false;
-  };
-  // A plan whose key and blob outlive the source callback (parallel steps).
-  struct OwnedPlan {
-    Key key;
-    std::string blob;
-    KeyPlan plan;
-    std::exception_ptr error;
-  };
-
-  static IndexDefinition validated(IndexDefinition definition) {
-    definition.validate();
-    return definition;
-  }
-  static std::unique_ptr<IndexT> validated(std::unique_ptr<IndexT> index) {
-    if (!index) throw Error(ErrorCode::kInvalidArgument, "KeyspaceIndex needs a vector index");
-    return index;
-  }
-  // The memory resource of a vector index that has one, else null (operator new).
-  static std::pmr::memory_resource* memory_of(const IndexT& index) noexcept {
-    if constexpr (requires { { index.memory_resource() } -> std::convertible_to<std::pmr::memory_resource*>; }) {
-      return index.memory_resource();
-    } else {
-      return nullptr;
-    }
-  }
-
-  bool scan_open() const noexcept {
-    return state_ == BackfillState::kBackfilling || state_ == BackfillState::kPaused ||
-           state_ == BackfillState::kFailed;
-  }
-
-  void start(ScanMode mode) {
-    std::lock_guard mutation(mutation_mutex_);
-    std::unique_lock data(data_mutex_);
-    state_ = BackfillState::kBackfilling;
-    mode_ = mode;
-    cursor_ = 0;
-    counts_ = {};
-    error_.clear();
-    forget_scan_keys();
-  }
-
-  bool transition(BackfillState from, BackfillState to) {
-    std::lock_guard mutation(mutation_mutex_);
-    if (state_ != from) return false;
-    std::unique_lock data(data_mutex_);
-    state_ = to;
-    return true;
-  }
-
-  void refresh_total() {
-    std::size_t total = approximate_total_;
-    try {
-      total = source_.approximate_count();
-    } catch (...) {  // only a progress estimate: keep the last one
-    }
-    std::unique_lock data(data_mutex_);
-    approximate_total_ = total;
-  }
-
-  // Caller holds mutation_mutex_; every writer of these fields does too, so no data lock is needed.
-  BackfillCheckpoint checkpoint_locked() const {
-    BackfillCheckpoint c;
-    c.state = state_;
-    c.mode = mode_;
-    c.cursor = cursor_;
-    c.counts = counts_;
-    c.touched.assign(touched_.begin(), touched_.end());
-    c.seen.assign(seen_.begin(), seen_.end());
-    std::sort(c.touched.begin(), c.touched.end());
-    std::sort(c.seen.begin(), c.seen.end());
-    return c;
-  }
-
-  // ---- one key ----------------------------------------------------------------------------------
-
-  // Decides what to do with `key` given its fields (null: the key does not exist).
-  KeyPlan prepare(KeyView key, const FieldReader* fields) const {
-    KeyPlan p;
-    p.key = key;
-    if (!fields || !definition_.matches_key(key)) return p;
-    const std::optional<std::string_view> blob = fields->field(definition_.vector_field);
-    if (!blob) return p;
-    if constexpr (requires(const IndexT& i) { i.limits().max_key_bytes; }) {
-      if (key.size() > index_->limits().max_key_bytes) {
-        p.action = KeyPlan::Action::kFail;
-        p.failure = IndexingFailure::kKeyTooLong;
-        return p;
-      }
-    }
-    if (!definition_.attributes.empty()) {
-      ParsedAttributes parsed = parse_attributes(
-          definition_, [&](std::string_view name) { return fields->field(name); });
-      if (parsed.bad_field) {
-        p.action = KeyPlan::Action::kFail;
-        p.failure = IndexingFailure::kBadNumeric;
-        return p;
-      }
-      p.row = std::move(parsed.row);
-    }
-    p.action = KeyPlan::Action::kUpsert;
-    p.blob = *blob;
-    return p;
-  }
-
-  // Applies a plan to the vector index. Thread-safe (IndexT's writes are) without `stage`. With
-  // `stage` (mutating thread only) the plan's attribute row is staged first, so that the key's memory
-  // failing anywhere leaves the attribute index as it was; settle() commits it. Running out of memory
-  // makes the plan a kOutOfMemory failure.
-  void execute(KeyPlan& p, bool stage = false) {
-    if (stage && p.action == KeyPlan::Action::kUpsert && !definition_.attributes.empty()) {
-      std::unique_lock data(data_mutex_);
-      try {
-        p.staged = attributes_.stage(p.key, p.row);
-        p.is_staged = true;
-      } catch (const std::bad_alloc&) {
-        p.action = KeyPlan::Action::kFail;
-        p.failure = IndexingFailure::kOutOfMemory;
-      }
-    }
-    if (p.action == KeyPlan::Action::kUpsert) {
-      bool out_of_memory = false;
-      try {
-        p.upsert = index_->try_upsert_blob(p.key, p.blob);
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
-      if (out_of_memory || p.upsert.outcome == UpsertOutcome::kRejected) {
-        p.action = KeyPlan::Action::kFail;
-        p.failure = out_of_memory ? IndexingFailure::kOutOfMemory : to_indexing_failure(p.upsert.failure);
-        drop_staged(p);
-      }
-    }
-    if (p.action != KeyPlan::Action::kUpsert) p.erased = index_->erase(p.key);
-    p.done = true;
-  }
-
-  // Gives back a staged attribute row that will not be committed.
-  void drop_staged(KeyPlan& p) noexcept {
-    if (!p.is_staged) return;
-    std::unique_lock data(data_mutex_);
-    p.staged = {};
-    p.is_staged = false;
-  }
-
-  // Books an executed plan: attributes, failure counters. Mutating thread only.
-  EntryOutcome settle(KeyPlan& p) {
-    std::unique_lock data(data_mutex_);
-    switch (p.action) {
-      case KeyPlan::Action::kRemove:
-        attributes_.erase(p.key);
-        clear_failure(p.key);
-        return p.erased ? EntryOutcome::kRemoved : EntryOutcome::kNotIndexed;
-      case KeyPlan::Action::kFail:
-        attributes_.erase(p.key);
-        set_failure(p.key, p.failure);
-        ++failure_events_[p.failure];
-        return EntryOutcome::kFailed;
-      case KeyPlan::Action::kUpsert: {
-        bool attributes_changed = false;
-        if (p.is_staged) {
-          attributes_changed = attributes_.commit(std::move(p.staged));
-          p.is_staged = false;
-        } else if (!definition_.attributes.empty()) {
-          try {
-            attributes_changed = attributes_.set(p.key, p.row);
-          } catch (const std::bad_alloc&) {
-            // The vector went in (a multi-threaded step) but its attributes do not fit: the key fails.
-            p.erased = index_->erase(p.key) && p.upsert.outcome != UpsertOutcome::kInserted;
-            p.action = KeyPlan::Action::kFail;
-            p.failure = IndexingFailure::kOutOfMemory;
-            attributes_.erase(p.key);
-            set_failure(p.key, p.failure);
-            ++failure_events_[p.failure];
-            return EntryOutcome::kFailed;
-          }
-        }
-        clear_failure(p.key);
-        if (p.upsert.outcome == UpsertOutcome::kInserted) return EntryOutcome::kInserted;
-        if (p.upsert.outcome == UpsertOutcome::kUpdated || attributes_changed)
-          return EntryOutcome::kUpdated;
-        return EntryOutcome::kUnchanged;
-      }
-    }
-    return EntryOutcome::kNotIndexed;
-  }
-
-  void set_failure(KeyView key, IndexingFailure why) {
-    auto it = failing_.find(key);
-    if (it == failing_.end()) {
-      failing_.emplace(key, why);
-    } else {
-      --failures_[it->second];
-      it->second = why;
-    }
-    ++failures_[why];
-  }
-  void clear_failure(KeyView key) {
-    if (failing_.empty()) return;
-    auto it = failing_.find(key);
-    if (it == failing_.end()) return;
-    --failures_[it->second];
-    failing_.erase(it);
-  }
-
-  // Reads `key` from the source and applies it. Mutating thread only.
-  EntryOutcome apply_from_source(KeyView key) {
-    KeyPlan plan;
-    std::exception_ptr inner;
-    bool found = false;
-    try {
-      found = source_.read(key, [&](const FieldReader& fields) {
-        try {
-          plan = prepare(key, &fields);
-          execute(plan, true);  // inside the callback: the blob is only valid here
-        } catch (...) {
-          inner = std::current_exception();
-        }
-      });
-    } catch (const std::exception& e) {
-      if (!plan.done)
-        throw Error(ErrorCode::kSourceFailure,
-                    "reading key " + printable_key(key) + " failed: " + e.what());
-    }
-    if (inner) std::rethrow_exception(inner);
-    if (!found && !plan.done) {
-      plan = prepare(key, nullptr);
-      execute(plan);
-    }
-    const EntryOutcome outcome = settle(plan);
-    mark_touched(key);
-    return outcome;
-  }
-
-  // Empties touched_ and seen_, giving back their bucket arrays too (a reconcile's seen_ has one
-  // bucket per key of the keyspace). Mutating thread.
-  void forget_scan_keys() {
-    detail::KeySet(&bookkeeping_).swap(touched_);
-    detail::KeySet(&bookkeeping_).swap(seen_);
-  }
-
-  void mark_touched(KeyView key) {
-    if (!scan_open()) return;
-    touched_.emplace(key);
-    if (mode_ == ScanMode::kReconcile) seen_.emplace(key);
-  }
-
-  EntryOutcome queue(KeyView key) {
-    if (pending_set_.emplace(key).second) pending_.emplace_back(key);
-    return EntryOutcome::kDeferred;
-  }
-
-  std::size_t drain_pending() {
-    std::size_t applied = 0;
-    try {
-      for (; applied < pending_.size(); ++applied) {
-        apply_from_source(pending_[applied]);
-        pending_set_.erase(pending_[applied]);
-      }
-    } catch (...) {
-      // Keep the failed key and the rest queued; the next step or flush retries them.
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(applied));
-      throw;
-    }
-    pending_.clear();
-    return applied;
-  }
-
-  void drain_pending_nothrow() {
-    if (pending_.empty()) return;
-    try {
-      drain_pending();
-    } catch (const std::exception& e) {
-      std::unique_lock data(data_mutex_);
-      error_ = e.what();
-      if (state_ == BackfillState::kBackfilling) state_ = BackfillState::kFailed;
-    }
-  }
-
-  // ---- scan steps -------------------------------------------------------------------------------
-
-  void tally(EntryOutcome outcome, bool erased, ScanCounts& c) {
-    switch (outcome) {
-      case EntryOutcome::kInserted: ++c.inserted; break;
-      case EntryOutcome::kUpdated: ++c.updated; break;
-      case EntryOutcome::kUnchanged: ++c.unchanged; break;
-      case EntryOutcome::kRemoved: ++c.removed; break;
-      case EntryOutcome::kFailed: c.removed += erased ? 1 : 0; break;
-      case EntryOutcome::kNotIndexed:
-      case EntryOutcome::kDeferred: break;
-    }
-  }
-
-  // True when the scan should process `key` (and marks it for reconcile).
-  bool admit(KeyView key, ScanCounts& delta) {
-    ++delta.keys_scanned;
-    if (!touched_.empty() && touched_.find(key) != touched_.end()) {
-      ++delta.skipped;
-      return false;
-    }
-    if (mode_ == ScanMode::kReconcile && definition_.matches_key(key)) seen_.emplace(key);
-    return true;
-  }
-
-  BackfillState serial_step(std::size_t max_keys) {
-    ScanCounts delta;
-    std::exception_ptr internal;  // never thrown across the host's scan
-    std::optional<Cursor> next;
-    std::string error;
-    try {
-      next = source_.scan(cursor_, max_keys, [&](KeyView key, const FieldReader& fields) {
-        if (internal) return;
-        try {
-          if (!admit(key, delta)) return;
-          KeyPlan plan = prepare(key, &fields);
-          execute(plan, true);
-          const EntryOutcome outcome = settle(plan);
-          tally(outcome, plan.erased, delta);
-        } catch (...) {
-          internal = std::current_exception();
-        }
-      });
-    } catch (const std::exception& e) {
-      error = std::string("source scan failed: ") + e.what();
-    }
-    if (internal) {
-      next.reset();
-      try {
-        std::rethrow_exception(internal);
-      } catch (const std::exception& e) {
-        error = std::string("indexing failed: ") + e.what();
-      }
-    }
-    return finish_step(delta, next, error);
-  }
-
-  BackfillState parallel_step(std::size_t max_keys, const Executor& executor, std::size_t tasks) {
-    ScanCounts delta;
-    std::vector<OwnedPlan> plans;
-    std::unordered_map<Key, std::size_t, detail::KeyHash, std::equal_to<>> slot;
-    std::optional<Cursor> next;
-    std::string error;
-    std::exception_ptr internal;
-    try {
-      next = source_.scan(cursor_, max_keys, [&](KeyView key, const FieldReader& fields) {
-        if (internal) return;
-        try {
-          if (!admit(key, delta)) return;
-          KeyPlan p = prepare(key, &fields);
-          OwnedPlan owned{Key(key), std::string(p.blob), std::move(p), nullptr};
-          // A key visited twice in one batch: the later visit wins (both read current data).
-          auto [it, fresh] = slot.emplace(Key(key), plans.size());
-          if (fresh) {
-            plans.push_back(std::move(owned));
-          } else {
-            plans[it->second] = std::move(owned);
-          }
-        } catch (...) {
-          internal = std::current_exception();
-        }
-      });
-    } catch (const std::exception& e) {
-      error = std::string("source scan failed: ") + e.what();
-    }
-    for (OwnedPlan& o : plans) {  // views into the owned strings, now that they no longer move
-      o.plan.key = o.key;
-      o.plan.blob = o.blob;
-    }
-    run_tasks(plans, executor, tasks);
-    for (OwnedPlan& o : plans) {
-      if (o.error) {
-        if (!internal) internal = o.error;
-        continue;
-      }
-      const EntryOutcome outcome = settle(o.plan);
-      tally(outcome, o.plan.erased, delta);
-    }
-    if (internal) {
-      next.reset();
-      try {
-        std::rethrow_exception(internal);
-      } catch (const std::exception& e) {
-        error = std::string("indexing failed: ") + e.what();
-      }
-    }
-    return finish_step(delta, next, error);
-  }
-
-  void run_tasks(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
-    if (plans.empty()) return;
-    if constexpr (requires(IndexT& index, std::span<const std::pair<KeyView, std::string_view>> items,
-                           std::span<UpsertResult> results, const Executor& spawn) {
-                    index.try_upsert_blobs(items, results, tasks, spawn);
-                  }) {
-      // An index that inserts a batch on several threads itself (HnswIndex, whose single upserts
-      // are serialised): it gets the step's upserts at once, and its workers run on the executor.
-      return run_batch(plans, executor, tasks);
-    }
-    tasks = std::min(tasks, plans.size());
-    std::latch done(static_cast<std::ptrdiff_t>(tasks));
-    const std::size_t per = (plans.size() + tasks - 1) / tasks;
-    for (std::size_t t = 0; t < tasks; ++t) {
-      const std::size_t first = std::min(plans.size(), t * per);
-      const std::size_t last = std::min(plans.size(), first + per);
-      auto task = [this, &plans, &done, first, last] {
-        for (std::size_t i = first; i < last; ++i) {
-          try {
-            execute(plans[i].plan);
-          } catch (...) {
-            plans[i].error = std::current_exception();
-          }
-        }
-        done.count_down();
-      };
-      bool submitted = false;
-      try {
-        executor(task);
-        submitted = true;
-      } catch (...) {
-      }
-      if (!submitted) task();
-    }
-    done.wait();
-  }
-
-  // The step's upserts as one batch (the index's workers are executor tasks, inline when the
-  // executor refuses one), then the erases: of removed entries and of rejected blobs. Keys within a
-  // step are distinct, so the order between the two does not matter. Should the batch throw, every
-  // upsert of the step is marked failed; the step then fails and `resume()` redoes it (upserts
-  // already made come back kUnchanged).
-  void run_batch(std::vector<OwnedPlan>& plans, const Executor& executor, std::size_t tasks) {
-    std::vector<std::size_t> upserts;
-    std::vector<std::pair<KeyView, std::string_view>> items;
-    for (std::size_t i = 0; i < plans.size(); ++i)
-      if (plans[i].plan.action == KeyPlan::Action::kUpsert) {
-        upserts.push_back(i);
-        items.emplace_back(plans[i].plan.key, plans[i].plan.blob);
-      }
-    std::vector<UpsertResult> results(items.size());
-    try {
-      if (!items.empty()) index_->try_upsert_blobs(std::span<const std::pair<KeyView, std::string_view>>(items),
-                                                   std::span<UpsertResult>(results), tasks, executor);
-      for (std::size_t k = 0; k < upserts.size(); ++k) {
-        KeyPlan& p = plans[upserts[k]].plan;
-        p.upsert = results[k];
-        if (p.upsert.outcome == UpsertOutcome::kRejected) {
-          p.action = KeyPlan::Action::kFail;
-          p.failure = to_indexing_failure(p.upsert.failure);
-        } else if (p.upsert.outcome == UpsertOutcome::kOutOfMemory) {
-          p.action = KeyPlan::Action::kFail;
-          p.failure = IndexingFailure::kOutOfMemory;
-        }
-      }
-    } catch (const std::bad_alloc&) {  // before inserting anything (the batch's own set-up)
-      for (std::size_t i : upserts) {
-        plans[i].plan.action = KeyPlan::Action::kFail;
-        plans[i].plan.failure = IndexingFailure::kOutOfMemory;
-      }
-    } catch (...) {
-      for (std::size_t i : upserts) plans[i].error = std::current_exception();
-    }
-    for (OwnedPlan& o : plans) {
-      if (o.error) continue;
-      try {
-        if (o.plan.action != KeyPlan::Action::kUpsert) o.plan.erased = index_->erase(o.plan.key);
-        o.plan.done = true;
-      } catch (...) {
-        o.error = std::current_exception();
-      }
-    }
-  }
-
-  BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
-                            const std::string& error) {
-    const bool complete = error.empty() && next && *next == 0;
-    ScanCounts swept;
-    if (complete && mode_ == ScanMode::kReconcile) sweep(swept);
-    std::unique_lock data(data_mutex_);
-    counts_.keys_scanned += delta.keys_scanned;
-    counts_.inserted += delta.inserted;
-    counts_.updated += delta.updated;
-    counts_.unchanged += delta.unchanged;
-    counts_.removed += delta.removed + swept.removed;
-    counts_.skipped += delta.skipped;
-    if (!error.empty()) {
-      state_ = BackfillState::kFailed;
-      error_ = error;
-      return state_;
-    }
-    cursor_ = next.value_or(cursor_);  // a step without error always has a next cursor
-    if (complete) {
-      state_ = BackfillState::kReady;
-      forget_scan_keys();
-    }
-    return state_;
-  }
-
-  // Reconcile's sweep: removes indexed entries and failure records the scan did not mark. One pass
-  // over the index's keys; no source reads.
-  void sweep(ScanCounts& swept) {
-    std::vector<Key> gone;
-    index_->for_each([&](KeyView key, auto&&...) {  // (key, id, vector) on every index type
-      if (seen_.find(key) == seen_.end()) gone.emplace_back(key);
-    });
-    for (const Key& key : gone) {
-      KeyPlan plan = prepare(key, nullptr);
-      execute(plan);
-      if (settle(plan) == EntryOutcome::kRemoved) ++swept.removed;
-    }
-    std::unique_lock data(data_mutex_);
-    std::vector<Key> stale;
-    for (const auto& [key, why] : failing_)
-      if (seen_.find(key) == seen_.end()) stale.emplace_back(key);
-    for (const Key& key : stale) clear_failure(key);
-    // Attribute rows without a vector cannot exist, but a restored state might carry some.
-    std::vector<Key> orphans;
-    attributes_.for_each([&](KeyView key, const AttributeRow&) {
-      if (seen_.find(key) == seen_.end()) orphans.emplace_back(key);
-    });
-    for (const Key& key : orphans) attributes_.erase(key);
-  }
-
-  // ---- restore ----------------------------------------------------------------------------------
-
-  void adopt(KeyspaceState s) {
-    auto corrupt = [](const std::string& what) { throw Error(ErrorCode::kCorruptData, what); };
-    if (!definition_.attributes.empty() && s.attributes.size() != index_->size())
-      corrupt("snapshot has " + std::to_string(s.attributes.size()) + " attribute rows for " +
-              std::to_string(index_->size()) + " indexed entries");
-    if (definition_.attributes.empty() && !s.attributes.empty())
-      corrupt("snapshot has attribute rows but the definition has no attribute fields");
-    for (auto& [key, row] : s.attributes) {
-      if (!index_->contains(key)) corrupt("attribute row for key " + printable_key(key) + " not in the index");
-      if (row.size() != definition_.attributes.size())
-        corrupt("attribute row for key " + printable_key(key) + " has " + std::to_string(row.size()) +
-                " values, expected " + std::to_string(definition_.attributes.size()));
-      if (attributes_.contains(key)) corrupt("duplicate attribute row for key " + printable_key(key));
-      attributes_.set(key, row);
-    }
-    for (const auto& [key, why] : s.failing) {
-      const auto code = static_cast<std::size_t>(why);
-      if (code == 0 || code >= kIndexingFailureCodes)
-        corrupt("failure code " + std::to_string(code) + " for key " + printable_key(key));
-      if (failing_.count(key)) corrupt("duplicate failure record for key " + printable_key(key));
-      if (index_->contains(key)) corrupt("failing key " + printable_key(key) + " is indexed");
-      set_failure(key, why);
-    }
-    if (s.failure_events.by_code[0] != 0) corrupt("failure event counter for code 0");
-    failure_events_ = s.failure_events;
-    const BackfillCheckpoint& c = s.checkpoint;
-    if (static_cast<std::uint8_t>(c.state) > static_cast<std::uint8_t>(BackfillState::kCancelled))
-      corrupt("unknown backfill state code " + std::to_string(static_cast<int>(c.state)));
-    if (c.mode != ScanMode::kBackfill && c.mode != ScanMode::kReconcile)
-      corrupt("unknown scan mode code " + std::to_string(static_cast<int>(c.mode)));
-    state_ = c.state;
-    mode_ = c.mode;
-    cursor_ = c.cursor;
-    counts_ = c.counts;
-    for (const Key& key : c.touched) touched_.emplace(key);
-    for (const Key& key : c.seen) seen_.emplace(key);
-    for (const Key& key : s.pending)
-      if (pending_set_.emplace(key).second) pending_.emplace_back(key);
-  }
-
-  IndexDefinition definition_;
-  KeyValueSource& source_;
-  std::unique_ptr<IndexT> index_;
-  KeyspaceOptions options_;
-
-  mutable std::mutex mutation_mutex_;  // serialises mutating calls (and all source calls)
-  // Guards everything below against readers. Every writer also holds mutation_mutex_, so code that
-  // holds mutation_mutex_ may read without it.
-  mutable std::shared_mutex data_mutex_;
-  AttributeIndex attributes_;
-  MemoryAccount bookkeeping_;  // counts the bookkeeping below (uncapped: see the header comment)
-  std::pmr::unordered_map<std::pmr::string, IndexingFailure, detail::KeyHash, detail::KeyEqual> failing_;
-  FailureCounts failures_;
-  FailureCounts failure_events_;
-  BackfillState state_ = BackfillState::kIdle;
-  ScanMode mode_ = ScanMode::kBackfill;
-  Cursor cursor_ = 0;
-  ScanCounts counts_;
-  std::uint64_t approximate_total_ = 0;
-  std::string error_;
-  // Written only under mutation_mutex_ (readers of these also hold it).
-  detail::KeySet touched_;
-  detail::KeySet seen_;
-  std::pmr::vector<std::pmr::string> pending_;
-  detail::KeySet pending_set_;
+  using Parts::adopt;
+  using Parts::apply_delete;
+  using Parts::apply_from_source;
+  using Parts::attributes_;
+  using Parts::begin_scan;
+  using Parts::bookkeeping_;
+  using Parts::cancel_scan;
+  using Parts::checkpoint_locked;
+  using Parts::data_mutex_;
+  using Parts::definition_;
+  using Parts::drain_pending;
+  using Parts::exported_state;
+  using Parts::failing_;
+  using Parts::failure_events_;
+  using Parts::failures_;
+  using Parts::index_;
+  using Parts::mutation_mutex_;
+  using Parts::options_;
+  using Parts::pause_scan;
+  using Parts::pending_;
+  using Parts::queue;
+  using Parts::resume_scan;
+  using Parts::scan_progress;
+  using Parts::state_;
+  using Parts::step_scan;
 };
 
 }  // namespace vindex
