@@ -18,13 +18,23 @@
 // The front end both index types derive from (index/front_end.hpp), for one index and metric.
 #define VINDEX_TEST_FRONT_END(PREFIX, INDEX, METRIC)                                       \
   PREFIX template class vindex::detail::IndexFrontEnd<INDEX<float, METRIC>, METRIC>;
+// KeyspaceIndex over one index type (the arguments): its bases (source/keyspace/), then the class.
+// (Members that need a capability the index lacks, such as run_batch's BatchingIndex, are
+// constrained, so a FlatIndex instantiates whole too.)
+#define VINDEX_TEST_KEYSPACE(PREFIX, ...)                                                   \
+  PREFIX template struct vindex::detail::KeyspaceCore<__VA_ARGS__>;                              \
+  PREFIX template struct vindex::detail::KeyspaceWrites<__VA_ARGS__>;                            \
+  PREFIX template struct vindex::detail::KeyspaceScan<__VA_ARGS__>;                              \
+  PREFIX template struct vindex::detail::KeyspaceRestore<__VA_ARGS__>;                           \
+  PREFIX template class vindex::KeyspaceIndex<__VA_ARGS__>;
 #define VINDEX_TEST_FLAT_INSTANTIATIONS(PREFIX)                                          \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::L2)                     \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::InnerProduct)           \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::Cosine)                 \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
-  PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;                  \
+  VINDEX_TEST_KEYSPACE(PREFIX, vindex::FlatIndex<float, vindex::metric::L2>)
 // HnswIndex's bases (index/hnsw/) for one metric.
 #define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::HnswIndex, METRIC)                                 \
@@ -39,15 +49,7 @@
   PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                                   \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;                         \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                               \
-  /* KeyspaceIndex's bases (source/keyspace/), then the class */                                        \
-  PREFIX template struct vindex::detail::KeyspaceCore<vindex::HnswIndex<float, vindex::metric::L2>>;    \
-  PREFIX template struct vindex::detail::KeyspaceWrites<vindex::HnswIndex<float, vindex::metric::L2>>;  \
-  PREFIX template struct vindex::detail::KeyspaceScan<vindex::HnswIndex<float, vindex::metric::L2>>;    \
-  PREFIX template struct vindex::detail::KeyspaceRestore<vindex::HnswIndex<float, vindex::metric::L2>>; \
-  PREFIX template class vindex::KeyspaceIndex<vindex::HnswIndex<float, vindex::metric::L2>>;
-// (KeyspaceIndex over a FlatIndex cannot be instantiated whole: its batch step, KeyspaceScan's
-// run_batch, calls try_upsert_blobs, which only HnswIndex has; run_tasks calls it behind an
-// `if constexpr`.)
+  VINDEX_TEST_KEYSPACE(PREFIX, vindex::HnswIndex<float, vindex::metric::L2>)
 
 VINDEX_TEST_FLAT_INSTANTIATIONS(extern)
 VINDEX_TEST_HNSW_INSTANTIATIONS(extern)

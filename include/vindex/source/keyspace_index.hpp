@@ -70,6 +70,7 @@
 #include "vindex/core/limits.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/index/filter.hpp"
+#include "vindex/index/capabilities.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/source/attribute_index.hpp"
 #include "vindex/source/backfill.hpp"
@@ -263,7 +264,7 @@ class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
   /// The bounds requests are checked against: the vector index's, or the defaults for an index type
   /// without limits().
   Limits limits() const {
-    if constexpr (requires(const IndexT& i) { { i.limits() } -> std::convertible_to<const Limits&>; }) {
+    if constexpr (BoundedIndex<IndexT>) {
       return index_->limits();
     } else {
       return Limits{};
@@ -284,14 +285,14 @@ class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
   /// HnswIndex::maintain_for. Thread-safe on its own (the index serialises it with its writes); it
   /// does not read the source or change which keys are indexed. A host calls it from a timer.
   bool maintain_for(std::chrono::nanoseconds budget)
-    requires requires(IndexT& i) { i.maintain_for(std::chrono::nanoseconds{}); }
+    requires MaintainedIndex<IndexT>
   {
     return index_->maintain_for(budget);
   }
 
   /// True while the index has maintenance pending (HnswIndex::maintenance_pending()).
   bool maintenance_pending() const
-    requires requires(const IndexT& i) { i.maintenance_pending(); }
+    requires MaintainedIndex<IndexT>
   {
     return index_->maintenance_pending();
   }

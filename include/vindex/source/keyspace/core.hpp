@@ -32,6 +32,7 @@
 #include "vindex/core/error.hpp"
 #include "vindex/core/memory.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/index/capabilities.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/source/attribute_index.hpp"
 #include "vindex/source/backfill.hpp"
@@ -86,7 +87,7 @@ struct KeyspaceCore {
   }
   // The memory resource of a vector index that has one, else null (operator new).
   static std::pmr::memory_resource* memory_of(const IndexT& index) noexcept {
-    if constexpr (requires { { index.memory_resource() } -> std::convertible_to<std::pmr::memory_resource*>; }) {
+    if constexpr (AllocatingIndex<IndexT>) {
       return index.memory_resource();
     } else {
       return nullptr;

@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <latch>
 #include <new>
 #include <optional>
 #include <shared_mutex>
@@ -31,7 +30,9 @@
 #include <utility>
 #include <vector>
 
+#include "vindex/core/executor.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/index/capabilities.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/source/backfill.hpp"
 #include "vindex/source/key_value_source.hpp"
@@ -225,15 +226,7 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
     } catch (const std::exception& e) {
       error = std::string("source scan failed: ") + e.what();
     }
-    if (internal) {
-      next.reset();
-      try {
-        std::rethrow_exception(internal);
-      } catch (const std::exception& e) {
-        error = std::string("indexing failed: ") + e.what();
-      }
-    }
-    return finish_step(delta, next, error);
+    return finish_step(delta, next, error, internal);
   }
 
   // A step whose inserts run on executor tasks: each admitted key is prepared and copied out of the
@@ -279,15 +272,7 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
       const EntryOutcome outcome = settle(o.plan);
       tally(outcome, o.plan.erased, delta);
     }
-    if (internal) {
-      next.reset();
-      try {
-        std::rethrow_exception(internal);
-      } catch (const std::exception& e) {
-        error = std::string("indexing failed: ") + e.what();
-      }
-    }
-    return finish_step(delta, next, error);
+    return finish_step(delta, next, error, internal);
   }
 
   // Executes `plans` as one batch (run_batch) when the index takes one, else as up to `tasks`
@@ -295,39 +280,24 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
   // exception is recorded in it, not thrown.
   void run_tasks(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks) {
     if (plans.empty()) return;
-    if constexpr (requires(IndexT& index, std::span<const std::pair<KeyView, std::string_view>> items,
-                           std::span<UpsertResult> results, const Executor& spawn) {
-                    index.try_upsert_blobs(items, results, tasks, spawn);
-                  }) {
+    if constexpr (BatchingIndex<IndexT>) {
       // An index that inserts a batch on several threads itself (HnswIndex, whose single upserts
       // are serialised): it gets the step's upserts at once, and its workers run on the executor.
       return run_batch(plans, executor, tasks);
     }
     tasks = std::min(tasks, plans.size());
-    std::latch done(static_cast<std::ptrdiff_t>(tasks));
     const std::size_t per = (plans.size() + tasks - 1) / tasks;
-    for (std::size_t t = 0; t < tasks; ++t) {
+    vindex::run_tasks(executor, tasks, [this, &plans, per](std::size_t t) {
       const std::size_t first = std::min(plans.size(), t * per);
       const std::size_t last = std::min(plans.size(), first + per);
-      auto task = [this, &plans, &done, first, last] {
-        for (std::size_t i = first; i < last; ++i) {
-          try {
-            execute(plans[i].plan);
-          } catch (...) {
-            plans[i].error = std::current_exception();
-          }
+      for (std::size_t i = first; i < last; ++i) {
+        try {
+          execute(plans[i].plan);
+        } catch (...) {
+          plans[i].error = std::current_exception();
         }
-        done.count_down();
-      };
-      bool submitted = false;
-      try {
-        executor(task);
-        submitted = true;
-      } catch (...) {
       }
-      if (!submitted) task();
-    }
-    done.wait();
+    });
   }
 
   // The step's upserts as one batch (the index's workers are executor tasks, inline when the
@@ -335,7 +305,9 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
   // step are distinct, so the order between the two does not matter. Should the batch throw, every
   // upsert of the step is marked failed; the step then fails and `resume()` redoes it (upserts
   // already made come back kUnchanged).
-  void run_batch(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks) {
+  void run_batch(std::vector<CopiedKeyPlan>& plans, const Executor& executor, std::size_t tasks)
+    requires BatchingIndex<IndexT>
+  {
     std::vector<std::size_t> upserts;
     std::vector<std::pair<KeyView, std::string_view>> items;
     for (std::size_t i = 0; i < plans.size(); ++i)
@@ -379,6 +351,21 @@ struct KeyspaceScan : KeyspaceWrites<IndexT> {
 
   // Books a step's counts and moves the state: kFailed on an error, kReady when the source's cursor
   // came back to 0 (a reconcile first removes what it did not see).
+  // finish_step after indexing threw `internal` (null: it did not): the step fails with it as the
+  // error, and the cursor stays where it was.
+  BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next, std::string error,
+                            const std::exception_ptr& internal) {
+    if (internal) {
+      next.reset();
+      try {
+        std::rethrow_exception(internal);
+      } catch (const std::exception& e) {
+        error = std::string("indexing failed: ") + e.what();
+      }
+    }
+    return finish_step(delta, next, error);
+  }
+
   BackfillState finish_step(const ScanCounts& delta, std::optional<Cursor> next,
                             const std::string& error) {
     const bool complete = error.empty() && next && *next == 0;

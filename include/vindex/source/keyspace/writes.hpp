@@ -27,6 +27,7 @@
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/index/capabilities.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/source/attribute_index.hpp"
 #include "vindex/source/backfill.hpp"
@@ -82,7 +83,7 @@ struct KeyspaceWrites : KeyspaceCore<IndexT> {
     if (!fields || !definition_.matches_key(key)) return p;
     const std::optional<std::string_view> blob = fields->field(definition_.vector_field);
     if (!blob) return p;
-    if constexpr (requires(const IndexT& i) { i.limits().max_key_bytes; }) {
+    if constexpr (BoundedIndex<IndexT>) {
       if (key.size() > index_->limits().max_key_bytes) {
         p.action = KeyPlan::Action::kFail;
         p.failure = IndexingFailure::kKeyTooLong;
