@@ -19,8 +19,9 @@
 #define VINDEX_TEST_FRONT_END(PREFIX, INDEX, METRIC)                                       \
   PREFIX template class vindex::detail::IndexFrontEnd<INDEX<float, METRIC>, METRIC>;
 // KeyspaceIndex over one index type (the arguments): its bases (source/keyspace/), then the class.
-// (Members that need a capability the index lacks, such as run_batch's BatchingIndex, are
-// constrained, so a FlatIndex instantiates whole too.)
+// Only over HnswIndex: KeyspaceIndex's members that need a capability FlatIndex lacks (run_batch,
+// maintain_for) are constrained, which C++20 exempts from an explicit instantiation, but clang 14
+// (the sanitizer build's compiler) instantiates them anyway.
 #define VINDEX_TEST_KEYSPACE(PREFIX, ...)                                                   \
   PREFIX template struct vindex::detail::KeyspaceCore<__VA_ARGS__>;                              \
   PREFIX template struct vindex::detail::KeyspaceWrites<__VA_ARGS__>;                            \
@@ -33,8 +34,7 @@
   VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::Cosine)                 \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
-  PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;                  \
-  VINDEX_TEST_KEYSPACE(PREFIX, vindex::FlatIndex<float, vindex::metric::L2>)
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
 // HnswIndex's bases (index/hnsw/) for one metric.
 #define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::HnswIndex, METRIC)                                 \
