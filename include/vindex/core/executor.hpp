@@ -20,8 +20,9 @@ namespace vindex {
 using Executor = std::function<void(std::function<void()>)>;
 
 /// Runs `task(i)` for every i in [0, count) as one task each on `spawn` (an Executor, or any
-/// callable taking a `std::function<void()>`); a task `spawn` refuses by throwing, or every task
-/// when `spawn` is an empty Executor, runs inline at once. Then runs `meanwhile()` on this thread and
+/// callable taking a `std::function<void()>`); a task `spawn` refuses by throwing (or that cannot
+/// be wrapped for lack of memory), or every task when `spawn` is an empty Executor, runs inline at
+/// once. Then runs `meanwhile()` on this thread and
 /// returns when every task has finished. `task` must not throw: it catches and records its own
 /// errors, since a task runs on a thread that cannot hand an exception back; nor may `meanwhile`
 /// (the tasks refer to this call's frame until they finish: noexcept ends the process instead).
@@ -29,23 +30,23 @@ template <class Spawn, class Task, class Meanwhile>
 void run_tasks(Spawn&& spawn, std::size_t count, Task&& task, Meanwhile&& meanwhile) noexcept {
   std::latch done(static_cast<std::ptrdiff_t>(count));
   for (std::size_t i = 0; i < count; ++i) {
-    std::function<void()> run = [&task, &done, i] {
-      task(i);
-      done.count_down();
-    };
     bool submitted = false;
-    if constexpr (std::is_constructible_v<bool, const Spawn&>) {
-      if (!static_cast<bool>(spawn)) {
-        run();
-        continue;
+    bool can_spawn = true;
+    if constexpr (std::is_constructible_v<bool, const Spawn&>) can_spawn = static_cast<bool>(spawn);
+    if (can_spawn) {
+      try {  // wrapping the task may allocate: a failure runs it inline like a refusal
+        spawn(std::function<void()>([&task, &done, i] {
+          task(i);
+          done.count_down();
+        }));
+        submitted = true;
+      } catch (...) {
       }
     }
-    try {
-      spawn(run);
-      submitted = true;
-    } catch (...) {
+    if (!submitted) {
+      task(i);
+      done.count_down();
     }
-    if (!submitted) run();
   }
   meanwhile();
   done.wait();
