@@ -178,6 +178,17 @@ TEST_CASE("filters are bounded in nesting, tests and length, with an error namin
   CHECK(code_of([&] { parse_filter(std::string(10000, '(')); }) == ErrorCode::kLimit);
   CHECK(code_of([&] { parse_filter(std::string(58000, '-') + "*"); }) == ErrorCode::kLimit);
   CHECK_NOTHROW(parse_filter(std::string(limits.max_filter_depth - 1, '-') + "*"));
+  // Juxtaposition adds an AND level that no group or negation counts: the tree is bounded too, so
+  // that evaluation, which bounds the tree, takes whatever parsing accepted (a fuzzer find).
+  const IndexDefinition def{{}, "vec", {{"t", AttributeType::kTag}}};
+  AttributeIndex attributes(def);
+  attributes.set("a", {{true, {"x"}, 0}});
+  const FilterExpr deepest = parse_filter(std::string(limits.max_filter_depth - 2, '-') + "* *");
+  CHECK(filter_depth(deepest) == limits.max_filter_depth);
+  CHECK(attributes.evaluate(deepest).count == 1);  // an even number of NOTs of everything
+  CHECK(code_of([&] { parse_filter(std::string(limits.max_filter_depth - 1, '-') + "* *"); }) == ErrorCode::kLimit);
+  CHECK(code_of([&] { parse_filter(std::string(limits.max_filter_depth - 2, '-') + "(* | * @t:{x})"); }) ==
+        ErrorCode::kLimit);
   // Tests: tag values, ranges and * count; 1024 pass, 1025 do not.
   auto tags = [](std::size_t n) {
     std::string text = "@t:{v0";

@@ -15,9 +15,10 @@
 //
 // Bounds (text is client input): `parse_filter` refuses, with ErrorCode::kLimit naming the limit, a
 // text longer than Limits::max_filter_bytes, nesting (groups and negations) deeper than
-// max_filter_depth, or more than max_filter_terms tests. So its recursion is at most
-// max_filter_depth deep, and so is every recursive walk of a parsed tree (evaluation, printing,
-// destruction).
+// max_filter_depth, a tree (AND, OR, NOT levels: `filter_depth`) deeper than max_filter_depth, or
+// more than max_filter_terms tests. So its recursion is at most max_filter_depth deep, and so is
+// every recursive walk of a parsed tree (evaluation, printing, destruction); evaluation under the
+// same limits never refuses a parsed filter for its depth.
 // Next: source/attribute_index.hpp.
 #pragma once
 
@@ -187,6 +188,20 @@ inline FilterExpr operator||(FilterExpr a, FilterExpr b) {
 /// NOT of an expression.
 inline FilterExpr operator!(FilterExpr a) { return FilterExpr::negate(std::move(a)); }
 
+/// Depth of an expression: 1 for a test or `*`, one more per AND / OR / NOT above. Iterative, so it
+/// is safe on a tree of any depth (a host may build one programmatically).
+inline std::size_t filter_depth(const FilterExpr& root) {
+  std::size_t deepest = 0;
+  std::vector<std::pair<const FilterExpr*, std::size_t>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    const auto [e, depth] = stack.back();
+    stack.pop_back();
+    deepest = std::max(deepest, depth);
+    for (const FilterExpr& child : e->children()) stack.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
 namespace detail {
 
 // Recursive-descent parser for the grammar in the header comment.
@@ -203,6 +218,13 @@ class FilterParser {
     FilterExpr e = parse_union();
     skip_blanks();
     if (!at_end()) fail("unexpected '" + std::string(1, text_[pos_]) + "'");
+    // Juxtaposition and `|` build AND and OR nodes without a group, so the tree can be deeper than
+    // the text's nesting: bound the tree too, so that evaluation (which bounds by tree depth) never
+    // refuses what parsing accepted.
+    if (const std::size_t depth = filter_depth(e); depth > limits_.max_filter_depth)
+      throw Error(ErrorCode::kLimit, "filter nests " + std::to_string(depth) +
+                                         " levels of AND, OR and NOT, more than the limit of " +
+                                         std::to_string(limits_.max_filter_depth) + " (max_filter_depth)");
     return e;
   }
 
@@ -389,20 +411,6 @@ class FilterParser {
 /// `limits`' filter bounds (max_filter_bytes, max_filter_depth, max_filter_terms).
 inline FilterExpr parse_filter(std::string_view text, const Limits& limits = {}) {
   return detail::FilterParser(text, limits).parse();
-}
-
-/// Depth of an expression: 1 for a test or `*`, one more per AND / OR / NOT above. Iterative, so it
-/// is safe on a tree of any depth (a host may build one programmatically).
-inline std::size_t filter_depth(const FilterExpr& root) {
-  std::size_t deepest = 0;
-  std::vector<std::pair<const FilterExpr*, std::size_t>> stack{{&root, 1}};
-  while (!stack.empty()) {
-    const auto [e, depth] = stack.back();
-    stack.pop_back();
-    deepest = std::max(deepest, depth);
-    for (const FilterExpr& child : e->children()) stack.emplace_back(&child, depth + 1);
-  }
-  return deepest;
 }
 
 /// Truth value of an expression that tests no field (`*`, `-*` and combinations of them), else
