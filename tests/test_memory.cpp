@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory_resource>
 #include <mutex>
@@ -160,6 +161,56 @@ auto small_blocks() {
 }  // namespace
 
 // ---- MemoryAccount and resources ----------------------------------------------------------------
+
+TEST_CASE("RecordArray: records by id in any block size; a growth that fails or is dropped gives back every byte") {
+  for (const std::size_t block_slots : {std::size_t{1}, std::size_t{3}, std::size_t{8}}) {
+    CAPTURE(block_slots);
+    TestResource resource;
+    {
+      RecordArray records(12, block_slots, &resource);
+      CHECK(records.capacity_slots() == 0);
+      CHECK(resource.in_use() == 0);
+      records.grow(10).commit();
+      CHECK(records.capacity_slots() >= 10);
+      CHECK(records.capacity_slots() < 10 + block_slots);
+      for (std::size_t i = 0; i < 10; ++i) std::memset(records.record(i), static_cast<int>(i), 12);
+      for (std::size_t i = 0; i < 10; ++i) {
+        CHECK(records.record(i)[0] == std::byte(i));
+        CHECK(records.record(i)[11] == std::byte(i));
+        if (i % block_slots != 0) CHECK(records.record(i) == records.record(i - 1) + 12);  // within a block
+      }
+      CHECK(records.memory_bytes() == resource.in_use());
+      // Dropped without commit: back to exactly the bytes before, records untouched.
+      const std::size_t before = resource.in_use();
+      { auto dropped = records.grow(40); }
+      CHECK(resource.in_use() == before);
+      CHECK(records.capacity_slots() < 10 + block_slots);
+      for (std::size_t i = 0; i < 10; ++i) CHECK(records.record(i)[5] == std::byte(i));
+      // Each allocation of a growth refused in turn: nothing changes, nothing leaks.
+      for (std::size_t n = 1;; ++n) {
+        resource.fail_nth(n);
+        try {
+          records.grow(100).commit();
+        } catch (const std::bad_alloc&) {
+          CHECK(resource.in_use() == before);
+          for (std::size_t i = 0; i < 10; ++i) CHECK(records.record(i)[7] == std::byte(i));
+          continue;
+        }
+        resource.fail_nth(0);
+        break;
+      }
+      CHECK(records.capacity_slots() >= 100);
+      for (std::size_t i = 0; i < 10; ++i) CHECK(records.record(i)[3] == std::byte(i));
+      records.shrink_slots(10);
+      CHECK(records.capacity_slots() < 10 + block_slots);
+      records.clear();
+      CHECK(records.capacity_slots() == 0);
+      CHECK(resource.in_use() == 0);
+    }
+    CHECK(resource.in_use() == 0);
+    CHECK_FALSE(resource.mismatched());
+  }
+}
 
 TEST_CASE("MemoryAccount counts the bytes in use and their peak, and refuses past its limit with a bad_alloc naming it") {
   TestResource host;

@@ -38,6 +38,7 @@
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
+#include "vindex/storage/record_array.hpp"
 #include "vindex/storage/upper_links.hpp"
 #include "vindex/storage/visited_set.hpp"
 #include "vindex/persist/chunked_stream.hpp"

@@ -77,7 +77,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   /// Allocates nothing yet. Throws kInvalidArgument when the schema, parameters or metric don't fit.
   explicit FlatIndex(VectorSchema schema, FlatParams params = {}, Limits limits = {},
                      std::pmr::memory_resource* memory = nullptr)
-      : schema_(checked(schema, params, limits)),
+      : schema_(validated(schema, params, limits)),
         params_(in_effect(params, schema, limits)),
         limits_(limits),
         memory_(memory, MemoryAccount::kUnlimited, "the FLAT index"),
@@ -352,7 +352,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   };
   KeyOf key_of() const noexcept { return KeyOf{&keys_}; }
 
-  static VectorSchema checked(const VectorSchema& schema, const FlatParams& params,
+  static VectorSchema validated(const VectorSchema& schema, const FlatParams& params,
                               const Limits& limits) {
     FrontEnd::check_schema(schema, limits);
     FrontEnd::check_storage(params.block_size, params.initial_cap, limits);

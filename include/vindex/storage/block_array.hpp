@@ -11,7 +11,7 @@
 // Allocation failure: `reserve_slots` allocates every block and directory it needs before it
 // publishes any, and frees them all if one fails, so a failed call leaves the array exactly as it was.
 // A caller that grows several structures for one change takes a `Growth` guard (`grow()`), which
-// gives back what its growth added unless committed. Next: storage/key_map.hpp.
+// gives back what its growth added unless committed. Next: storage/record_array.hpp.
 #pragma once
 
 #include <atomic>

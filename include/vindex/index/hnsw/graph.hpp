@@ -32,6 +32,7 @@
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
+#include "vindex/storage/record_array.hpp"
 #include "vindex/storage/upper_links.hpp"
 #include "vindex/storage/visited_set.hpp"
 
@@ -54,16 +55,9 @@ struct HnswGraph {
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         keys_(&memory_),
         nodes_(record_bytes_, params_.block_size, &memory_),
-        blocks_(&memory_),
         magnitudes_(1, params_.block_size, &memory_),
         upper_(params.m, std::max<std::size_t>(1, params_.block_size / 8), &memory_),
-        retired_(memory_.uncapped()) {
-    const std::size_t b = params_.block_size;
-    if ((b & (b - 1)) == 0) {
-      block_shift_ = 0;
-      while ((std::size_t{1} << block_shift_) < b) ++block_shift_;
-    }
-  }
+        retired_(memory_.uncapped()) {}
 
   HnswGraph(const HnswGraph&) = delete;
   HnswGraph& operator=(const HnswGraph&) = delete;
@@ -76,14 +70,11 @@ struct HnswGraph {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Node storage: record(id) = [dim floats][2·M layer-0 ids], in blocks that never move.
+  // Node storage: record(id) = [dim floats][2·M layer-0 ids], in blocks that never move
+  // (storage/record_array.hpp).
 
   /// The record of node `id`: its vector, then its layer-0 list.
-  std::byte* record(Id id) const noexcept {
-    if (block_shift_ != kNoShift)
-      return blocks_[id >> block_shift_] + (id & ((std::size_t{1} << block_shift_) - 1)) * record_bytes_;
-    return blocks_[id / params_.block_size] + (id % params_.block_size) * record_bytes_;
-  }
+  std::byte* record(Id id) const noexcept { return nodes_.record(id); }
   /// The stored vector of `id`: the one seam through which the graph reads vector bytes.
   const float* vector_of(Id id) const noexcept { return reinterpret_cast<const float*>(record(id)); }
   float* vector_of(Id id) noexcept { return reinterpret_cast<float*>(record(id)); }
@@ -164,57 +155,40 @@ struct HnswGraph {
 #endif
   }
 
-  // Node storage grown for one change (see grow_nodes): unless committed, its destruction gives back
-  // the blocks, directories and room for cached addresses the growth took. Caller holds the
-  // exclusive lock (or has the index to itself) until it is committed or destroyed.
+  // Node storage grown for one change (see grow_nodes): records and, under COSINE, magnitudes.
+  // Unless committed, its destruction gives back what the growth took. Caller holds the exclusive
+  // lock (or has the index to itself) until it is committed or destroyed.
   class [[nodiscard]] NodeGrowth {
    public:
     NodeGrowth() = default;
-    NodeGrowth(NodeGrowth&& other) noexcept
-        : blocks_(std::move(other.blocks_)),
-          nodes_(std::move(other.nodes_)),
-          magnitudes_(std::move(other.magnitudes_)),
-          owner_(std::exchange(other.owner_, nullptr)) {
-      other.blocks_.reset();
-    }
+    NodeGrowth(NodeGrowth&&) noexcept = default;
     NodeGrowth& operator=(NodeGrowth&&) = delete;
-    ~NodeGrowth() {
-      if (!owner_) return;
-      nodes_ = {};  // frees the new blocks
-      magnitudes_ = {};
-      owner_->refresh_blocks();  // back to the old addresses; then blocks_ puts the old buffer back
-    }
     void commit() noexcept {
-      nodes_.commit();
+      records_.commit();
       magnitudes_.commit();
-      if (blocks_) blocks_->commit();
-      owner_ = nullptr;
     }
 
    private:
     friend struct HnswGraph;
-    std::optional<GrowGuard<std::pmr::vector<std::byte*>>> blocks_;
-    BlockArray<std::byte>::Growth nodes_;
+    NodeGrowth(RecordArray::Growth records, BlockArray<float>::Growth magnitudes) noexcept
+        : records_(std::move(records)), magnitudes_(std::move(magnitudes)) {}
+    RecordArray::Growth records_;
     BlockArray<float>::Growth magnitudes_;
-    HnswGraph* owner_ = nullptr;
   };
 
   // Makes node slots [0, slots) exist: whole blocks, only as many as that takes (INITIAL_CAP
   // reserves nothing). On failure nothing changes and nothing stays allocated.
   NodeGrowth grow_nodes(std::size_t slots) {
-    NodeGrowth g;
-    if (slots <= nodes_.capacity_slots()) return g;
-    g.blocks_.emplace(blocks_, (slots + params_.block_size - 1) / params_.block_size);
-    g.owner_ = this;
-    g.nodes_ = nodes_.grow(slots);
-    if constexpr (MetricT::kNormalizes) g.magnitudes_ = magnitudes_.grow(slots);
-    refresh_blocks();
-    return g;
+    if (slots <= nodes_.capacity_slots()) return {};
+    RecordArray::Growth records = nodes_.grow(slots);
+    BlockArray<float>::Growth magnitudes;
+    if constexpr (MetricT::kNormalizes) magnitudes = magnitudes_.grow(slots);
+    return NodeGrowth(std::move(records), std::move(magnitudes));
   }
-  /// Re-reads the block addresses of nodes_ into blocks_ (after growing or shrinking).
-  void refresh_blocks() noexcept {
-    blocks_.resize(nodes_.block_count());  // never grows past the reserved capacity
-    for (std::size_t b = 0; b < blocks_.size(); ++b) blocks_[b] = const_cast<std::byte*>(nodes_.block(b));
+  /// Frees the node blocks past those slots [0, slots) need.
+  void shrink_nodes(std::size_t slots) noexcept {
+    nodes_.shrink_slots(slots);
+    magnitudes_.shrink_slots(slots);
   }
 
   /// Bytes one node slot takes: its record and, under COSINE, its magnitude.
@@ -337,7 +311,84 @@ struct HnswGraph {
     select_by_heuristic(sorted, max_count, out, [this](Id c) { return vector_of(c); });
   }
 
-  static constexpr unsigned kNoShift = ~0u;
+  // ---------------------------------------------------------------------------------------------
+  // Whole-graph reads and rewrites; HnswIndex takes the lock each names.
+
+  /// The vector of `id` as it was given (COSINE: de-normalised). Caller holds the shared lock.
+  std::vector<float> given_vector(Id id) const {
+    const float* v = vector_of(id);
+    std::vector<float> out(v, v + schema_.dim);
+    if constexpr (MetricT::kNormalizes) {
+      const float magnitude = *magnitudes_.slot(id);
+      for (float& x : out) x *= magnitude;
+    }
+    return out;
+  }
+
+  /// What the graph holds from its memory resource, split into vectors, links, keys and other
+  /// (scratch is the caller's to add). Caller holds the shared lock: writers allocate only under
+  /// the exclusive one.
+  HnswMemory memory_parts() const {
+    HnswMemory m;
+    const std::size_t slots = nodes_.capacity_slots();
+    m.vectors = slots * schema_.dim * sizeof(float) + magnitudes_.memory_bytes();
+    m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
+    m.keys = keys_.memory_bytes();
+    const std::size_t total = memory_.in_use(), parts = m.vectors + m.links + m.keys;
+    m.other = total > parts ? total - parts : 0;
+    return m;
+  }
+
+  /// Bytes held by tombstones awaiting a sweep and freed slots awaiting reuse or compaction. Caller
+  /// holds the shared lock.
+  std::size_t deleted_bytes() const {
+    std::size_t bytes = (retired_.size() + keys_.free_count()) * slot_bytes();
+    for (Id id : retired_) bytes += upper_.levels(id) * upper_.list_bytes();
+    return bytes;
+  }
+
+  /// Moves nodes into the freed slots (the ids of moved entries change; every list and the entry
+  /// point follow), releases the emptied blocks and returns the number of entries moved. Every
+  /// tombstone must have been freed (a maintenance round over all of them). Caller holds the
+  /// exclusive lock.
+  std::size_t compact_ids() {
+    std::vector<Id> remap;
+    const std::size_t moved = keys_.compact([&](Id from, Id to) {
+      if (remap.empty()) {
+        remap.resize(keys_.id_bound());
+        for (std::size_t i = 0; i < remap.size(); ++i) remap[i] = static_cast<Id>(i);
+      }
+      std::copy_n(record(from), record_bytes_, record(to));
+      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
+      upper_.rename(from, to);
+      remap[from] = to;
+    });
+    if (moved != 0) {
+      for (std::size_t id = 0; id < keys_.id_bound(); ++id) {
+        const unsigned top = level_of(static_cast<Id>(id));
+        for (unsigned l = 0; l <= top; ++l) {
+          const auto [list, cap] = neighbours(static_cast<Id>(id), l);
+          for (std::size_t i = 0; i < cap && list[i] != kInvalidId; ++i) list[i] = remap[list[i]];
+        }
+      }
+      if (entry_ != kInvalidId) entry_ = remap[entry_];
+    }
+    shrink_nodes(keys_.id_bound());
+    decltype(retired_)(retired_.get_allocator()).swap(retired_);  // swept: empty
+    return moved;
+  }
+
+  /// Drops every node, key, list and tombstone and releases all storage. Caller holds the exclusive
+  /// lock.
+  void clear_graph() {
+    keys_.clear();
+    nodes_.clear();
+    magnitudes_.shrink_slots(0);
+    upper_.clear();
+    decltype(retired_)(retired_.get_allocator()).swap(retired_);
+    entry_ = kInvalidId;
+    max_level_ = -1;
+  }
 
   VectorSchema schema_;
   HnswParams params_;
@@ -345,12 +396,10 @@ struct HnswGraph {
   std::size_t m0_;
   std::size_t record_bytes_;
   std::size_t fetch_ahead_;  // vectors fetched ahead in measure_all: about 2 KB, 2 to 4 vectors
-  unsigned block_shift_ = kNoShift;
 
   MemoryAccount memory_;  // counts what the members below take from the host's resource
   KeyMap keys_;
-  BlockArray<std::byte> nodes_;
-  std::pmr::vector<std::byte*> blocks_;  // cached block addresses of nodes_
+  RecordArray nodes_;  // a record per node id
   BlockArray<float> magnitudes_;
   UpperLinks upper_;
   // Tombstones not freed yet, oldest first (a round's batch is a prefix); uncapped: an erase never

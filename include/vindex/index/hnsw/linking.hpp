@@ -9,8 +9,8 @@
 // them a host), so searches from the entry point still reach it.
 //
 // `detail::HnswLinking<MetricT>` adds these to the search walks (index/hnsw/search.hpp): a base of
-// HnswIndex in a chain graph ← search ← linking ← repair ← façade, non-virtual, each part using only
-// what is below it. Thread-safety: takes no lock. plan_update reads lists with atomic loads and may
+// HnswIndex in a chain graph ← search ← linking ← repair ← maintenance ← insert ← façade,
+// non-virtual, each part using only what is below it. Thread-safety: takes no lock. plan_update reads lists with atomic loads and may
 // run without the shared lock (insert_batch's threads); the others write lists and need
 // HnswIndex's exclusive lock. Next: index/hnsw/repair.hpp.
 #pragma once
@@ -54,8 +54,8 @@ struct HnswLinking : HnswSearch<MetricT> {
     std::size_t at;  // seen is lists[at, at + cap), proposed is lists[at + cap, at + 2·cap)
   };
   // What an insert (or a local rebuild) will write, found under the shared lock: the new node's
-  // lists and its neighbours' updated lists (HnswIndex::plan_links; named apart from
-  // KeyspaceIndex's per-key write plan).
+  // lists and its neighbours' updated lists (plan_links in index/hnsw/insert.hpp; named apart
+  // from KeyspaceIndex's per-key write plan).
   struct LinkPlan {
     std::vector<std::vector<Id>> links;  // chosen neighbours per layer, layer 0 first
     std::vector<LinkUpdate> updates;     // their lists with the new node added, in commit order

@@ -1,12 +1,12 @@
 // vindex/index/hnsw/repair.hpp — the planning half of HNSW maintenance: the list a node gets when
 // the tombstones it links to leave (repaired_list), the lists an export writes while tombstones are
-// pending (plan_export_repair), the relinking of live nodes layer 0 no longer reaches from the
-// entry point (relink_unreachable), and the choice of a new entry point (best_live_entry).
+// pending (plan_export_repair, export_nodes), the relinking of live nodes layer 0 no longer reaches
+// from the entry point (relink_unreachable for an export, plan_relink for a round), a local rebuild
+// (plan_relinks_of), and the choice of a new entry point (best_live_entry).
 //
-// `detail::HnswRepair<MetricT>` adds these to the linking code (index/hnsw/linking.hpp): the last
-// base of HnswIndex, whose maintenance rounds (the state machine that takes the locks and applies
-// what these plan) stay in the façade. Thread-safety: const, takes no lock; callers hold HnswIndex's
-// shared lock. Next: index/hnsw/restore.hpp.
+// `detail::HnswRepair<MetricT>` adds these to the linking code (index/hnsw/linking.hpp); the
+// maintenance rounds (index/hnsw/maintenance.hpp) apply what these plan. Thread-safety: const,
+// takes no lock; callers hold HnswIndex's shared lock. Next: index/hnsw/maintenance.hpp.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 
 #include "vindex/core/types.hpp"
 #include "vindex/index/hnsw/linking.hpp"
+#include "vindex/index/hnsw/types.hpp"
 
 namespace vindex::detail {
 
@@ -28,14 +29,29 @@ struct HnswRepair : HnswLinking<MetricT> {
   using typename Graph::Candidate;
   using Graph::closer;
   using Graph::distance;
+  using Graph::entry_;
+  using Graph::linked_back;
+  using Graph::m_;
+  using Graph::params_;
+  using Graph::select_by_heuristic;
   using Graph::extend_by_heuristic;
   using Graph::keys_;
   using Graph::level_of;
   using Graph::links0;
   using Graph::m0_;
+  using Graph::magnitudes_;
+  using Graph::max_level_;
   using Graph::neighbours;
+  using Graph::retired_;
+  using Graph::schema_;
   using Graph::upper_;
   using Graph::vector_of;
+
+  using typename HnswLinking<MetricT>::LinkPlan;
+  using HnswLinking<MetricT>::plan_update;
+  using HnswSearch<MetricT>::greedy;
+  using HnswSearch<MetricT>::scratch_;
+  using HnswSearch<MetricT>::search_layer;
 
   using HnswLinking<MetricT>::HnswLinking;
 
@@ -250,6 +266,84 @@ struct HnswRepair : HnswLinking<MetricT> {
     }
   }
 
+  // Where a maintenance walk links a live node it did not reach (plan_relink).
+  struct Relink {
+    bool found = false;     // a search for its own vector finds it: reachable after all
+    Id host = kInvalidId;   // else the node to link it from (kInvalidId: the search found none)
+    std::size_t slot = 0;   // the slot of host's layer-0 list to write
+    bool displace = false;  // that slot holds a link now (every host the search found was full)
+  };
+
+  // Live node `x`, which a maintenance walk did not reach, is searched for by its own vector.
+  // Found, it is reachable after all; else it is to be linked from the closest node the search
+  // found (reachable, by construction) that has room, or, when none has, in place of that node's
+  // farthest link to a node another neighbour also links to (then the walk runs again: the
+  // displaced node may be cut off). Caller holds the shared lock.
+  Relink plan_relink(Id x) const {
+    Relink r;
+    if (entry_ == kInvalidId || entry_ == x) {
+      r.found = true;
+      return r;
+    }
+    auto scratch = search_own_vector(x);
+    const std::vector<Candidate>& found = scratch->results;
+    r.found = std::any_of(found.begin(), found.end(), [&](const Candidate& c) { return c.id == x; });
+    for (std::size_t pass = 0; !r.found && r.host == kInvalidId && pass < 2; ++pass)
+      for (const Candidate& c : found) {
+        if (c.id == x || !keys_.is_live(c.id)) continue;
+        const Id* hl = links0(c.id);
+        if (pass == 0 && hl[m0_ - 1] != kInvalidId) continue;
+        r.host = c.id;
+        if (pass == 0) {
+          r.slot = static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl);
+        } else {  // every host found is full: displace
+          r.displace = true;
+          Distance worst = -std::numeric_limits<Distance>::infinity();
+          for (bool shared : {true, false}) {
+            for (std::size_t j = 0; j < m0_; ++j)
+              if ((!shared || linked_back(hl[j], c.id)) && distance(vector_of(c.id), hl[j]) > worst) {
+                worst = distance(vector_of(c.id), hl[j]);
+                r.slot = j;
+              }
+            if (worst > -std::numeric_limits<Distance>::infinity()) break;
+          }
+        }
+        break;
+      }
+    return r;
+  }
+
+  // A local rebuild of live node `v` (maintenance's kRefresh): into `plan`, the updates that link
+  // it into the lists of the M nodes the heuristic chooses among what a search for its own vector
+  // finds, as an insert links a new node (those lists that hold it already are left). Caller holds
+  // the shared lock.
+  void plan_relinks_of(Id v, LinkPlan& plan) const {
+    auto scratch = search_own_vector(v);
+    std::vector<Candidate> live;
+    for (const Candidate& c : scratch->results)
+      if (c.id != v && keys_.is_live(c.id)) live.push_back(c);
+    std::vector<Id> chosen;
+    select_by_heuristic(live, m_, chosen);
+    for (Id n : chosen) {
+      const Id* list = links0(n);
+      if (std::find(list, list + m0_, v) == list + m0_) plan_update(vector_of(v), n, 0, plan);
+    }
+  }
+
+  // A search of layer 0 at EF_CONSTRUCTION for the vector of `x`, every node accepted; its results
+  // sorted closest first, in the returned scratch.
+  auto search_own_vector(Id x) const {
+    auto scratch = scratch_.take();
+    scratch->start_walk({});  // no deadline: a pooled scratch may hold a query's
+    const float* q = vector_of(x);
+    Id ep = entry_;
+    Distance d_ep = distance(q, ep);
+    for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
+    search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound());
+    std::sort(scratch->results.begin(), scratch->results.end(), closer);
+    return scratch;
+  }
+
   // The live node with the highest level (smallest id among equals), or kInvalidId.
   Id best_live_entry() const {
     Id best = kInvalidId;
@@ -265,6 +359,43 @@ struct HnswRepair : HnswLinking<MetricT> {
     for (std::size_t i = 0; i < keys_.id_bound(); ++i)
       if (keys_.is_live(static_cast<Id>(i))) return static_cast<Id>(i);
     return kInvalidId;
+  }
+
+  /// HnswIndex::export_graph without the level generator's state: the graph as maintenance would
+  /// leave it, every live node passed to `visit` in id order. Caller holds the shared lock.
+  template <class Visit>
+  HnswGraphInfo export_nodes(Visit&& visit) const {
+    HnswGraphInfo info;
+    info.entry_point = entry_;
+    info.max_level = max_level_;
+    if (entry_ != kInvalidId && !keys_.is_live(entry_)) {
+      info.entry_point = best_live_entry();
+      info.max_level = info.entry_point == kInvalidId ? -1 : static_cast<int>(level_of(info.entry_point));
+    }
+    const ExportRepair repair = retired_.empty() ? ExportRepair{} : plan_export_repair(info.entry_point);
+    HnswNodeData node;
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id id = static_cast<Id>(i);
+      if (!keys_.is_live(id)) continue;
+      node.id = id;
+      node.key.assign(keys_.key(id));
+      node.vector.assign(vector_of(id), vector_of(id) + schema_.dim);
+      node.magnitude = MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f;
+      const unsigned top = level_of(id);
+      node.links.resize(top + 1);
+      for (unsigned l = 0; l <= top; ++l) {
+        node.links[l].clear();
+        if (const std::vector<Id>* fixed = repair.find(id, l)) {
+          node.links[l] = *fixed;
+          continue;
+        }
+        const auto [list, cap] = neighbours(id, l);
+        for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j)
+          if (keys_.is_live(list[j])) node.links[l].push_back(list[j]);
+      }
+      visit(static_cast<const HnswNodeData&>(node));
+    }
+    return info;
   }
 };
 

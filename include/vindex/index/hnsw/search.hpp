@@ -7,9 +7,9 @@
 // every call is resolved at compile time, as when these were members of HnswIndex.
 //
 // Thread-safety: takes no lock. Callers hold HnswIndex's shared lock (or more) for a walk; inserting
-// threads of a batch may run search_layer on layer 0 without it (see HnswIndex::plan_links): it
-// loads each link once with an atomic load. Errors: a walk past its deadline throws kTimeout unless
-// the caller asked for partial results. Next: index/hnsw/linking.hpp.
+// threads of a batch may run search_layer on layer 0 without it (see plan_links in
+// index/hnsw/insert.hpp): it loads each link once with an atomic load. Errors: a walk past its
+// deadline throws kTimeout unless the caller asked for partial results. Next: index/hnsw/linking.hpp.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +47,9 @@ struct HnswSearch : HnswGraph<MetricT> {
   using Graph::max_level_;
   using Graph::measure_all;
   using Graph::neighbours;
+  using Graph::params_;
   using Graph::prefetch_list;
+  using Graph::retired_;
 
   using Graph::Graph;
 
@@ -113,7 +115,7 @@ struct HnswSearch : HnswGraph<MetricT> {
       if (!s.candidates.empty()) prefetch_list(s.candidates.front().id, level);
 
       // Each link is loaded once: inserting threads may be rewriting this list (see
-      // HnswIndex::plan_links).
+      // plan_links in index/hnsw/insert.hpp).
       // (fresh holds room for the longest list: written by index, no push_back in the hot loop.)
       const auto [list, cap] = neighbours(c.id, level);
       std::size_t links = 0;
@@ -288,6 +290,45 @@ struct HnswSearch : HnswGraph<MetricT> {
     TopK top(k, KeyOf{&keys_});
     exact_scan(q, filter, options, [&](Distance d, Id id) { top.push(d, id); });
     return to_results(keys_, top.take_sorted());
+  }
+
+  /// HnswIndex::search past its checks: the k nearest live entries to prepared query `q` that pass
+  /// options.filter, by a walk at `ef` or, for a selective filter, an exact scan. Caller holds the
+  /// shared lock.
+  std::vector<SearchResult> search_graph(const float* q, std::size_t k, std::size_t ef,
+                                         const SearchOptions& options) const {
+    if (entry_ == kInvalidId) return {};
+    if (options.filter) {
+      const Filter filter = resolve(*options.filter);
+      if (prefer_exact(filter, ef)) return exact_search(q, k, filter, options);
+      return knn(q, k, ef, options, [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
+    }
+    // Without tombstones every reachable node is live (nothing links to a freed slot).
+    if (retired_.empty()) return knn(q, k, ef, options, [](Id) { return true; });
+    return knn(q, k, ef, options, [&](Id id) { return keys_.is_live(id); });
+  }
+
+  /// HnswIndex::range_search past its checks: the live entries within `r` of prepared query `q`
+  /// that pass options.filter, closest first, ties by key. Caller holds the shared lock.
+  std::vector<SearchResult> range_search_graph(const float* q, Distance r, double epsilon,
+                                               const SearchOptions& options) const {
+    if (entry_ == kInvalidId) return {};
+    std::vector<std::pair<Distance, Id>> hits;
+    if (options.filter) {
+      const Filter filter = resolve(*options.filter);
+      if (prefer_exact(filter, params_.ef_runtime)) {
+        exact_scan(q, filter, options, [&](Distance d, Id id) {
+          if (d <= r) hits.emplace_back(d, id);
+        });
+      } else {
+        range_walk(q, r, epsilon, hits, options,
+                   [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
+      }
+    } else {
+      range_walk(q, r, epsilon, hits, options, [&](Id id) { return keys_.is_live(id); });
+    }
+    sort_by_distance_then_key(keys_, hits);
+    return to_results(keys_, hits);
   }
 
   // Expansions of a graph walk between two looks at the deadline (each reads up to 2·M vectors).
