@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "answer_retry.hpp"
 #include "catalog.hpp"
 #include "cluster_frame.hpp"
 #include "cluster_messages.hpp"
@@ -513,3 +514,75 @@ TEST_CASE("routes group adjacent slots going to the same node") {
   CHECK(make_routes({}).empty());
   CHECK(slots_of({{{1, 2}, "x"}, {{5, 5}, ""}}).ranges() == std::vector<SlotRange>{{1, 2}, {5, 5}});
 }
+
+namespace {
+
+// A transport whose links are up or down by node, recording what it delivered.
+struct FakeTransport final : Transport {
+  std::vector<std::string> down;
+  std::vector<std::pair<std::string, std::uint64_t>> delivered;  // (node, request id)
+  bool send(rm::Ctx*, std::string_view node, MessageKind, std::uint64_t, std::uint64_t request_id,
+            std::string_view) override {
+    if (std::find(down.begin(), down.end(), node) != down.end()) return false;
+    delivered.emplace_back(std::string(node), request_id);
+    return true;
+  }
+  void broadcast(rm::Ctx*, MessageKind, std::uint64_t, std::uint64_t, std::string_view) override {}
+};
+
+}  // namespace
+
+TEST_CASE("an answer the bus cannot take is sent again until its deadline, within bounds") {
+  FakeTransport bus;
+  AnswerRetry retry;
+  // Link up: sent at once, nothing held.
+  CHECK(retry.send_or_hold(nullptr, bus, "a", MessageKind::kSearchResponse, 1, 10, "x", 0, 100));
+  CHECK(retry.size() == 0);
+  // Link to b down: held, then delivered once it is back, in order, with its request id.
+  bus.down = {"b"};
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "b", MessageKind::kSearchResponse, 1, 11, "yy", 0, 100));
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "b", MessageKind::kInfoResponse, 1, 12, "zzz", 0, 100));
+  CHECK(retry.size() == 2);
+  CHECK(retry.bytes() == 5);
+  retry.retry(nullptr, bus, 50);  // still down
+  CHECK(retry.size() == 2);
+  bus.down.clear();
+  retry.retry(nullptr, bus, 60);
+  CHECK(retry.size() == 0);
+  CHECK(retry.bytes() == 0);
+  REQUIRE(bus.delivered.size() == 3);
+  CHECK(bus.delivered[1] == std::pair<std::string, std::uint64_t>{"b", 11});
+  CHECK(bus.delivered[2] == std::pair<std::string, std::uint64_t>{"b", 12});
+  CHECK(retry.counters().held == 2);
+  CHECK(retry.counters().resent == 2);
+  // Past its deadline an answer is dropped, not sent late (the coordinator stopped waiting).
+  bus.down = {"c"};
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, 13, "w", 100, 200));
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, 14, "w", 100, 300));
+  bus.down.clear();
+  retry.retry(nullptr, bus, 200);
+  CHECK(retry.counters().expired == 1);
+  REQUIRE(bus.delivered.size() == 4);
+  CHECK(bus.delivered[3].second == 14);
+  bus.down = {"c"};
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, 15, "w", 300, 300));
+  CHECK(retry.counters().expired == 2);  // already due: not held at all
+  CHECK(retry.size() == 0);
+  // Bounds: at most kMaxAnswers answers (the oldest go first) and kMaxBytes bytes.
+  for (std::uint64_t id = 100; id < 100 + AnswerRetry::kMaxAnswers + 3; ++id)
+    retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, id, "v", 400, 1000);
+  CHECK(retry.size() == AnswerRetry::kMaxAnswers);
+  CHECK(retry.counters().dropped == 3);
+  CHECK_FALSE(retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, 999,
+                                 std::string(AnswerRetry::kMaxBytes + 1, 'x'), 400, 1000));
+  CHECK(retry.counters().dropped == 4);
+  retry.send_or_hold(nullptr, bus, "c", MessageKind::kSearchResponse, 1, 998, std::string(AnswerRetry::kMaxBytes - 10, 'x'),
+                     400, 1000);
+  CHECK(retry.bytes() <= AnswerRetry::kMaxBytes);
+  CHECK(retry.size() == 11);  // the big one and the ten small ones that still fit beside it
+  bus.down.clear();
+  retry.retry(nullptr, bus, 500);
+  CHECK(bus.delivered.back().second == 998);
+  CHECK(bus.delivered[bus.delivered.size() - 2].second == 100 + AnswerRetry::kMaxAnswers + 2);
+}
+

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "answer_retry.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_info.hpp"
 #include "cluster_ops.hpp"
@@ -91,6 +92,7 @@ void on_timer(rm::Ctx* ctx, void*) {
       cluster().counters.bus_sockets_nodelay += enable_bus_nodelay(bus_peers(ctx));
     }
     bus().expire(now);
+    answer_retry().retry(ctx, bus(), now);
     operations().sweep(now);
     if (const SelfView view = cluster().self_view(ctx); view.valid) served_slots_seen(ctx, view);
     const std::size_t nodes = rm::GetClusterSize();
@@ -129,6 +131,12 @@ void info(rm::InfoCtx* ctx, int) {
       {"messages_undecodable", c.undecodable},
       {"frames_sent", c.frames_sent},
       {"send_failures", c.send_failures},
+      {"answers_held_now", answer_retry().size()},
+      {"answers_held_bytes", answer_retry().bytes()},
+      {"answers_held", answer_retry().counters().held},
+      {"answers_resent", answer_retry().counters().resent},
+      {"answers_expired_unsent", answer_retry().counters().expired},
+      {"answers_dropped_unsent", answer_retry().counters().dropped},
       {"frames_received", in.frames},
       {"messages_received", in.messages},
       {"frames_malformed", in.malformed},

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "answer_retry.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_messages.hpp"
 #include "cluster_ops.hpp"
@@ -234,7 +235,9 @@ void serve_info(rm::Ctx* ctx, std::string_view sender, const Message& message) {
     answer.status = ShardStatus::kBadRequest;
     answer.message = std::string("undecodable request: ") + e.what();
   }
-  bus().send(ctx, sender, MessageKind::kInfoResponse, message.nonce, message.request_id, encode(answer));
+  const long long now = now_ms();
+  answer_retry().send_or_hold(ctx, bus(), sender, MessageKind::kInfoResponse, message.nonce, message.request_id,
+                              encode(answer), now, now + config().cluster_timeout_ms);
 }
 
 int cluster_info(rm::Ctx* ctx, rm::String** argv, int argc) {

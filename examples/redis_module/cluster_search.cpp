@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cluster.hpp"
+#include "answer_retry.hpp"
 #include "cluster_catalog.hpp"
 #include "cluster_ops.hpp"
 #include "cluster_state.hpp"
@@ -150,9 +151,12 @@ SearchResponseMsg search_here(rm::Ctx* ctx, const SearchRequestMsg& request, boo
 
 void serve_search(rm::Ctx* ctx, std::string_view sender, const Message& message) {
   rm::SelectDb(ctx, 0);
+  const long long received_ms = now_ms();
+  long long until_ms = received_ms + config().cluster_timeout_ms;  // how long the coordinator waits
   SearchResponseMsg answer;
   try {
     const SearchRequestMsg request = decode_search_request(message.body);
+    if (request.timeout_ms > 0) until_ms = received_ms + request.timeout_ms;
     answer = search_here(ctx, request);
   } catch (const FrameError& e) {
     ++cluster().counters.undecodable;
@@ -167,7 +171,9 @@ void serve_search(rm::Ctx* ctx, std::string_view sender, const Message& message)
     body = encode(too_large);
   }
   ++cluster().counters.searches_served;
-  bus().send(ctx, sender, MessageKind::kSearchResponse, message.nonce, message.request_id, body);
+  // A link down right now (a failover, a restart) would lose the answer: keep it and send it again.
+  answer_retry().send_or_hold(ctx, bus(), sender, MessageKind::kSearchResponse, message.nonce, message.request_id,
+                              std::move(body), now_ms(), until_ms);
 }
 
 namespace {

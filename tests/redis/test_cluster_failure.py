@@ -1,4 +1,5 @@
-"""Cluster mode, failures: a primary stopped with SIGSTOP (ALLSHARDS: an error naming the shard within
+"""Cluster mode, failures: a shard's bus link to the coordinator killed while it answers (the answer is
+sent again, the query exact), a primary stopped with SIGSTOP (ALLSHARDS: an error naming the shard within
 the timeout + 0.5 s, whether vindex.cluster-timeout-ms or TIMEOUT; SOMESHARDS: exactly the other shards'
 answer, counted in INFO; after SIGCONT its late answers are dropped and the next query is exact), and
 a primary reloading its data (its replica answers for the shard while it says LOADING), and
@@ -55,6 +56,29 @@ with Cluster(node_timeout=3000) as c:
     victim_keys = {k.decode() for k in victim.client().scan_iter("doc:*", count=1000)}
     q = rng.standard_normal(DIM).astype(np.float32)
     check(query(coordinator, q) == oracle(q), "exact before any failure")
+
+    # ---- a shard's link to the coordinator down while it answers: the answer is sent again ----------
+    # DEBUG CLUSTERLINK KILL to: the victim drops its outgoing bus link to the coordinator (the
+    # coordinator's link to the victim stays, so the request arrives); the victim's answer then cannot
+    # go until the next cluster cron reconnects, and is sent again instead of lost. The window is one
+    # cron tick: try until an answer needed it (nearly always the first time).
+    coordinator_id = to_str(coordinator.client().execute_command("CLUSTER", "MYID"))
+    resent_before = counters(victim)["vindex_answers_resent"]
+    attempts = 0
+    while counters(victim)["vindex_answers_resent"] == resent_before and attempts < 20:
+        attempts += 1
+        victim.client().execute_command("DEBUG", "CLUSTERLINK", "KILL", "to", coordinator_id)
+        t0 = time.time()
+        check(query(coordinator, q) == oracle(q), f"exact while the victim's link to the coordinator is down "
+                                                  f"(attempt {attempts})")
+        check(time.time() - t0 < 0.9, f"answered before the timeout: {time.time() - t0:.2f} s")
+    check(counters(victim)["vindex_answers_resent"] > resent_before,
+          f"an answer the bus could not take was sent again ({attempts} attempts)")
+    check(counters(victim)["vindex_answers_held_now"] == 0, "nothing stays held")
+    print(f"answer resent after a killed link: {attempts} attempt(s)")
+    wait_for(lambda: all(b"disconnected" not in line for line in
+                         coordinator.client().execute_command("CLUSTER", "NODES").split(b"\n")), 5,
+             "every bus link is up again")
 
     # ---- SIGSTOP: a hung shard --------------------------------------------------------------------
     victim.signal(signal.SIGSTOP)
