@@ -236,6 +236,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     } else {
       start_walk();
     }
+    note_round_bytes();
   }
 
   /// Forgets the round in progress and what is pending (clear()). Caller holds the exclusive lock.
@@ -251,6 +252,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     if (round_.phase != Phase::kWalk) return;
     grow_bits(round_.reached, next_id + 1);
     reserve_for(round_.stack, round_.stack.size() + 1);
+    note_round_bytes();
   }
 
   /// Counts node `id` as inserted: a walk in progress counts it as reached and walks on from it.
@@ -260,6 +262,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     if (round_.phase != Phase::kWalk) return;
     set_bit(round_.reached, id);
     round_.stack.push_back(id);
+    note_round_bytes();
   }
 
   /// What maintenance has done and what is pending. Caller holds the shared lock.
@@ -281,8 +284,9 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     return s;
   }
 
-  /// Bytes the round in progress holds (reported as scratch).
-  std::size_t round_memory_bytes() const noexcept { return round_.memory_bytes(); }
+  /// Bytes the round in progress holds (reported as scratch), as of the end of the last step. Safe
+  /// under the shared lock: the round's own vectors change under it, so readers get a copy.
+  std::size_t round_memory_bytes() const noexcept { return round_bytes_.load(std::memory_order_relaxed); }
 
   // ---------------------------------------------------------------------------------------------
   // Steps: plan (shared lock), apply (exclusive lock, when the plan writes), finish (no lock).
@@ -318,14 +322,16 @@ struct HnswMaintenance : HnswRepair<MetricT> {
 
   /// Moves the round on past `s` and returns the work units it used.
   std::size_t finish_step(Step& s) {
+    std::size_t used = 0;
     switch (s.phase) {
-      case Phase::kRepair: return finish_repair(s);
-      case Phase::kFree: return std::max<std::size_t>(s.used, 1);
-      case Phase::kRefresh: return finish_refresh(s);
-      case Phase::kWalk: return finish_walk(s);
+      case Phase::kRepair: used = finish_repair(s); break;
+      case Phase::kFree: used = std::max<std::size_t>(s.used, 1); break;
+      case Phase::kRefresh: used = finish_refresh(s); break;
+      case Phase::kWalk: used = finish_walk(s); break;
       case Phase::kIdle: break;
     }
-    return 0;
+    note_round_bytes();
+    return used;
   }
 
   /// Counts `units` of work done by steps.
@@ -558,13 +564,18 @@ struct HnswMaintenance : HnswRepair<MetricT> {
   void end_round() {
     round_ = Round{};
     round_active_.store(false, std::memory_order_relaxed);
+    note_round_bytes();
   }
+
+  // Publishes round_.memory_bytes() for readers (round_memory_bytes), after each change of it.
+  void note_round_bytes() noexcept { round_bytes_.store(round_.memory_bytes(), std::memory_order_relaxed); }
 
   // The writer's maintenance state (HnswIndex's writer mutex held), read by the shared-lock
   // functions above under the shared lock and changed by the others.
   std::size_t inserted_since_round_ = 0;   // nodes inserted since the last round started
   Round round_;                             // maintenance in progress
   std::atomic<bool> round_active_{false};  // round_.phase != kIdle, for maintenance_pending()
+  std::atomic<std::size_t> round_bytes_{0};  // round_.memory_bytes() after the last change
   std::uint64_t writes_ = 0;                // writes so far (entries of batches count one each)
   std::uint64_t writes_at_maintain_ = 0;    // writes_ at the last maintain() call
   std::size_t quiet_calls_ = 0;             // maintain() calls in a row that saw no write
