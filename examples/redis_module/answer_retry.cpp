@@ -29,6 +29,7 @@ bool AnswerRetry::send_or_hold(rm::Ctx* ctx, Transport& transport, std::string_v
 }
 
 void AnswerRetry::retry(rm::Ctx* ctx, Transport& transport, long long now_ms) {
+  if (answers_.empty()) return;  // the common case, on every timer tick
   std::deque<Held> kept;
   std::size_t kept_bytes = 0;
   for (Held& a : answers_) {

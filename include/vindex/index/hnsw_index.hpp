@@ -23,17 +23,18 @@
 // public part, then graph, search, linking, repair, maintenance, insert, restore.
 //
 // Maintenance runs in rounds of bounded steps (`maintain(work)`, `maintain_for(time)`; the state
-// machine is index/hnsw/maintenance.hpp). A round takes the tombstones pending when it starts; a cursor visits every
-// node's lists, and a list that links to one of them keeps its other links and gets, in the freed
-// places, nodes the tombstone linked to (the HNSW heuristic's choice first, then the closest, up to
-// the list's former length), each of which links back as it would to a new neighbour; once the
-// cursor has passed every node nothing links to those tombstones (no write links to one), so the
-// entry point moves off them and their slots are freed; then, against the ageing of old nodes under
-// churn, one live node per two tombstones freed (in id order) is linked into its neighbours' lists
-// again as if it were new (a local rebuild); last, a walk of layer 0 from the entry point finds any
-// live node no longer reachable (its in-links came through tombstones, or pruning cut a small group
-// off) and links it from the closest reachable node with room. Searches are correct throughout: a
-// tombstone is skipped in results from the moment it is made.
+// machine is index/hnsw/maintenance.hpp). A round takes the tombstones pending when it starts; a
+// cursor visits every node's lists, and a list that links to one of them keeps its other links and
+// gets, in the freed places, nodes the tombstone linked to (the HNSW heuristic's choice first, then
+// the closest, up to the list's former length), each of which links back as it would to a new
+// neighbour; once the cursor has passed every node nothing links to those tombstones (no write
+// links to one), so the entry point moves off them and their slots are freed; then, against the
+// ageing of old nodes under churn, one live node per two tombstones freed (in id order) is linked
+// into its neighbours' lists again as if it were new (a local rebuild); last, a walk of layer 0
+// from the entry point finds any live node no longer reachable (its in-links came through
+// tombstones, or pruning cut a small group off) and links it from the closest reachable node with
+// room. Searches are correct throughout: a tombstone is skipped in results from the moment it is
+// made.
 //
 // Who runs it: a host calls `maintain` / `maintain_for` from a timer or its own threads (the Redis
 // module: a few ms per timer tick). Writes do it only when the host falls behind: once tombstones
@@ -186,14 +187,14 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, 
   using Maintenance::round_memory_bytes;
   using Maintenance::stats_;
   using Maintenance::write_round_due;
-  using Insert::clear_graph;
-  using Insert::compact_ids;
-  using Insert::deleted_bytes;
-  using Insert::export_nodes;
-  using Insert::given_vector;
-  using Insert::memory_parts;
-  using Insert::range_search_graph;
-  using Insert::search_graph;
+  using Graph::clear_graph;
+  using Graph::compact_ids;
+  using Graph::deleted_bytes;
+  using Graph::given_vector;
+  using Graph::memory_parts;
+  using Search::range_search_graph;
+  using Search::search_graph;
+  using Repair::export_nodes;
   using Insert::commit;
   using Insert::drop_tombstone_snapshot;
   using Insert::plan_links;
