@@ -20,6 +20,7 @@
 #include "vindex/distance/metric.hpp"
 #include "vindex/distance/scalar.hpp"
 #include "vindex/distance/simd.hpp"
+#include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/capabilities.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/flat_index.hpp"

@@ -35,13 +35,13 @@
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
-// HnswIndex's bases (index/hnsw/) for one metric.
+// HnswIndex's bases (index/hnsw/) for one metric, over float vectors.
 #define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \
   VINDEX_TEST_FRONT_END(PREFIX, vindex::HnswIndex, METRIC)                                 \
-  PREFIX template struct vindex::detail::HnswGraph<METRIC>;                                \
-  PREFIX template struct vindex::detail::HnswSearch<METRIC>;                               \
-  PREFIX template struct vindex::detail::HnswLinking<METRIC>;                              \
-  PREFIX template struct vindex::detail::HnswRepair<METRIC>;
+  PREFIX template struct vindex::detail::HnswGraph<vindex::detail::VectorCodec<float, METRIC>>;   \
+  PREFIX template struct vindex::detail::HnswSearch<vindex::detail::VectorCodec<float, METRIC>>;  \
+  PREFIX template struct vindex::detail::HnswLinking<vindex::detail::VectorCodec<float, METRIC>>; \
+  PREFIX template struct vindex::detail::HnswRepair<vindex::detail::VectorCodec<float, METRIC>>;
 #define VINDEX_TEST_HNSW_INSTANTIATIONS(PREFIX)                                                         \
   VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::L2)                                                    \
   VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                                          \

@@ -114,6 +114,7 @@
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
 #include "vindex/index/hnsw/graph.hpp"
@@ -138,7 +139,8 @@ namespace vindex {
 /// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
 /// distance/metric.hpp.
 template <class T, class MetricT>
-class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, private detail::HnswInsert<MetricT> {
+class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
+                  private detail::HnswInsert<detail::VectorCodec<T, MetricT>> {
   static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
   using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
   friend FrontEnd;
@@ -146,12 +148,14 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, 
   // The parts (index/hnsw/), a chain of bases each adding one concern: graph state, layout and hot
   // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
   // it did and every call stays direct (no virtual function, no pointer to follow).
-  using Graph = detail::HnswGraph<MetricT>;
-  using Search = detail::HnswSearch<MetricT>;
-  using Linking = detail::HnswLinking<MetricT>;
-  using Repair = detail::HnswRepair<MetricT>;
-  using Maintenance = detail::HnswMaintenance<MetricT>;
-  using Insert = detail::HnswInsert<MetricT>;  // the last part: the façade's one base
+  // The graph reads and writes vector bytes only through Codec (distance/vector_codec.hpp).
+  using Codec = detail::VectorCodec<T, MetricT>;
+  using Graph = detail::HnswGraph<Codec>;
+  using Search = detail::HnswSearch<Codec>;
+  using Linking = detail::HnswLinking<Codec>;
+  using Repair = detail::HnswRepair<Codec>;
+  using Maintenance = detail::HnswMaintenance<Codec>;
+  using Insert = detail::HnswInsert<Codec>;  // the last part: the façade's one base
   using Graph::distance;
   using Graph::entry_;
   using Graph::keys_;
@@ -164,7 +168,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, 
   using Graph::retired_;
   using Graph::same_vector;
   using Graph::schema_;
-  using Graph::vector_of;
+  using Graph::stored;
   using Search::scratch_;
   using typename Linking::LinkPlan;
   using typename Maintenance::Step;
@@ -517,10 +521,13 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>, 
   template <class Visit>
   void for_each(Visit&& visit) const {
     std::shared_lock lock(graph_mutex_);
-    for (std::size_t id = 0; id < keys_.id_bound(); ++id)
-      if (keys_.is_live(static_cast<Id>(id)))
-        visit(keys_.key(static_cast<Id>(id)), static_cast<Id>(id),
-              std::span<const float>(vector_of(static_cast<Id>(id)), schema_.dim));
+    std::vector<float> vector(schema_.dim);
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id id = static_cast<Id>(i);
+      if (!keys_.is_live(id)) continue;
+      Codec::decode(stored(id), vector.data(), schema_.dim);
+      visit(keys_.key(id), id, std::span<const float>(vector));
+    }
   }
 
   /// Persistence hook: calls `visit(const HnswNodeData&)` for every live node in id order (the

@@ -2,11 +2,12 @@
 // helpers: where a node's vector and lists are, prefetching, measuring a list of neighbours, the
 // atomic link loads and stores, the neighbour heuristic and the "links back" test.
 //
-// `detail::HnswGraph<MetricT>` is a plain state struct: HnswIndex (index/hnsw_index.hpp) derives
+// `detail::HnswGraph<Codec>` is a plain state struct: HnswIndex (index/hnsw_index.hpp) derives
 // from it through detail::HnswSearch (index/hnsw/search.hpp), and restore (index/hnsw/restore.hpp)
 // takes it by reference. Everything here is non-virtual and inline, so the hot loop compiles to what
-// it was when it lived in one class. The graph reads a node's vector through one seam, `vector_of`:
-// a store of another element type would plug in there.
+// it was when it lived in one class. The graph reads and writes vector bytes only through its
+// `Codec` (distance/vector_codec.hpp: bytes per vector, encode/decode, query-to-stored and
+// stored-to-stored distances), so a codec of another element type or of codes plugs in there.
 //
 // Thread-safety: none of its own. The owner (HnswIndex) takes the locks; the comments say which
 // functions are also called by inserting threads that hold no lock (load_link/store_link,
@@ -28,6 +29,7 @@
 #include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/hnsw/types.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/growth.hpp"
@@ -38,10 +40,19 @@
 
 namespace vindex::detail {
 
+// Distance computations and neighbour lists read by this thread's HNSW code (distance(), the
+// heuristic, linked_back): maintenance measures its work units by how much this grows during a step.
+// Thread-local, so searches and batch threads may bump it freely; one counter for every index type.
+// Not a static member of HnswGraph: g++ 12 calls a TLS init function that no object defines for a
+// thread_local static member of a class template declared `extern template` (a crash in a program
+// that instantiates the index in one file and uses it from another).
+inline thread_local std::size_t hnsw_work_done = 0;
+
 /// An HNSW graph's nodes (vectors, layer-0 lists, magnitudes), upper-layer lists, keys, tombstones
 /// and entry point, with the layout accessors and hot-loop helpers over them.
-template <class MetricT>
+template <class Codec>
 struct HnswGraph {
+  using MetricT = typename Codec::Metric;
   /// Empty storage for `schema` (already validated) and `params` (BLOCK_SIZE clamped here by
   /// in_effect), allocating nothing yet; `memory` as in HnswIndex's constructor.
   HnswGraph(const VectorSchema& schema, const HnswParams& params, const Limits& limits,
@@ -50,8 +61,8 @@ struct HnswGraph {
         params_(in_effect(params, schema, limits)),
         m_(params.m),
         m0_(2 * params.m),
-        record_bytes_(schema.dim * sizeof(float) + 2 * params.m * sizeof(Id)),
-        fetch_ahead_(std::clamp<std::size_t>(2048 / (schema.dim * sizeof(float) + 1) + 1, 2, 4)),
+        record_bytes_(Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id)),
+        fetch_ahead_(std::clamp<std::size_t>(2048 / (Codec::bytes(schema.dim) + 1) + 1, 2, 4)),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         keys_(&memory_),
         nodes_(record_bytes_, params_.block_size, &memory_),
@@ -64,23 +75,29 @@ struct HnswGraph {
 
   /// `params` with BLOCK_SIZE clamped so that a block of nodes takes at most Limits::max_block_bytes.
   static HnswParams in_effect(HnswParams params, const VectorSchema& schema, const Limits& limits) {
-    const std::size_t node_bytes = schema.dim * sizeof(float) + 2 * params.m * sizeof(Id);
+    const std::size_t node_bytes = Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id);
     params.block_size = limits.effective_block_size(params.block_size, node_bytes);
     return params;
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Node storage: record(id) = [dim floats][2·M layer-0 ids], in blocks that never move
-  // (storage/record_array.hpp).
+  // Node storage: record(id) = [the stored vector: Codec::bytes(dim)][2·M layer-0 ids], in blocks
+  // that never move (storage/record_array.hpp).
 
   /// The record of node `id`: its vector, then its layer-0 list.
   std::byte* record(Id id) const noexcept { return nodes_.record(id); }
-  /// The stored vector of `id`: the one seam through which the graph reads vector bytes.
-  const float* vector_of(Id id) const noexcept { return reinterpret_cast<const float*>(record(id)); }
-  float* vector_of(Id id) noexcept { return reinterpret_cast<float*>(record(id)); }
+  /// The stored vector of `id` (read through Codec only).
+  const std::byte* stored(Id id) const noexcept { return record(id); }
+  /// Bytes of one stored vector.
+  std::size_t vector_bytes() const noexcept { return Codec::bytes(schema_.dim); }
   /// The layer-0 list of `id` (2·M slots, kInvalidId after the last link).
-  Id* links0(Id id) const noexcept {
-    return reinterpret_cast<Id*>(record(id) + schema_.dim * sizeof(float));
+  Id* links0(Id id) const noexcept { return reinterpret_cast<Id*>(record(id) + vector_bytes()); }
+  /// A float query made from the stored vector of `id` (a walk that starts from a node).
+  typename Codec::Query query_of(Id id) const { return Codec::query(stored(id), schema_.dim); }
+  /// Writes the prepared vector `v` (and, under COSINE, its magnitude) as the vector of `id`.
+  void write_vector(Id id, const float* v, float magnitude) noexcept {
+    Codec::encode(v, record(id), schema_.dim);
+    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
   }
 
   /// The list of `id` at `level` and its capacity; an absent list is empty.
@@ -93,22 +110,22 @@ struct HnswGraph {
   /// The top layer of `id` (0: layer 0 only).
   unsigned level_of(Id id) const noexcept { return upper_.levels(id); }
 
-  /// The distance from `q` to the vector of `id`, counted in work_done_.
+  /// The distance from `q` to the vector of `id`, counted in hnsw_work_done.
   Distance distance(const float* q, Id id) const noexcept {
-    ++work_done_;
-    return MetricT::distance(q, vector_of(id), schema_.dim);
+    ++hnsw_work_done;
+    return Codec::distance(q, stored(id), schema_.dim);
   }
-
-  // Distance computations and neighbour lists read by this thread's linking code (distance(),
-  // the heuristic, linked_back): maintenance measures its work units with it. Thread-local, so
-  // searches and batch threads may bump it freely.
-  static inline thread_local std::size_t work_done_ = 0;
+  /// The distance between the stored vectors of `a` and `b`, counted in hnsw_work_done.
+  Distance distance_between(Id a, Id b) const noexcept {
+    ++hnsw_work_done;
+    return Codec::between(stored(a), stored(b), schema_.dim);
+  }
 
   // Starts loading the whole vector of `id` into cache.
   void prefetch(Id id) const noexcept {
 #if defined(__GNUC__)
-    const char* p = reinterpret_cast<const char*>(vector_of(id));
-    const std::size_t bytes = schema_.dim * sizeof(float);
+    const char* p = reinterpret_cast<const char*>(stored(id));
+    const std::size_t bytes = vector_bytes();
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
     __builtin_prefetch(p + bytes - 1, 0, 3);  // the last line, when the record is not line-aligned
 #else
@@ -118,7 +135,7 @@ struct HnswGraph {
   // Starts loading the first cache line of the vector of `id`.
   void prefetch_head(Id id) const noexcept {
 #if defined(__GNUC__)
-    __builtin_prefetch(vector_of(id), 0, 3);
+    __builtin_prefetch(stored(id), 0, 3);
 #else
     (void)id;
 #endif
@@ -138,7 +155,7 @@ struct HnswGraph {
     for (std::size_t i = 0; i < ahead; ++i) prefetch(ids[i]);
     std::size_t i = 0;
     for (; i + ahead < count; ++i)
-      visit(ids[i], MetricT::distance_fetching(q, vector_of(ids[i]), schema_.dim, vector_of(ids[i + ahead])));
+      visit(ids[i], Codec::distance_fetching(q, stored(ids[i]), schema_.dim, stored(ids[i + ahead])));
     for (; i < count; ++i) visit(ids[i], distance(q, ids[i]));
   }
 
@@ -252,7 +269,7 @@ struct HnswGraph {
 
   /// Whether `id` stores exactly `v` (prepared) with `magnitude`: an upsert that changes nothing.
   bool same_vector(Id id, const float* v, float magnitude) const noexcept {
-    return std::equal(v, v + schema_.dim, vector_of(id)) &&
+    return Codec::equals(v, stored(id), schema_.dim) &&
            (!MetricT::kNormalizes || *magnitudes_.slot(id) == magnitude);
   }
 
@@ -264,7 +281,7 @@ struct HnswGraph {
       if (o == kInvalidId) break;
       if (o == except) continue;
       const Id* back = links0(o);
-      ++work_done_;
+      ++hnsw_work_done;
       for (std::size_t j = 0; j < m0_; ++j) {
         const Id b = load_link(back, j);
         if (b == kInvalidId) break;
@@ -278,17 +295,18 @@ struct HnswGraph {
   // only when it is closer to the base than to every neighbour kept so far, up to `max_count`. This
   // spreads links over directions, which is what keeps clustered data navigable. `out` may already
   // hold links, which count as kept (a repaired list keeps its surviving links); `on_keep(i)` is
-  // told the index in `sorted` of each candidate kept. Counts its distances in work_done_.
+  // told the index in `sorted` of each candidate kept; `vector_of_candidate(id)` gives a candidate's
+  // stored vector (one not in the graph yet may be anywhere). Counts its distances in hnsw_work_done.
   template <class VectorOf, class OnKeep>
   void extend_by_heuristic(std::span<const Candidate> sorted, std::size_t max_count, std::vector<Id>& out,
                            VectorOf&& vector_of_candidate, OnKeep&& on_keep) const {
     for (std::size_t i = 0; i < sorted.size() && out.size() < max_count; ++i) {
       const Candidate& c = sorted[i];
-      const float* cv = vector_of_candidate(c.id);
+      const std::byte* cv = vector_of_candidate(c.id);
       bool keep = true;
       for (Id s : out) {
-        ++work_done_;
-        if (MetricT::distance(cv, vector_of_candidate(s), schema_.dim) < c.distance) {
+        ++hnsw_work_done;
+        if (Codec::between(cv, vector_of_candidate(s), schema_.dim) < c.distance) {
           keep = false;
           break;
         }
@@ -308,7 +326,7 @@ struct HnswGraph {
   }
   void select_by_heuristic(const std::vector<Candidate>& sorted, std::size_t max_count,
                            std::vector<Id>& out) const {
-    select_by_heuristic(sorted, max_count, out, [this](Id c) { return vector_of(c); });
+    select_by_heuristic(sorted, max_count, out, [this](Id c) { return stored(c); });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -316,8 +334,8 @@ struct HnswGraph {
 
   /// The vector of `id` as it was given (COSINE: de-normalised). Caller holds the shared lock.
   std::vector<float> given_vector(Id id) const {
-    const float* v = vector_of(id);
-    std::vector<float> out(v, v + schema_.dim);
+    std::vector<float> out(schema_.dim);
+    Codec::decode(stored(id), out.data(), schema_.dim);
     if constexpr (MetricT::kNormalizes) {
       const float magnitude = *magnitudes_.slot(id);
       for (float& x : out) x *= magnitude;
@@ -331,7 +349,7 @@ struct HnswGraph {
   HnswMemory memory_parts() const {
     HnswMemory m;
     const std::size_t slots = nodes_.capacity_slots();
-    m.vectors = slots * schema_.dim * sizeof(float) + magnitudes_.memory_bytes();
+    m.vectors = slots * vector_bytes() + magnitudes_.memory_bytes();
     m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
     m.keys = keys_.memory_bytes();
     const std::size_t total = memory_.in_use(), parts = m.vectors + m.links + m.keys;

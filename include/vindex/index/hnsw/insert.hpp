@@ -2,7 +2,7 @@
 // will take (reserve_batch), planning the new node's lists and its neighbours' (plan_links), and
 // writing them (commit).
 //
-// `detail::HnswInsert<MetricT>` adds these to the maintenance rounds (index/hnsw/maintenance.hpp),
+// `detail::HnswInsert<Codec>` adds these to the maintenance rounds (index/hnsw/maintenance.hpp),
 // whose walk a commit tells about the new node: the last base of HnswIndex, in the chain graph ←
 // search ← linking ← repair ← maintenance ← insert ← façade. The façade keeps the orchestration
 // (levels, batches, threads, memory failures) and takes the locks; each function here says which
@@ -24,11 +24,11 @@
 namespace vindex::detail {
 
 /// The maintenance rounds of index/hnsw/maintenance.hpp with the insert of one node.
-template <class MetricT>
-struct HnswInsert : HnswMaintenance<MetricT> {
-  using Graph = HnswGraph<MetricT>;
-  using Linking = HnswLinking<MetricT>;
-  using Maintenance = HnswMaintenance<MetricT>;
+template <class Codec>
+struct HnswInsert : HnswMaintenance<Codec> {
+  using Graph = HnswGraph<Codec>;
+  using Linking = HnswLinking<Codec>;
+  using Maintenance = HnswMaintenance<Codec>;
   using typename Graph::Candidate;
   using typename Graph::NodeGrowth;
   using Graph::closer;
@@ -50,17 +50,17 @@ struct HnswInsert : HnswMaintenance<MetricT> {
   using Graph::schema_;
   using Graph::select_by_heuristic;
   using Graph::upper_;
-  using Graph::vector_of;
-  using HnswSearch<MetricT>::greedy;
-  using HnswSearch<MetricT>::scratch_;
-  using HnswSearch<MetricT>::search_layer;
+  using Graph::write_vector;
+  using HnswSearch<Codec>::greedy;
+  using HnswSearch<Codec>::scratch_;
+  using HnswSearch<Codec>::search_layer;
   using typename Linking::LinkPlan;
   using typename Linking::LinkUpdate;
   using Linking::apply;
   using Linking::plan_update;
   using Linking::rehome;
-  using HnswRepair<MetricT>::bit;
-  using HnswRepair<MetricT>::set_bit;
+  using HnswRepair<Codec>::bit;
+  using HnswRepair<Codec>::set_bit;
   using Maintenance::note_inserted;
   using Maintenance::reserve_for_insert;
 
@@ -121,6 +121,7 @@ struct HnswInsert : HnswMaintenance<MetricT> {
     const std::size_t id_bound = concurrent ? nodes_.capacity_slots() : keys_.id_bound();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
+    const auto encoded = Codec::encoded(q, schema_.dim);  // the new vector as lists compare it
     for (int l = max_level_; l > static_cast<int>(level); --l)
       greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
     const int top = std::min(static_cast<int>(level), max_level_);
@@ -143,7 +144,7 @@ struct HnswInsert : HnswMaintenance<MetricT> {
         if (c.id != replaced && is_live_now(c.id, concurrent)) live.push_back(c);
       std::vector<Id>& chosen = plan.links[static_cast<std::size_t>(l)];
       select_by_heuristic(live, m_, chosen);
-      for (Id n : chosen) plan_update(q, n, static_cast<unsigned>(l), plan);
+      for (Id n : chosen) plan_update(encoded.data(), n, static_cast<unsigned>(l), plan);
       if (!sorted.empty()) {
         ep = sorted.front().id;
         d_ep = sorted.front().distance;
@@ -186,8 +187,7 @@ struct HnswInsert : HnswMaintenance<MetricT> {
     // The new node's own vector and lists first: nothing links to it yet. Neighbours that are
     // tombstones by now (another thread of the batch replaced their key, or this key's old node)
     // are left out: no write links to a tombstone.
-    std::copy_n(v, schema_.dim, vector_of(id));
-    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    write_vector(id, v, magnitude);
     std::fill_n(links0(id), m0_, kInvalidId);
     upper_.add(id, level);
     for (std::size_t l = 0; l < plan.links.size(); ++l)

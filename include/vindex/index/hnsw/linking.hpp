@@ -8,7 +8,7 @@
 // re-pruned list drops keeps some in-link when one can be kept (reprune keeps orphans, rehome finds
 // them a host), so searches from the entry point still reach it.
 //
-// `detail::HnswLinking<MetricT>` adds these to the search walks (index/hnsw/search.hpp): a base of
+// `detail::HnswLinking<Codec>` adds these to the search walks (index/hnsw/search.hpp): a base of
 // HnswIndex in a chain graph ← search ← linking ← repair ← maintenance ← insert ← façade,
 // non-virtual, each part using only what is below it. Thread-safety: takes no lock. plan_update reads lists with atomic loads and may
 // run without the shared lock (insert_batch's threads); the others write lists and need
@@ -27,9 +27,9 @@
 namespace vindex::detail {
 
 /// The search walks of index/hnsw/search.hpp with the code that links nodes into the graph.
-template <class MetricT>
-struct HnswLinking : HnswSearch<MetricT> {
-  using Graph = HnswGraph<MetricT>;
+template <class Codec>
+struct HnswLinking : HnswSearch<Codec> {
+  using Graph = HnswGraph<Codec>;
   using typename Graph::Candidate;
   using Graph::closer;
   using Graph::distance;
@@ -42,9 +42,10 @@ struct HnswLinking : HnswSearch<MetricT> {
   using Graph::schema_;
   using Graph::select_by_heuristic;
   using Graph::store_link;
-  using Graph::vector_of;
+  using Graph::distance_between;
+  using Graph::stored;
 
-  using HnswSearch<MetricT>::HnswSearch;
+  using HnswSearch<Codec>::HnswSearch;
 
   // A planned change to the list of a neighbour of the new node: `seen` is the list as the plan
   // read it, `proposed` the list to write instead, with kPlanned standing for the new node's id.
@@ -63,8 +64,9 @@ struct HnswLinking : HnswSearch<MetricT> {
   };
   static constexpr Id kPlanned = kInvalidId - 1;  // never a real id: KeyMap stops below it
 
-  // Plans the list of `n` at `level` once the new node (vector `q`) joins it, as connect() would.
-  void plan_update(const float* q, Id n, unsigned level, LinkPlan& plan) const {
+  // Plans the list of `n` at `level` once the new node (stored form `v`) joins it, as connect()
+  // would.
+  void plan_update(const std::byte* v, Id n, unsigned level, LinkPlan& plan) const {
     const auto [list, cap] = neighbours(n, level);
     const std::size_t at = plan.lists.size();
     plan.lists.resize(at + 2 * cap);
@@ -79,7 +81,7 @@ struct HnswLinking : HnswSearch<MetricT> {
         return;
       }
     thread_local std::vector<Id> kept;
-    reprune(n, level, {seen, cap}, kPlanned, q, kept);
+    reprune(n, level, {seen, cap}, kPlanned, v, kept);
     std::copy(kept.begin(), kept.end(), proposed);
     std::fill(proposed + kept.size(), proposed + cap, kInvalidId);
   }
@@ -117,7 +119,7 @@ struct HnswLinking : HnswSearch<MetricT> {
       }
     }
     thread_local std::vector<Id> kept, before;  // reused: connect runs M times per insert
-    reprune(n, level, {list, cap}, id, vector_of(id), kept);
+    reprune(n, level, {list, cap}, id, stored(id), kept);
     before.assign(list, list + cap);
     for (std::size_t i = 0; i < cap; ++i) store_link(list, i, i < kept.size() ? kept[i] : kInvalidId);
     if (level == 0) rehome_dropped(n, before, id);
@@ -140,7 +142,6 @@ struct HnswLinking : HnswSearch<MetricT> {
   // links to `x`. Searches that reach `n` then reach `x`. Should none have room, `x` stays as it is
   // until the next sweep re-links it (relink_unreachable). Caller holds the exclusive lock.
   void rehome(Id x, Id n) {
-    const float* xv = vector_of(x);
     Id host = kInvalidId;
     Distance best = std::numeric_limits<Distance>::infinity();
     auto consider = [&](Id h) {  // true once some node near n is found to link to x already
@@ -149,7 +150,7 @@ struct HnswLinking : HnswSearch<MetricT> {
       const Id* hl = links0(h);
       if (std::find(hl, hl + m0_, x) != hl + m0_) return true;
       if (hl[m0_ - 1] != kInvalidId) return false;
-      const Distance d = distance(xv, h);
+      const Distance d = distance_between(x, h);
       if (host == kInvalidId || d < best) best = d, host = h;
       return false;
     };
@@ -166,7 +167,7 @@ struct HnswLinking : HnswSearch<MetricT> {
     store_link(hl, static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl), x);
   }
 
-  // The list `n` gets at `level` when `extra` (vector `extra_v`) joins its full list `old`: the
+  // The list `n` gets at `level` when `extra` (stored form `extra_v`) joins its full list `old`: the
   // heuristic's choice among them. On layer 0 a pruned node that none of its own neighbours links
   // back to (an orphan: this may be its last in-link) keeps its link, in a free slot while there is
   // one, else in place of the farthest chosen node that another neighbour does link back to
@@ -174,16 +175,15 @@ struct HnswLinking : HnswSearch<MetricT> {
   // nodes that link only to each other pass it, so such a pair can still be cut off; the next
   // sweep re-links it (relink_unreachable). A planned node (kPlanned) is left to apply(), which
   // knows its links.
-  void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const float* extra_v,
+  void reprune(Id n, unsigned level, std::span<const Id> old, Id extra, const std::byte* extra_v,
                std::vector<Id>& kept) const {
     thread_local std::vector<Candidate> candidates;
     thread_local std::vector<Id> orphans;
     candidates.clear();
-    const float* base = vector_of(n);
-    for (Id o : old) candidates.push_back({distance(base, o), o});
-    candidates.push_back({MetricT::distance(base, extra_v, schema_.dim), extra});
+    for (Id o : old) candidates.push_back({distance_between(n, o), o});
+    candidates.push_back({Codec::between(stored(n), extra_v, schema_.dim), extra});
     std::sort(candidates.begin(), candidates.end(), closer);
-    select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : vector_of(c); });
+    select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : stored(c); });
     if (level != 0) return;
     orphans.clear();
     for (const Candidate& c : candidates)

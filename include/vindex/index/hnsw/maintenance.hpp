@@ -2,7 +2,7 @@
 // repair the lists that link to tombstones, free the tombstones, re-link a few old nodes, and check
 // that layer 0 still reaches every live node.
 //
-// `detail::HnswMaintenance<MetricT>` adds the round state and its steps to the repair planning
+// `detail::HnswMaintenance<Codec>` adds the round state and its steps to the repair planning
 // (index/hnsw/repair.hpp): the last base of HnswIndex, in the chain graph ← search ← linking ←
 // repair ← maintenance ← façade. It takes no lock. Every step has three parts, and the façade's
 // `advance` is the one place that locks around them:
@@ -33,7 +33,7 @@
 //            to a node someone else also links to, and then the walk runs again (at most
 //            kRelinkRounds walks per round).
 // Work units: one per list visited, node walked or slot freed, and one per distance computed or
-// neighbour list read by the repairs, links back and local rebuilds (work_done_); EF_CONSTRUCTION
+// neighbour list read by the repairs, links back and local rebuilds (hnsw_work_done); EF_CONSTRUCTION
 // · M per relink or rebuild search. Next: index/hnsw/insert.hpp.
 #pragma once
 
@@ -53,12 +53,12 @@
 namespace vindex::detail {
 
 /// The repair planning of index/hnsw/repair.hpp with the maintenance rounds that apply it.
-template <class MetricT>
-struct HnswMaintenance : HnswRepair<MetricT> {
-  using Graph = HnswGraph<MetricT>;
-  using Search = HnswSearch<MetricT>;
-  using Linking = HnswLinking<MetricT>;
-  using Repair = HnswRepair<MetricT>;
+template <class Codec>
+struct HnswMaintenance : HnswRepair<Codec> {
+  using Graph = HnswGraph<Codec>;
+  using Search = HnswSearch<Codec>;
+  using Linking = HnswLinking<Codec>;
+  using Repair = HnswRepair<Codec>;
   using typename Graph::Candidate;
   using Graph::closer;
   using Graph::distance;
@@ -76,8 +76,6 @@ struct HnswMaintenance : HnswRepair<MetricT> {
   using Graph::select_by_heuristic;
   using Graph::store_link;
   using Graph::upper_;
-  using Graph::vector_of;
-  using Graph::work_done_;
   using Search::greedy;
   using Search::scratch_;
   using Search::search_layer;
@@ -147,8 +145,8 @@ struct HnswMaintenance : HnswRepair<MetricT> {
   struct Step {
     Phase phase = Phase::kIdle;
     std::size_t budget = 0;      // units the step may use
-    std::size_t used = 0;        // units charged by the plan and the apply (beyond work_done_)
-    std::size_t work_start = 0;  // work_done_ when the plan began
+    std::size_t used = 0;        // units charged by the plan and the apply (beyond hnsw_work_done)
+    std::size_t work_start = 0;  // hnsw_work_done when the plan began
     // kRepair: a link back to make, or lists to rewrite.
     bool has_link = false;
     LinkBack link{kInvalidId, kInvalidId, 0};
@@ -296,7 +294,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     Step s;
     s.phase = round_.phase;
     s.budget = budget;
-    s.work_start = work_done_;
+    s.work_start = hnsw_work_done;
     switch (s.phase) {
       case Phase::kRepair: plan_repair(s); break;
       case Phase::kFree: plan_free(s); break;
@@ -351,7 +349,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     round_.next_link = 0;
     const auto dead = [this](Id n) { return bit(round_.dead, n); };
     const std::size_t bound = keys_.id_bound();
-    while (work_done_ - s.work_start + s.used < s.budget && round_.cursor < bound) {
+    while (hnsw_work_done - s.work_start + s.used < s.budget && round_.cursor < bound) {
       const Id u = static_cast<Id>(round_.cursor++);
       ++s.used;
       if (dead(u)) continue;  // a batch member: its lists go with it
@@ -402,7 +400,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
   std::size_t finish_repair(Step& s) {
     if (s.has_link) {
       add(stats_.back_links, 1);
-      const std::size_t used = work_done_ - s.work_start + 1;
+      const std::size_t used = hnsw_work_done - s.work_start + 1;
       // Links back whose ends died cost nothing: within the budget, pass them now. With none
       // left, the phase ends here if the cursor has passed every id.
       if (used < s.budget) skip_dead_links();
@@ -415,7 +413,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     for (const Fix& fix : s.fixes)
       for (Id c : fix.added) round_.links_back.push_back({c, fix.node, fix.level});
     if (round_.links_back.empty()) end_repair_if_done();
-    return std::max<std::size_t>(work_done_ - s.work_start + s.used, 1);
+    return std::max<std::size_t>(hnsw_work_done - s.work_start + s.used, 1);
   }
 
   // With no link back left: once the cursor has passed every id, on to kFree.
@@ -490,7 +488,7 @@ struct HnswMaintenance : HnswRepair<MetricT> {
     std::size_t used = s.used;
     if (s.refreshed != kInvalidId) {
       add(stats_.refreshed, 1);
-      used += work_done_ - s.work_start + params_.ef_construction * m_;  // + the search, roughly
+      used += hnsw_work_done - s.work_start + params_.ef_construction * m_;  // + the search, roughly
     }
     if (round_.refreshes == 0 || keys_.size() < 2) start_walk();
     return std::max<std::size_t>(used, 1);

@@ -4,7 +4,7 @@
 // from the entry point (relink_unreachable for an export, plan_relink for a round), a local rebuild
 // (plan_relinks_of), and the choice of a new entry point (best_live_entry).
 //
-// `detail::HnswRepair<MetricT>` adds these to the linking code (index/hnsw/linking.hpp); the
+// `detail::HnswRepair<Codec>` adds these to the linking code (index/hnsw/linking.hpp); the
 // maintenance rounds (index/hnsw/maintenance.hpp) apply what these plan. Thread-safety: const,
 // takes no lock; callers hold HnswIndex's shared lock. Next: index/hnsw/maintenance.hpp.
 #pragma once
@@ -23,9 +23,9 @@
 namespace vindex::detail {
 
 /// The linking code of index/hnsw/linking.hpp with maintenance's repair planning.
-template <class MetricT>
-struct HnswRepair : HnswLinking<MetricT> {
-  using Graph = HnswGraph<MetricT>;
+template <class Codec>
+struct HnswRepair : HnswLinking<Codec> {
+  using Graph = HnswGraph<Codec>;
   using typename Graph::Candidate;
   using Graph::closer;
   using Graph::distance;
@@ -45,15 +45,17 @@ struct HnswRepair : HnswLinking<MetricT> {
   using Graph::retired_;
   using Graph::schema_;
   using Graph::upper_;
-  using Graph::vector_of;
+  using Graph::distance_between;
+  using Graph::query_of;
+  using Graph::stored;
 
-  using typename HnswLinking<MetricT>::LinkPlan;
-  using HnswLinking<MetricT>::plan_update;
-  using HnswSearch<MetricT>::greedy;
-  using HnswSearch<MetricT>::scratch_;
-  using HnswSearch<MetricT>::search_layer;
+  using typename HnswLinking<Codec>::LinkPlan;
+  using HnswLinking<Codec>::plan_update;
+  using HnswSearch<Codec>::greedy;
+  using HnswSearch<Codec>::scratch_;
+  using HnswSearch<Codec>::search_layer;
 
-  using HnswLinking<MetricT>::HnswLinking;
+  using HnswLinking<Codec>::HnswLinking;
 
   // Walks of layer 0 relink_unreachable (and a maintenance round) makes at most: a displacement
   // can cut off the displaced node, so each walk after the first checks the last one's relinks.
@@ -90,7 +92,7 @@ struct HnswRepair : HnswLinking<MetricT> {
   // what keeps the graph as good as a fresh build under churn: re-choosing the whole list by the
   // heuristic, as sweeps did before, shrank the mean layer-0 degree on siftsmall from 16.6 (fresh)
   // to 9.2 and recall@10 at EF 10 from 0.93 to 0.87 (bench_churn). `added` gets the new links.
-  // Counts its distance computations in work_done_. Caller holds the shared lock.
+  // Counts its distance computations in hnsw_work_done. Caller holds the shared lock.
   template <class Gone>
   void repaired_list(Id u, unsigned level, std::span<const Id> list, Gone&& gone, std::vector<Id>& out,
                             std::vector<Id>& added) const {
@@ -113,12 +115,11 @@ struct HnswRepair : HnswLinking<MetricT> {
     }
     std::sort(pool.begin(), pool.end());
     pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
-    const float* base = vector_of(u);
     for (Id c : pool)
-      if (std::find(out.begin(), out.end(), c) == out.end()) candidates.push_back({distance(base, c), c});
+      if (std::find(out.begin(), out.end(), c) == out.end()) candidates.push_back({distance_between(u, c), c});
     std::sort(candidates.begin(), candidates.end(), closer);
     const std::size_t kept = out.size();
-    extend_by_heuristic(candidates, size, out, [this](Id c) { return vector_of(c); },
+    extend_by_heuristic(candidates, size, out, [this](Id c) { return stored(c); },
                         [&](std::size_t i) { candidates[i].id = kInvalidId; });  // taken
     for (const Candidate& c : candidates) {
       if (out.size() >= size) break;
@@ -221,13 +222,12 @@ struct HnswRepair : HnswLinking<MetricT> {
       for (std::size_t i = 0; i < bound; ++i) {
         const Id x = static_cast<Id>(i);
         if (!keys_.is_live(x) || reached[x]) continue;  // may be reached via a node re-linked before
-        const float* base = vector_of(x);
         Id host = kInvalidId;
         Distance best = std::numeric_limits<Distance>::infinity();
         own = planned(x);
         for (Id n : own) {
           if (!reached[n] || !has_room(n)) continue;
-          if (const Distance d = distance(base, n); d < best) {
+          if (const Distance d = distance_between(x, n); d < best) {
             best = d;
             host = n;
           }
@@ -238,7 +238,7 @@ struct HnswRepair : HnswLinking<MetricT> {
           for (std::size_t j = 0; j < bound; ++j) {
             const Id n = static_cast<Id>(j);
             if (!reached[n]) continue;
-            const Distance d = distance(base, n);
+            const Distance d = distance_between(x, n);
             // `closest == kInvalidId` first: even if a distance were not finite, some reached node
             // (the entry at least) is chosen, so no id below is ever kInvalidId.
             if (closest == kInvalidId || d < closest_d) {
@@ -255,9 +255,9 @@ struct HnswRepair : HnswLinking<MetricT> {
           fix_for(host).push_back(x);
         } else {  // every reached list is full: displace the farthest link of the closest node
           std::vector<Id>& links = fix_for(closest);
-          const float* cv = vector_of(closest);
-          *std::max_element(links.begin(), links.end(),
-                            [&](Id a, Id b) { return distance(cv, a) < distance(cv, b); }) = x;
+          *std::max_element(links.begin(), links.end(), [&](Id a, Id b) {
+            return distance_between(closest, a) < distance_between(closest, b);
+          }) = x;
           displaced = true;
         }
         reach_from(x);
@@ -301,8 +301,8 @@ struct HnswRepair : HnswLinking<MetricT> {
           Distance worst = -std::numeric_limits<Distance>::infinity();
           for (bool shared : {true, false}) {
             for (std::size_t j = 0; j < m0_; ++j)
-              if ((!shared || linked_back(hl[j], c.id)) && distance(vector_of(c.id), hl[j]) > worst) {
-                worst = distance(vector_of(c.id), hl[j]);
+              if ((!shared || linked_back(hl[j], c.id)) && distance_between(c.id, hl[j]) > worst) {
+                worst = distance_between(c.id, hl[j]);
                 r.slot = j;
               }
             if (worst > -std::numeric_limits<Distance>::infinity()) break;
@@ -326,7 +326,7 @@ struct HnswRepair : HnswLinking<MetricT> {
     select_by_heuristic(live, m_, chosen);
     for (Id n : chosen) {
       const Id* list = links0(n);
-      if (std::find(list, list + m0_, v) == list + m0_) plan_update(vector_of(v), n, 0, plan);
+      if (std::find(list, list + m0_, v) == list + m0_) plan_update(stored(v), n, 0, plan);
     }
   }
 
@@ -335,7 +335,8 @@ struct HnswRepair : HnswLinking<MetricT> {
   auto search_own_vector(Id x) const {
     auto scratch = scratch_.take();
     scratch->start_walk({});  // no deadline: a pooled scratch may hold a query's
-    const float* q = vector_of(x);
+    const auto query = query_of(x);
+    const float* q = query.data();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
@@ -379,8 +380,9 @@ struct HnswRepair : HnswLinking<MetricT> {
       if (!keys_.is_live(id)) continue;
       node.id = id;
       node.key.assign(keys_.key(id));
-      node.vector.assign(vector_of(id), vector_of(id) + schema_.dim);
-      node.magnitude = MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f;
+      node.vector.resize(schema_.dim);
+      Codec::decode(stored(id), node.vector.data(), schema_.dim);
+      node.magnitude = Codec::Metric::kNormalizes ? *magnitudes_.slot(id) : 1.0f;
       const unsigned top = level_of(id);
       node.links.resize(top + 1);
       for (unsigned l = 0; l <= top; ++l) {

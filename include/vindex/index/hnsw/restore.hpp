@@ -37,8 +37,8 @@ namespace vindex::detail {
 /// Fills the empty graph `g` with `nodes` and `info` after validating them against `g`'s schema and
 /// parameters and `limits`; returns the level generator `info` saved (seeded from the parameters
 /// when it saved none).
-template <class MetricT>
-std::mt19937_64 restore_graph(HnswGraph<MetricT>& g, const Limits& limits, const HnswGraphInfo& info,
+template <class Codec>
+std::mt19937_64 restore_graph(HnswGraph<Codec>& g, const Limits& limits, const HnswGraphInfo& info,
                               std::span<const HnswNodeData> nodes) {
   const std::size_t n = nodes.size();
   // Sizes before allocating: ids may leave holes, but not unboundedly many.
@@ -66,7 +66,7 @@ std::mt19937_64 restore_graph(HnswGraph<MetricT>& g, const Limits& limits, const
       corrupt_graph(where + " has an invalid vector: " + std::string(to_string(f)) + " (" +
                     std::to_string(node.vector.size()) + " elements)");
     if (!std::isfinite(node.magnitude) || node.magnitude <= 0 ||
-        (!MetricT::kNormalizes && node.magnitude != 1.0f))
+        (!Codec::Metric::kNormalizes && node.magnitude != 1.0f))
       corrupt_graph(where + " has magnitude " + std::to_string(node.magnitude));
   }
   int top_level = -1;
@@ -106,8 +106,7 @@ std::mt19937_64 restore_graph(HnswGraph<MetricT>& g, const Limits& limits, const
   for (std::size_t i : by_id) {
     const HnswNodeData& node = nodes[i];
     g.keys_.insert_at(node.id, node.key);
-    std::copy(node.vector.begin(), node.vector.end(), g.vector_of(node.id));
-    if constexpr (MetricT::kNormalizes) *g.magnitudes_.slot(node.id) = node.magnitude;
+    g.write_vector(node.id, node.vector.data(), node.magnitude);
     const unsigned levels = static_cast<unsigned>(node.links.size() - 1);
     g.upper_.reserve(levels);
     g.upper_.add(node.id, levels);

@@ -2,7 +2,7 @@
 // the best-first walk of one layer (the hot loop), KNN and range walks, and the exact scan that
 // replaces a filtered walk when few entries match.
 //
-// `detail::HnswSearch<MetricT>` adds these to the graph state (index/hnsw/graph.hpp) and owns the
+// `detail::HnswSearch<Codec>` adds these to the graph state (index/hnsw/graph.hpp) and owns the
 // pool of per-query scratch. It is a base of HnswIndex, not an interface: no virtual function, and
 // every call is resolved at compile time, as when these were members of HnswIndex.
 //
@@ -32,9 +32,9 @@
 namespace vindex::detail {
 
 /// The graph of index/hnsw/graph.hpp with its search walks and the query scratch pool.
-template <class MetricT>
-struct HnswSearch : HnswGraph<MetricT> {
-  using Graph = HnswGraph<MetricT>;
+template <class Codec>
+struct HnswSearch : HnswGraph<Codec> {
+  using Graph = HnswGraph<Codec>;
   using typename Graph::Candidate;
   using typename Graph::Scratch;
   using Graph::closer;
