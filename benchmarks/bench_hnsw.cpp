@@ -4,9 +4,12 @@
 // ef sweep recall@10 and single-thread queries/s of both libraries, with their timed passes
 // alternating so machine noise hits both alike; then the q/s ratio interpolated at recall 0.90, 0.95
 // and 0.99. Data: clustered Gaussian vectors (deterministic) or siftsmall. Ground truth: FlatIndex.
+// With --elements it compares vindex with itself instead: FLOAT32, FLOAT16 and BFLOAT16 storage on
+// the same data (build time, vector bytes, recall and q/s, ratios to FLOAT32 at equal recall).
 //
 //   bench_hnsw [--n 100000] [--dim 128] [--queries 1000] [--clusters 100] [--m 16]
 //              [--ef-construction 200] [--threads 2] [--reps 3] [--sift] [--no-hnswlib] [--build-only]
+//              [--elements]
 #include <malloc.h>
 
 #include <algorithm>
@@ -42,7 +45,7 @@ std::size_t heap_bytes() {
 struct Options {
   std::size_t n = 100000, dim = 128, queries = 1000, clusters = 100, m = 16, ef_construction = 200;
   unsigned threads = 2, reps = 3;
-  bool sift = false, hnswlib = true, build_only = false;
+  bool sift = false, hnswlib = true, build_only = false, elements = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -67,9 +70,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--sift") o.sift = true;
     else if (a == "--no-hnswlib") o.hnswlib = false;
     else if (a == "--build-only") o.build_only = true;
+    else if (a == "--elements") o.elements = true;
     else {
       std::fprintf(stderr, "usage: %s [--n N] [--dim D] [--queries Q] [--clusters C] [--m M] "
-                           "[--ef-construction E] [--threads T] [--reps R] [--sift] [--no-hnswlib] [--build-only]\n", argv[0]);
+                           "[--ef-construction E] [--threads T] [--reps R] [--sift] [--no-hnswlib] [--build-only] [--elements]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -109,6 +113,82 @@ double qps_at(const std::vector<Point>& sweep, double recall) {
     const Point& b = sweep[i];
     const double t = b.recall > a.recall ? (recall - a.recall) / (b.recall - a.recall) : 1.0;
     return a.qps + t * (b.qps - a.qps);
+  }
+  return 0;
+}
+
+// --elements: vindex HNSW storing FLOAT32, FLOAT16 and BFLOAT16 elements, built from the same data
+// (narrowed to the type: siftsmall's integers 0..255 are exact in all three) with the same
+// parameters, one thread; then the ef sweep, the three indexes' timed passes alternating and the
+// best of --reps kept; recall against the float ground truth.
+template <class T>
+std::unique_ptr<vindex::HnswIndex<T, vindex::metric::L2>> build_elements(const Options& o, const std::vector<float>& base,
+                                                                         const std::vector<std::string>& keys,
+                                                                         double& seconds) {
+  const auto dim = static_cast<std::uint32_t>(o.dim);
+  const auto t0 = Clock::now();
+  auto index = std::make_unique<vindex::HnswIndex<T, vindex::metric::L2>>(
+      vindex::VectorSchema{dim, vindex::element_type_v<T>, vindex::Metric::kL2},
+      vindex::HnswParams{.m = o.m, .ef_construction = o.ef_construction});
+  for (std::size_t i = 0; i < o.n; ++i) index->upsert(keys[i], {base.data() + i * o.dim, o.dim});
+  seconds = seconds_since(t0);
+  return index;
+}
+
+int run_elements(const Options& o, const std::vector<float>& base, const std::vector<float>& queries,
+                 const std::vector<std::vector<std::size_t>>& truth, const std::vector<std::string>& keys) {
+  double build[3];
+  auto f32 = build_elements<float>(o, base, keys, build[0]);
+  auto f16 = build_elements<vindex::Float16>(o, base, keys, build[1]);
+  auto bf16 = build_elements<vindex::BFloat16>(o, base, keys, build[2]);
+  const char* names[3] = {"FLOAT32", "FLOAT16", "BFLOAT16"};
+  const double vectors[3] = {double(f32->memory_breakdown().vectors), double(f16->memory_breakdown().vectors),
+                             double(bf16->memory_breakdown().vectors)};
+  std::printf("16-bit kernels: %s\n\n%-10s %10s %14s %10s\n", std::string(vindex::half_kernels_name()).c_str(), "TYPE",
+              "build s", "vector B/vec", "vs FLOAT32");
+  for (int t = 0; t < 3; ++t)
+    std::printf("%-10s %10.2f %14.1f %10.2f\n", names[t], build[t], vectors[t] / double(o.n), vectors[t] / vectors[0]);
+  auto pass = [&](const auto& index, std::size_t ef, Point& point, double& best) {
+    std::size_t hit = 0;
+    const auto s0 = Clock::now();
+    for (std::size_t q = 0; q < o.queries; ++q) {
+      const auto r = index.search({queries.data() + q * o.dim, o.dim}, 10, {.ef = ef});
+      for (const auto& h : r) hit += std::count(truth[q].begin(), truth[q].end(), std::stoull(h.key));
+    }
+    best = std::min(best, seconds_since(s0));
+    point.recall = double(hit) / double(o.queries * 10);
+  };
+  std::vector<Point> sweeps[3];
+  std::printf("\n%6s | %-21s | %-21s | %-21s\n", "ef", "FLOAT32 R@10 q/s", "FLOAT16 R@10 q/s", "BFLOAT16 R@10 q/s");
+  for (std::size_t ef : {10, 16, 24, 32, 48, 64, 96, 128, 192, 256}) {
+    Point p[3];
+    double best[3] = {1e30, 1e30, 1e30};
+    for (unsigned rep = 0; rep < o.reps; ++rep)
+      for (unsigned k = 0; k < 3; ++k) {  // a different first index every round
+        const unsigned t = (rep + k) % 3;
+        if (t == 0) pass(*f32, ef, p[0], best[0]);
+        if (t == 1) pass(*f16, ef, p[1], best[1]);
+        if (t == 2) pass(*bf16, ef, p[2], best[2]);
+      }
+    for (int t = 0; t < 3; ++t) {
+      p[t].qps = double(o.queries) / best[t];
+      sweeps[t].push_back(p[t]);
+    }
+    std::printf("%6zu | %8.4f %12.0f | %8.4f %12.0f | %8.4f %12.0f\n", ef, p[0].recall, p[0].qps, p[1].recall,
+                p[1].qps, p[2].recall, p[2].qps);
+  }
+  std::printf("\nq/s against FLOAT32 at equal recall@10 (interpolated):\n");
+  for (double target : {0.90, 0.95, 0.99}) {
+    const double base_qps = qps_at(sweeps[0], target);
+    std::printf("  recall %.2f:", target);
+    for (int t = 1; t < 3; ++t) {
+      const double qps = qps_at(sweeps[t], target);
+      if (base_qps > 0 && qps > 0)
+        std::printf("  %s %.2f", names[t], qps / base_qps);
+      else
+        std::printf("  %s not reached", names[t]);
+    }
+    std::printf("\n");
   }
   return 0;
 }
@@ -155,6 +235,8 @@ int main(int argc, char** argv) {
       for (const auto& h : hits[q]) truth[q].push_back(std::stoull(h.key));
     std::printf("ground truth: FlatIndex::search_batch in %.2f s\n", seconds_since(t0));
   }
+
+  if (o.elements) return run_elements(o, base, queries, truth, keys);
 
   using Index = vindex::HnswIndex<float, vindex::metric::L2>;
   const vindex::HnswParams params{.m = o.m, .ef_construction = o.ef_construction};

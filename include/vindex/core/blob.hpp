@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "vindex/core/error.hpp"
+#include "vindex/core/element.hpp"
 #include "vindex/core/schema.hpp"
 
 namespace vindex {
@@ -60,27 +61,6 @@ constexpr std::uint32_t byteswap32(std::uint32_t u) noexcept {
 inline std::uint16_t load_le16(const unsigned char* p) noexcept {
   return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
 }
-inline float half_to_float(std::uint16_t h) noexcept {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  std::uint32_t exponent = (h >> 10) & 0x1fu;
-  std::uint32_t mantissa = h & 0x3ffu;
-  std::uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);  // Inf or NaN
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {  // subnormal half: renormalise
-    exponent = 113;
-    while ((mantissa & 0x400u) == 0) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
 }  // namespace detail
 
 /// Checks a float vector against a schema: length, finite elements, squared length at most
@@ -120,14 +100,32 @@ inline VectorFailure decode_blob(const VectorSchema& schema, std::string_view bl
       break;
     case ElementType::kFloat16:
       for (std::size_t i = 0; i < out.size(); ++i)
-        out[i] = detail::half_to_float(detail::load_le16(bytes + 2 * i));
+        out[i] = Float16::to_float(detail::load_le16(bytes + 2 * i));
       break;
     case ElementType::kBFloat16:
       for (std::size_t i = 0; i < out.size(); ++i)
-        out[i] = std::bit_cast<float>(std::uint32_t{detail::load_le16(bytes + 2 * i)} << 16);
+        out[i] = BFloat16::to_float(detail::load_le16(bytes + 2 * i));
       break;
   }
   return check_vector(schema, out);
+}
+
+/// Makes the valid vector `v` one an index storing elements of `T` holds exactly: each element
+/// rounded to the nearest T (Float16, BFloat16; floats are left as they are). Returns kNonFinite
+/// when an element is beyond T's range, kZeroVector when under COSINE every element rounds to zero;
+/// `v` may then be partly rounded.
+template <class T>
+VectorFailure narrow_to(const VectorSchema& schema, std::span<float> v) noexcept {
+  if constexpr (is_half_element_v<T>) {
+    bool any_nonzero = false;
+    for (float& x : v) {
+      x = T::to_float(T::from_float(x));
+      if (!std::isfinite(x)) return VectorFailure::kNonFinite;
+      any_nonzero |= (x != 0.0f);
+    }
+    if (schema.metric == Metric::kCosine && !any_nonzero) return VectorFailure::kZeroVector;
+  }
+  return VectorFailure::kNone;
 }
 
 /// Encodes floats as a little-endian FLOAT32 blob, the bytes numpy's `tobytes()` writes.

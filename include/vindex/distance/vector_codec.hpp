@@ -17,8 +17,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
 
+#include "vindex/core/element.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/half.hpp"
 #include "vindex/distance/metric.hpp"
 
 namespace vindex::detail {
@@ -48,10 +53,21 @@ struct VectorCodec<float, MetricT> {
   /// Bytes one stored vector of `dim` elements takes.
   static constexpr std::size_t bytes(std::size_t dim) noexcept { return dim * sizeof(float); }
 
-  /// Writes the prepared vector `v` into `out` (bytes(dim) of them).
-  static void encode(const float* v, std::byte* out, std::size_t dim) noexcept { std::copy_n(v, dim, floats(out)); }
+  /// Whether the prepared vector `v` (with `magnitude`, the length it had before COSINE
+  /// normalised it) can be stored: for floats, always.
+  static bool fits(const float* /*v*/, float /*magnitude*/, std::size_t /*dim*/) noexcept { return true; }
+  /// Writes the prepared vector `v` into `out` (bytes(dim) of them); the magnitude is the index's.
+  static void encode(const float* v, float /*magnitude*/, std::byte* out, std::size_t dim) noexcept {
+    std::copy_n(v, dim, floats(out));
+  }
   /// Reads the stored vector at `v` into `out` (dim floats, prepared form).
   static void decode(const std::byte* v, float* out, std::size_t dim) noexcept { std::copy_n(floats(v), dim, out); }
+  /// Reads the stored vector at `v` into `out` as it was given (COSINE: times `magnitude`).
+  static void decode_given(const std::byte* v, float magnitude, float* out, std::size_t dim) noexcept {
+    decode(v, out, dim);
+    if constexpr (MetricT::kNormalizes)
+      for (std::size_t i = 0; i < dim; ++i) out[i] *= magnitude;
+  }
   /// The stored vector at `v` as a query.
   static Query query(const std::byte* v, std::size_t /*dim*/) noexcept { return Query(floats(v)); }
   /// A prepared vector in stored form: for floats, a view of the vector itself.
@@ -66,9 +82,10 @@ struct VectorCodec<float, MetricT> {
     const std::byte* p_;
   };
   /// The prepared vector `v` in stored form (what a vector not in the index yet is compared by).
-  static Encoded encoded(const float* v, std::size_t /*dim*/) noexcept { return Encoded(v); }
-  /// Whether the stored vector at `v` equals the prepared vector `q` exactly.
-  static bool equals(const float* q, const std::byte* v, std::size_t dim) noexcept {
+  static Encoded encoded(const float* v, float /*magnitude*/, std::size_t /*dim*/) noexcept { return Encoded(v); }
+  /// Whether the stored vector at `v` equals the prepared vector `q` exactly (the magnitude is
+  /// the index's to compare).
+  static bool equals(const float* q, float /*magnitude*/, const std::byte* v, std::size_t dim) noexcept {
     return std::equal(q, q + dim, floats(v));
   }
 
@@ -91,5 +108,152 @@ struct VectorCodec<float, MetricT> {
   static float* floats(std::byte* v) noexcept { return reinterpret_cast<float*>(v); }
 };
 
+
+/// 16-bit elements (Float16, BFloat16), stored as given: record = [dim elements, padded to 4 bytes]
+/// and, under COSINE, [1/|v| as a float]. A COSINE vector is not stored normalised (that would
+/// round the normalised values to 16 bits): its given elements are kept, so every distance is
+/// measured on exactly the values the host stored, and the kernel scales the dot product by 1/|v|.
+template <class T, class MetricT>
+  requires is_half_element_v<T>
+struct VectorCodec<T, MetricT> {
+  using Element = T;
+  using Metric = MetricT;
+
+  /// A float query made from a stored vector: its prepared (COSINE: normalised) floats.
+  class Query {
+   public:
+    /// The prepared floats.
+    const float* data() const noexcept { return v_.data(); }
+
+   private:
+    friend struct VectorCodec;
+    std::vector<float> v_;
+  };
+  /// A prepared vector in stored form.
+  class Encoded {
+   public:
+    /// The stored bytes.
+    const std::byte* data() const noexcept { return b_.data(); }
+
+   private:
+    friend struct VectorCodec;
+    std::vector<std::byte> b_;
+  };
+
+  /// Bytes of the elements of a vector of `dim` (padded, so that what follows stays 4-byte aligned).
+  static constexpr std::size_t element_bytes(std::size_t dim) noexcept { return (2 * dim + 3) / 4 * 4; }
+  /// Bytes one stored vector of `dim` elements takes.
+  static constexpr std::size_t bytes(std::size_t dim) noexcept {
+    return element_bytes(dim) + (MetricT::kNormalizes ? sizeof(float) : 0);
+  }
+
+  /// Whether the prepared vector `v` (with `magnitude`) stays finite once its given elements are
+  /// narrowed to T.
+  static bool fits(const float* v, float magnitude, std::size_t dim) noexcept {
+    for (std::size_t i = 0; i < dim; ++i)
+      if (!std::isfinite(T::to_float(T::from_float(given(v[i], magnitude))))) return false;
+    return true;
+  }
+  /// Writes the prepared vector `v` into `out`: its given elements (COSINE: `v` × `magnitude`,
+  /// which gives back the given 16-bit values exactly) narrowed to T, then under COSINE 1/magnitude.
+  static void encode(const float* v, float magnitude, std::byte* out, std::size_t dim) noexcept {
+    for (std::size_t i = 0; i < dim; ++i) {
+      const std::uint16_t h = T::from_float(given(v[i], magnitude));
+      std::memcpy(out + 2 * i, &h, 2);
+    }
+    std::memset(out + 2 * dim, 0, element_bytes(dim) - 2 * dim);
+    if constexpr (MetricT::kNormalizes) {
+      const float inverse = magnitude > 0 ? 1.0f / magnitude : 0.0f;
+      std::memcpy(out + element_bytes(dim), &inverse, sizeof inverse);
+    }
+  }
+  /// Reads the stored vector at `v` into `out` (dim floats, prepared form: COSINE normalised).
+  static void decode(const std::byte* v, float* out, std::size_t dim) noexcept {
+    widen_half<T>(elements(v), out, dim);
+    if constexpr (MetricT::kNormalizes) {
+      const float scale = inverse_magnitude(v, dim);
+      for (std::size_t i = 0; i < dim; ++i) out[i] *= scale;
+    }
+  }
+  /// Reads the stored vector at `v` into `out` as it was given (exact).
+  static void decode_given(const std::byte* v, float /*magnitude*/, float* out, std::size_t dim) noexcept {
+    widen_half<T>(elements(v), out, dim);
+  }
+  /// The stored vector at `v` as a query.
+  static Query query(const std::byte* v, std::size_t dim) {
+    Query q;
+    q.v_.resize(dim);
+    decode(v, q.v_.data(), dim);
+    return q;
+  }
+  /// The prepared vector `v` in stored form.
+  static Encoded encoded(const float* v, float magnitude, std::size_t dim) {
+    Encoded e;
+    e.b_.resize(bytes(dim));
+    encode(v, magnitude, e.b_.data(), dim);
+    return e;
+  }
+  /// Whether the stored vector at `v` equals the prepared vector `q` (with `magnitude`) once stored.
+  static bool equals(const float* q, float magnitude, const std::byte* v, std::size_t dim) noexcept {
+    for (std::size_t i = 0; i < dim; ++i)
+      if (T::from_float(given(q[i], magnitude)) != elements(v)[i]) return false;
+    return true;
+  }
+
+  /// Distance from the prepared query `q` to the stored vector at `v`.
+  static Distance distance(const float* q, const std::byte* v, std::size_t dim) noexcept {
+    if constexpr (MetricT::kind == vindex::Metric::kL2) {
+      return l2_squared_half<T>(q, elements(v), dim);
+    } else {
+      return 1.0f - dot_half<T>(q, elements(v), dim) * inverse_magnitude(v, dim);
+    }
+  }
+  /// distance(q, v, dim), also starting to load the stored vector at `next` into cache.
+  static Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
+                                    const std::byte* next) noexcept {
+    if constexpr (MetricT::kind == vindex::Metric::kL2) {
+      return l2_squared_half_fetching<T>(q, elements(v), dim, elements(next));
+    } else {
+      return 1.0f - dot_half_fetching<T>(q, elements(v), dim, elements(next)) * inverse_magnitude(v, dim);
+    }
+  }
+  /// Distance between two stored vectors: the first is widened a chunk at a time on the stack.
+  static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {
+    constexpr std::size_t kChunk = 256;
+    float widened[kChunk];
+    float sum = 0;
+    for (std::size_t from = 0; from < dim; from += kChunk) {
+      const std::size_t n = std::min(kChunk, dim - from);
+      widen_half<T>(elements(a) + from, widened, n);
+      if constexpr (MetricT::kind == vindex::Metric::kL2) {
+        sum += l2_squared_half<T>(widened, elements(b) + from, n);
+      } else {
+        sum += dot_half<T>(widened, elements(b) + from, n);
+      }
+    }
+    if constexpr (MetricT::kind == vindex::Metric::kL2) {
+      return sum;
+    } else {
+      return 1.0f - sum * inverse_magnitude(a, dim) * inverse_magnitude(b, dim);
+    }
+  }
+
+ private:
+  static float given(float prepared, float magnitude) noexcept {
+    return MetricT::kNormalizes ? prepared * magnitude : prepared;
+  }
+  static const std::uint16_t* elements(const std::byte* v) noexcept {
+    return reinterpret_cast<const std::uint16_t*>(v);
+  }
+  static float inverse_magnitude(const std::byte* v, std::size_t dim) noexcept {
+    if constexpr (MetricT::kNormalizes) {
+      float inverse;
+      std::memcpy(&inverse, v + element_bytes(dim), sizeof inverse);
+      return inverse;
+    } else {
+      return 1.0f;
+    }
+  }
+};
 
 }  // namespace vindex::detail

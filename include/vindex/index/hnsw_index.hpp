@@ -107,6 +107,7 @@
 #include <vector>
 
 #include "vindex/core/blob.hpp"
+#include "vindex/core/element.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/executor.hpp"
 #include "vindex/core/limits.hpp"
@@ -136,12 +137,15 @@
 
 namespace vindex {
 
-/// Approximate KNN index. `T` is the stored element type (float); `MetricT` a policy of
-/// distance/metric.hpp.
+/// Approximate KNN index. `T` is the stored element type: float, or Float16 / BFloat16
+/// (core/element.hpp), which take vectors of their own schema TYPE and store each element in 16 bits
+/// as given (half the vector memory; distances are measured on exactly those values; a float vector
+/// given to a 16-bit index is rounded to nearest, and one with an element beyond the type's range is
+/// rejected as kNonFinite). `MetricT` is a policy of distance/metric.hpp.
 template <class T, class MetricT>
 class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
                   private detail::HnswInsert<detail::VectorCodec<T, MetricT>> {
-  static_assert(std::is_same_v<T, float>, "HnswIndex stores float elements");
+  static_assert(std::is_same_v<T, float> || is_half_element_v<T>, "HnswIndex stores float, Float16 or BFloat16");
   using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
@@ -258,9 +262,16 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   /// a per-insert temporary, keeps the entries inserted before it.)
   std::size_t insert_batch(std::span<const BatchItem> items, unsigned threads = 0) {
     const std::size_t dim = schema_.dim;
-    for (const auto& [key, vector] : items) {
-      limits_.check_key(key.size());
-      throw_if_failed(check_vector(schema_, vector), schema_, key, vector.size(), false);
+    {
+      std::vector<float> narrowed;
+      for (const auto& [key, vector] : items) {
+        limits_.check_key(key.size());
+        throw_if_failed(check_vector(schema_, vector), schema_, key, vector.size(), false);
+        if constexpr (is_half_element_v<T>) {
+          narrowed.assign(vector.begin(), vector.end());
+          throw_if_failed(narrow_to<T>(schema_, narrowed), schema_, key, vector.size(), false);
+        }
+      }
     }
     // Last occurrence of each key wins; keep the items' order otherwise.
     std::vector<std::size_t> order;
@@ -276,6 +287,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
     for (std::size_t j = 0; j < order.size(); ++j) {
       std::span<float> v(prepared.data() + j * dim, dim);
       std::copy(items[order[j]].second.begin(), items[order[j]].second.end(), v.begin());
+      (void)narrow_to<T>(schema_, v);  // checked above
       magnitudes[j] = metric::prepare<MetricT>(v);
     }
 
@@ -336,7 +348,9 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
       std::shared_lock lock(graph_mutex_);
       for (std::size_t i = 0; i < items.size(); ++i) {
         const std::span<float> v(prepared.data() + keys.size() * dim, dim);
-        if (auto failure = decode_blob(schema_, items[i].second, v); failure != VectorFailure::kNone) {
+        auto failure = decode_blob(schema_, items[i].second, v);
+        if (failure == VectorFailure::kNone) failure = narrow_to<T>(schema_, v);
+        if (failure != VectorFailure::kNone) {
           results[i] = {UpsertOutcome::kRejected, failure, kInvalidId};
           continue;
         }
@@ -562,6 +576,8 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   }
 
   UpsertResult store(KeyView key, std::vector<float>& v) {
+    if (const auto failure = narrow_to<T>(schema_, v); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
     const float magnitude = metric::prepare<MetricT>(v);
     std::lock_guard writer(writer_mutex_);
     Id replaced = kInvalidId;
@@ -690,7 +706,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
     LinkPlan plan;
     {
       std::shared_lock lock(graph_mutex_);
-      plan = plan_links(v.data(), level, replaced, concurrent, [&] {
+      plan = plan_links(v.data(), magnitude, level, replaced, concurrent, [&] {
         if (concurrent) lock.unlock();  // storage is reserved: layer 0 is planned without the lock
       });
     }
@@ -791,6 +807,10 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
 
   static VectorSchema validated(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
     FrontEnd::check_schema(schema, limits);
+    if (is_half_element_v<T> && schema.type != element_type_v<T>)
+      throw Error(ErrorCode::kInvalidArgument, "an HnswIndex of " + std::string(to_string(element_type_v<T>)) +
+                                                   " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
+                                                   ", not " + std::string(to_string(schema.type)));
     limits.check_m(params.m);
     limits.check_ef(params.ef_construction, "EF_CONSTRUCTION");
     limits.check_ef(params.ef_runtime, "EF_RUNTIME");

@@ -61,8 +61,8 @@ struct HnswSnapshotPayloads {
   std::vector<std::vector<std::byte>> entries, links;
 };
 
-template <class MetricT>
-HnswSnapshotPayloads hnsw_payloads(const HnswIndex<float, MetricT>& index, std::size_t section_bytes) {
+template <class T, class MetricT>
+HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT>& index, std::size_t section_bytes) {
   const VectorSchema& schema = index.schema();
   HnswSnapshotPayloads out;
   std::vector<Id> old_ids;          // ascending: new id = position
@@ -143,8 +143,8 @@ inline void write_hnsw_sections(const HnswSnapshotPayloads& p, snapshot::Snapsho
 
 /// Writes `index` as a snapshot to `out` (INDX, HPRM, ENTR…, HLNK…, END). Throws kIo when the
 /// stream fails. The same index always gives the same bytes.
-template <class MetricT>
-void save(const HnswIndex<float, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
+template <class T, class MetricT>
+void save(const HnswIndex<T, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
   using namespace snapshot;
   const detail::HnswSnapshotPayloads p = detail::hnsw_payloads(index, detail::section_bytes_of(options));
   constexpr std::uint64_t kFraming = kSectionHeaderBytes + kSectionTrailerBytes;
@@ -229,14 +229,18 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
   return h;
 }
 
-template <class MetricT>
-std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotReader& reader,
-                                                          const HnswSnapshotHeader& h, const LoadOptions& options) {
+template <class MetricT, class T = float>
+std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& reader, const HnswSnapshotHeader& h,
+                                                      const LoadOptions& options) {
   using namespace snapshot;
   if (h.schema.metric != MetricT::kind)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
                                                 " index, but a " + std::string(to_string(MetricT::kind)) +
                                                 " HnswIndex was asked for");
+  if (is_half_element_v<T> && h.schema.type != element_type_v<T>)
+    throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
+                                                " vectors, but an HnswIndex of " +
+                                                std::string(to_string(element_type_v<T>)) + " was asked for");
   const std::size_t dim = h.schema.dim;
   const std::size_t m = h.params.m;
   std::vector<HnswNodeData> nodes;
@@ -300,8 +304,8 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
                                              std::to_string(nodes.size()) + " entries and " + std::to_string(linked) +
                                              " nodes' links, but INDX announced " + std::to_string(h.entry_count));
   try {
-    return std::make_unique<HnswIndex<float, MetricT>>(h.schema, h.params, options.limits, h.info, nodes,
-                                                       options.memory);
+    return std::make_unique<HnswIndex<T, MetricT>>(h.schema, h.params, options.limits, h.info, nodes,
+                                                   options.memory);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorruptData, "snapshot graph rejected at offset " + std::to_string(reader.offset()) +
                                              ": " + e.what());
@@ -310,15 +314,16 @@ std::unique_ptr<HnswIndex<float, MetricT>> read_hnsw_body(snapshot::SnapshotRead
 
 }  // namespace detail
 
-/// Reads an HNSW snapshot into a new index with metric `MetricT`. Throws (and builds nothing) on
+/// Reads an HNSW snapshot into a new index with metric `MetricT` storing elements of `T` (float:
+/// any TYPE, widened; Float16 / BFloat16: a snapshot of that TYPE). Throws (and builds nothing) on
 /// any problem: kCorruptData for a damaged or hostile snapshot (including a graph the restoring
-/// constructor refuses), kSchemaMismatch for a FLAT snapshot, another metric or expected schema,
-/// kIo when the stream fails.
-template <class MetricT>
-std::unique_ptr<HnswIndex<float, MetricT>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
+/// constructor refuses), kSchemaMismatch for a FLAT snapshot, another metric, TYPE or expected
+/// schema, kIo when the stream fails.
+template <class MetricT, class T = float>
+std::unique_ptr<HnswIndex<T, MetricT>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
-  return detail::only_index(reader, detail::read_hnsw_body<MetricT>(reader, h, options));
+  return detail::only_index(reader, detail::read_hnsw_body<MetricT, T>(reader, h, options));
 }
 
 /// A loaded HnswIndex of whichever metric the snapshot holds.

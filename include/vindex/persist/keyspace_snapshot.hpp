@@ -46,11 +46,13 @@ struct snapshot_index_traits : std::false_type {};
 template <class MetricT>
 struct snapshot_index_traits<FlatIndex<float, MetricT>> : std::true_type {
   using Metric = MetricT;
+  using Element = float;
   static constexpr bool kHnsw = false;
 };
-template <class MetricT>
-struct snapshot_index_traits<HnswIndex<float, MetricT>> : std::true_type {
+template <class T, class MetricT>
+struct snapshot_index_traits<HnswIndex<T, MetricT>> : std::true_type {
   using Metric = MetricT;
+  using Element = T;
   static constexpr bool kHnsw = true;
 };
 
@@ -150,7 +152,7 @@ inline void write_keyspace_sections(const KeyspaceState& s, snapshot::SnapshotWr
 template <class IndexT>
 void save(const KeyspaceIndex<IndexT>& keyspace, Serializer& out, const SaveOptions& options = {}) {
   using Traits = detail::snapshot_index_traits<IndexT>;
-  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<float, …>");
+  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<T, …>");
   const std::size_t section_bytes = detail::section_bytes_of(options);
   const KeyspaceState state = keyspace.export_state();
   if constexpr (Traits::kHnsw) {
@@ -285,7 +287,7 @@ inline void read_failure_events(const snapshot::Section& s, KeyspaceState& state
 }  // namespace detail
 
 /// Reads a keyspace snapshot whose vector index is an `IndexT` (FlatIndex<float, M> or
-/// HnswIndex<float, M>) into a new KeyspaceIndex over `source` (which must outlive it). Throws, and
+/// HnswIndex<T, M>) into a new KeyspaceIndex over `source` (which must outlive it). Throws, and
 /// builds nothing, on any problem: kCorruptData for damage or a state that disagrees with the index,
 /// kSchemaMismatch for another index kind or metric, or a snapshot of a bare index.
 template <class IndexT>
@@ -294,13 +296,13 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
                                                      KeyspaceOptions keyspace_options = {}) {
   using namespace snapshot;
   using Traits = detail::snapshot_index_traits<IndexT>;
-  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<float, …>");
+  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<T, …>");
   using MetricT = typename Traits::Metric;
   SnapshotReader reader(in);
   std::unique_ptr<IndexT> index;
   if constexpr (Traits::kHnsw) {
     const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
-    index = detail::read_hnsw_body<MetricT>(reader, h, options);
+    index = detail::read_hnsw_body<MetricT, typename Traits::Element>(reader, h, options);
   } else {
     const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
     index = detail::load_flat_after_header<MetricT>(reader, h, options);

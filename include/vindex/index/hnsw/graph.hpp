@@ -96,7 +96,7 @@ struct HnswGraph {
   typename Codec::Query query_of(Id id) const { return Codec::query(stored(id), schema_.dim); }
   /// Writes the prepared vector `v` (and, under COSINE, its magnitude) as the vector of `id`.
   void write_vector(Id id, const float* v, float magnitude) noexcept {
-    Codec::encode(v, record(id), schema_.dim);
+    Codec::encode(v, magnitude, record(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
   }
 
@@ -269,7 +269,7 @@ struct HnswGraph {
 
   /// Whether `id` stores exactly `v` (prepared) with `magnitude`: an upsert that changes nothing.
   bool same_vector(Id id, const float* v, float magnitude) const noexcept {
-    return Codec::equals(v, stored(id), schema_.dim) &&
+    return Codec::equals(v, magnitude, stored(id), schema_.dim) &&
            (!MetricT::kNormalizes || *magnitudes_.slot(id) == magnitude);
   }
 
@@ -335,11 +335,7 @@ struct HnswGraph {
   /// The vector of `id` as it was given (COSINE: de-normalised). Caller holds the shared lock.
   std::vector<float> given_vector(Id id) const {
     std::vector<float> out(schema_.dim);
-    Codec::decode(stored(id), out.data(), schema_.dim);
-    if constexpr (MetricT::kNormalizes) {
-      const float magnitude = *magnitudes_.slot(id);
-      for (float& x : out) x *= magnitude;
-    }
+    Codec::decode_given(stored(id), MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f, out.data(), schema_.dim);
     return out;
   }
 

@@ -106,14 +106,15 @@ struct HnswInsert : HnswMaintenance<Codec> {
   /// Forgets snapshot_tombstones()'s marks once the batch is done.
   void drop_tombstone_snapshot() noexcept { batch_tombstones_ = {}; }
 
-  /// Finds the new node's neighbours on each of its layers and the lists those neighbours will
-  /// have with it, so that commit() only writes. Caller holds the shared lock and passes
+  /// Finds the neighbours of the new node (prepared vector `q`, given length `magnitude`) on each of
+  /// its layers and the lists those neighbours will have with it, so that commit() only writes. Caller holds the shared lock and passes
   /// `release`, called once before layer 0: with `concurrent` (insert_batch's threads, node storage
   /// reserved up front so no id's record moves) it drops the lock, and the layer-0 part, nearly all
   /// of the work, runs without it: other threads' commits go on meanwhile, and commit() applies an
   /// update only to a list still as it was read, re-planning the others under the exclusive lock.
   template <class Release>
-  LinkPlan plan_links(const float* q, unsigned level, Id replaced, bool concurrent, Release&& release) const {
+  LinkPlan plan_links(const float* q, float magnitude, unsigned level, Id replaced, bool concurrent,
+                      Release&& release) const {
     LinkPlan plan;
     if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
@@ -121,7 +122,7 @@ struct HnswInsert : HnswMaintenance<Codec> {
     const std::size_t id_bound = concurrent ? nodes_.capacity_slots() : keys_.id_bound();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
-    const auto encoded = Codec::encoded(q, schema_.dim);  // the new vector as lists compare it
+    const auto encoded = Codec::encoded(q, magnitude, schema_.dim);  // the new vector as lists compare it
     for (int l = max_level_; l > static_cast<int>(level); --l)
       greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
     const int top = std::min(static_cast<int>(level), max_level_);

@@ -68,6 +68,8 @@ std::mt19937_64 restore_graph(HnswGraph<Codec>& g, const Limits& limits, const H
     if (!std::isfinite(node.magnitude) || node.magnitude <= 0 ||
         (!Codec::Metric::kNormalizes && node.magnitude != 1.0f))
       corrupt_graph(where + " has magnitude " + std::to_string(node.magnitude));
+    if (!Codec::fits(node.vector.data(), node.magnitude, node.vector.size()))
+      corrupt_graph(where + " has an element out of the range of " + std::string(to_string(g.schema_.type)));
   }
   int top_level = -1;
   for (const HnswNodeData& node : nodes) {

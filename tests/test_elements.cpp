@@ -1,0 +1,361 @@
+// Element types: FLOAT16 and BFLOAT16 conversions, their distance kernels, and HnswIndex storing
+// vectors in 16 bits (each type × metric against a double-precision brute force over the same
+// values, exact values back, memory, bad input, batches and maintenance, snapshots).
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/reference.hpp"
+#include "vindex/vindex.hpp"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+using namespace vindex;
+using namespace vindex_test;
+
+namespace {
+
+float bits_to_float(std::uint32_t u) { return std::bit_cast<float>(u); }
+
+// The element of T nearest to x, found by looking at both neighbours of the candidate: the
+// specification from_float must meet (ties to even).
+template <class T>
+void check_nearest(float x) {
+  const std::uint16_t h = T::from_float(x);
+  const double got = T::to_float(h);
+  if (std::isinf(got)) return;  // overflow is checked on its own
+  for (int step : {-1, 1}) {
+    const std::uint16_t other = static_cast<std::uint16_t>(h + step);
+    const double alt = T::to_float(other);
+    if (std::isnan(alt) || std::isinf(alt) || (std::signbit(alt) != std::signbit(got) && alt != 0)) continue;
+    const double d_got = std::abs(double(x) - got), d_alt = std::abs(double(x) - alt);
+    CHECK(d_got <= d_alt);
+    if (d_got == d_alt && got != alt) CHECK((h & 1u) == 0u);  // a tie goes to the even one
+  }
+}
+
+// A float vector whose elements are values of T (as a FLOAT16 / BFLOAT16 blob would give them).
+template <class T>
+std::vector<float> random_elements(std::mt19937& rng, std::size_t dim, float scale = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(dim);
+  for (float& x : v) x = T::to_float(T::from_float(nd(rng)));
+  return v;
+}
+
+template <class T>
+std::string blob_of(const std::vector<float>& v) {
+  std::string blob(2 * v.size(), '\0');
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::uint16_t h = T::from_float(v[i]);
+    blob[2 * i] = static_cast<char>(h & 0xff);
+    blob[2 * i + 1] = static_cast<char>(h >> 8);
+  }
+  return blob;
+}
+
+template <class T, class M>
+struct Case {
+  using Element = T;
+  using Metric = M;
+};
+
+}  // namespace
+
+TEST_CASE("Float16 and BFloat16: every element widens and narrows back to itself") {
+  for (std::uint32_t u = 0; u <= 0xffff; ++u) {
+    const auto h = static_cast<std::uint16_t>(u);
+    const float f = Float16::to_float(h), b = BFloat16::to_float(h);
+    if (std::isnan(f)) {
+      CHECK(std::isnan(Float16::to_float(Float16::from_float(f))));
+    } else if (Float16::from_float(f) != h) {
+      FAIL_CHECK("Float16 " << u << " does not come back");
+    }
+    if (std::isnan(b)) {
+      CHECK(std::isnan(BFloat16::to_float(BFloat16::from_float(b))));
+    } else if (BFloat16::from_float(b) != h) {
+      FAIL_CHECK("BFloat16 " << u << " does not come back");
+    }
+  }
+}
+
+TEST_CASE("Float16 and BFloat16 narrow to the nearest element, ties to even, and overflow to Inf") {
+  // Float16's edges: the largest finite value, the rounding boundary past it, subnormals.
+  CHECK(Float16::from_float(65504.0f) == 0x7bffu);
+  CHECK(Float16::from_float(65519.99f) == 0x7bffu);
+  CHECK(Float16::from_float(65520.0f) == 0x7c00u);  // the tie rounds to the even one: Inf
+  CHECK(Float16::from_float(-1e9f) == 0xfc00u);
+  CHECK(Float16::from_float(std::ldexp(1.0f, -24)) == 1u);         // smallest subnormal
+  CHECK(Float16::from_float(std::ldexp(1.0f, -25)) == 0u);         // half of it: tie to even, 0
+  CHECK(Float16::from_float(std::ldexp(3.0f, -25)) == 2u);         // 1.5 steps: tie to even, 2
+  CHECK(Float16::from_float(std::ldexp(1.0f, -14)) == 0x0400u);    // smallest normal
+  CHECK(Float16::from_float(std::ldexp(1023.5f, -24)) == 0x0400u);  // rounds up into the normals
+  CHECK(Float16::from_float(-0.0f) == 0x8000u);
+  CHECK(std::isnan(Float16::to_float(Float16::from_float(std::numeric_limits<float>::quiet_NaN()))));
+  // BFloat16: ties to even, overflow.
+  CHECK(BFloat16::from_float(bits_to_float(0x3f808000u)) == 0x3f80u);
+  CHECK(BFloat16::from_float(bits_to_float(0x3f818000u)) == 0x3f82u);
+  CHECK(BFloat16::from_float(bits_to_float(0x3f808001u)) == 0x3f81u);
+  CHECK(BFloat16::from_float(std::numeric_limits<float>::max()) == 0x7f80u);
+  CHECK(std::isnan(BFloat16::to_float(BFloat16::from_float(std::numeric_limits<float>::quiet_NaN()))));
+
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<std::uint32_t> bits;
+  for (int i = 0; i < 200000; ++i) {
+    const float x = bits_to_float(bits(rng));
+    if (!std::isfinite(x)) continue;
+    // Spread over Float16's range too: the same mantissa with an exponent in [-30, 17].
+    int exponent = 0;
+    const float y = std::ldexp(std::frexp(x, &exponent) * 2.0f, static_cast<int>(bits(rng) % 48) - 30);
+    check_nearest<BFloat16>(x);
+    check_nearest<Float16>(y);
+#if defined(__F16C__)
+    if (Float16::from_float(y) != _cvtss_sh(y, _MM_FROUND_TO_NEAREST_INT)) FAIL_CHECK("vcvtps2ph disagrees at " << y);
+#endif
+  }
+}
+
+TEST_CASE_TEMPLATE("16-bit kernels agree with double precision over the widened elements", T, Float16, BFloat16) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  for (std::size_t dim : {1u, 2u, 7u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 100u, 128u, 257u, 784u}) {
+    std::vector<float> q(dim), wide(dim);
+    std::vector<std::uint16_t> v(dim), next(dim);
+    for (std::size_t i = 0; i < dim; ++i) {
+      q[i] = nd(rng);
+      v[i] = T::from_float(nd(rng));
+      wide[i] = T::to_float(v[i]);
+    }
+    double l2 = 0, dot = 0, scale = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double d = double(q[i]) - double(wide[i]);
+      l2 += d * d;
+      dot += double(q[i]) * double(wide[i]);
+      scale += std::abs(double(q[i]) * double(wide[i])) + double(q[i]) * double(q[i]) + double(wide[i]) * wide[i];
+    }
+    const double tolerance = 1e-6 * scale + 1e-6;
+    CAPTURE(dim);
+    CHECK(std::abs(l2_squared_half<T>(q.data(), v.data(), dim) - l2) <= tolerance);
+    CHECK(std::abs(dot_half<T>(q.data(), v.data(), dim) - dot) <= tolerance);
+    // The fetching variants compute the same sums, bit for bit.
+    CHECK(l2_squared_half_fetching<T>(q.data(), v.data(), dim, next.data()) ==
+          l2_squared_half<T>(q.data(), v.data(), dim));
+    CHECK(dot_half_fetching<T>(q.data(), v.data(), dim, next.data()) == dot_half<T>(q.data(), v.data(), dim));
+  }
+  MESSAGE("16-bit kernels of this build: " << half_kernels_name());
+}
+
+TEST_CASE_TEMPLATE("HnswIndex over 16-bit elements agrees with a double brute force over the same values", C,
+                   Case<Float16, metric::L2>, Case<Float16, metric::InnerProduct>, Case<Float16, metric::Cosine>,
+                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>,
+                   Case<BFloat16, metric::Cosine>) {
+  using T = typename C::Element;
+  using M = typename C::Metric;
+  constexpr std::uint32_t kDim = 20;
+  const VectorSchema schema{kDim, element_type_v<T>, M::kind};
+  HnswIndex<T, M> index(schema, HnswParams{.m = 8, .ef_construction = 60, .block_size = 64, .seed = 9});
+  Model model;
+  std::mt19937 rng(17);
+  for (int i = 0; i < 400; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    model[key] = random_elements<T>(rng, kDim, 3.0f);
+    CHECK(index.upsert_blob(key, blob_of<T>(model[key])) == UpsertOutcome::kInserted);
+  }
+  // Churn: erase a quarter, replace a few, with maintenance in between.
+  for (int i = 0; i < 400; i += 4) {
+    index.erase("k" + std::to_string(i));
+    model.erase("k" + std::to_string(i));
+  }
+  for (int i = 1; i < 400; i += 40) {
+    const std::string key = "k" + std::to_string(i);
+    model[key] = random_elements<T>(rng, kDim, 3.0f);
+    CHECK(index.upsert(key, model[key]) == UpsertOutcome::kUpdated);
+  }
+  index.maintain(1u << 20);
+  REQUIRE(index.size() == model.size());
+
+  // Values come back exactly as given.
+  for (const auto& [key, v] : model) {
+    const auto got = index.get_vector(key);
+    REQUIRE(got.has_value());
+    CHECK(*got == v);
+    CHECK(index.upsert_blob(key, blob_of<T>(v)) == UpsertOutcome::kUnchanged);
+  }
+  // With ef above the entry count the walk covers the whole graph: results are the exact top 10.
+  for (int qi = 0; qi < 40; ++qi) {
+    std::normal_distribution<float> nd;
+    std::vector<float> q(kDim);
+    for (float& x : q) x = nd(rng);
+    const auto truth = brute_force<M>(model, q, 10);
+    const auto got = index.search(q, 10, {.ef = 512});
+    REQUIRE(got.size() == truth.size());
+    for (std::size_t r = 0; r < got.size(); ++r) {
+      CAPTURE(r);
+      CHECK(got[r].key == truth[r].key);
+      CHECK(std::abs(got[r].distance - truth[r].distance) <= 1e-5 * (1 + std::abs(truth[r].distance)));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("16-bit elements take half the vector memory of floats", C, Case<Float16, metric::L2>,
+                   Case<BFloat16, metric::Cosine>) {
+  using T = typename C::Element;
+  using M = typename C::Metric;
+  constexpr std::uint32_t kDim = 64;
+  const HnswParams params{.m = 8, .block_size = 128};
+  HnswIndex<T, M> narrow(VectorSchema{kDim, element_type_v<T>, M::kind}, params);
+  HnswIndex<float, M> wide(VectorSchema{kDim, ElementType::kFloat32, M::kind}, params);
+  std::mt19937 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    const auto v = random_elements<T>(rng, kDim);
+    narrow.upsert("k" + std::to_string(i), v);
+    wide.upsert("k" + std::to_string(i), v);
+  }
+  const std::size_t slots = 384;  // three blocks of 128
+  // 16-bit: 2 bytes an element instead of 4, and under COSINE 1/|v| (a float) in the record; the
+  // magnitude beside the record is the same for both.
+  const std::size_t saved = 2 * kDim - (M::kNormalizes ? sizeof(float) : 0);
+  CHECK(wide.memory_breakdown().vectors - narrow.memory_breakdown().vectors == slots * saved);
+  CHECK(narrow.memory_breakdown().vectors <= slots * (2 * kDim + 8) + 64);
+  CHECK(narrow.memory_breakdown().links == wide.memory_breakdown().links);
+  MESSAGE("bytes per vector, " << to_string(element_type_v<T>) << ": "
+                                << narrow.memory_breakdown().vectors / slots << " against "
+                                << wide.memory_breakdown().vectors / slots << " for FLOAT32");
+}
+
+TEST_CASE("16-bit indexes reject what they cannot store, and change nothing") {
+  constexpr std::uint32_t kDim = 4;
+  HnswIndex<Float16, metric::Cosine> index(VectorSchema{kDim, ElementType::kFloat16, Metric::kCosine});
+  index.upsert("a", std::vector<float>{1, 2, 3, 4});
+  const std::size_t bytes = index.memory_bytes();
+  // Beyond FLOAT16's range: kNonFinite, as an Inf element would be.
+  const auto big = index.try_upsert("b", std::vector<float>{1, 70000, 3, 4});
+  CHECK(big.outcome == UpsertOutcome::kRejected);
+  CHECK(big.failure == VectorFailure::kNonFinite);
+  CHECK_THROWS_AS(index.upsert("a", std::vector<float>{1, -1e6f, 3, 4}), Error);
+  // Every element rounds to zero: no direction under COSINE.
+  const auto tiny = index.try_upsert("c", std::vector<float>{1e-9f, 0, -1e-9f, 0});
+  CHECK(tiny.failure == VectorFailure::kZeroVector);
+  // A blob of the wrong size for FLOAT16 (a FLOAT32 blob of the same dimension).
+  const auto wrong = index.try_upsert_blob("d", to_float32_blob(std::vector<float>{1, 2, 3, 4}));
+  CHECK(wrong.failure == VectorFailure::kWrongSize);
+  // A batch with one bad vector inserts nothing.
+  const std::vector<float> good{1, 1, 1, 1}, bad{1, 1, 1e5f, 1};
+  const std::vector<HnswIndex<Float16, metric::Cosine>::BatchItem> items{{"e", good}, {"f", bad}};
+  CHECK_THROWS_AS(index.insert_batch(items, 2), Error);
+  CHECK(index.size() == 1);
+  CHECK(index.memory_bytes() == bytes);
+  CHECK(*index.get_vector("a") == std::vector<float>{1, 2, 3, 4});
+  // A float vector is rounded to the nearest FLOAT16.
+  index.upsert("g", std::vector<float>{0.1f, 0.2f, 0.3f, 1000.3f});
+  const auto g = *index.get_vector("g");
+  CHECK(g[0] == Float16::to_float(Float16::from_float(0.1f)));
+  CHECK(g[3] == 1000.5f);  // FLOAT16 steps by 0.5 between 512 and 1024
+  // The schema's TYPE must be the element type.
+  CHECK_THROWS_AS((HnswIndex<Float16, metric::L2>(VectorSchema{kDim, ElementType::kFloat32, Metric::kL2})), Error);
+  CHECK_THROWS_AS((HnswIndex<BFloat16, metric::L2>(VectorSchema{kDim, ElementType::kFloat16, Metric::kL2})), Error);
+}
+
+TEST_CASE_TEMPLATE("16-bit batches and blob batches store the same values as single upserts", T, Float16, BFloat16) {
+  constexpr std::uint32_t kDim = 24;
+  const VectorSchema schema{kDim, element_type_v<T>, Metric::kIP};
+  HnswIndex<T, metric::InnerProduct> batch(schema), blobs(schema);
+  std::mt19937 rng(23);
+  std::vector<std::string> keys;
+  std::vector<std::vector<float>> vectors;
+  std::vector<std::string> blob_bytes;
+  for (int i = 0; i < 300; ++i) {
+    keys.push_back("b" + std::to_string(i));
+    vectors.push_back(random_elements<T>(rng, kDim));
+    blob_bytes.push_back(blob_of<T>(vectors.back()));
+  }
+  std::vector<typename HnswIndex<T, metric::InnerProduct>::BatchItem> items;
+  std::vector<typename HnswIndex<T, metric::InnerProduct>::BlobItem> blob_items;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    items.emplace_back(keys[i], vectors[i]);
+    blob_items.emplace_back(keys[i], blob_bytes[i]);
+  }
+  CHECK(batch.insert_batch(items, 2) == keys.size());
+  std::vector<UpsertResult> results(blob_items.size());
+  std::vector<std::thread> threads;
+  blobs.try_upsert_blobs(blob_items, results, 2, [&](std::function<void()> task) { threads.emplace_back(task); });
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    CHECK(results[i].outcome == UpsertOutcome::kInserted);
+    CHECK(*batch.get_vector(keys[i]) == vectors[i]);
+    CHECK(*blobs.get_vector(keys[i]) == vectors[i]);
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 2) batch.erase(keys[i]);
+  batch.compact();
+  CHECK(batch.size() == keys.size() / 2);
+  for (std::size_t i = 1; i < keys.size(); i += 2) CHECK(*batch.get_vector(keys[i]) == vectors[i]);
+}
+
+TEST_CASE_TEMPLATE("16-bit snapshots load back the same values and answers", C, Case<Float16, metric::Cosine>,
+                   Case<BFloat16, metric::L2>) {
+  using T = typename C::Element;
+  using M = typename C::Metric;
+  constexpr std::uint32_t kDim = 16;
+  HnswIndex<T, M> index(VectorSchema{kDim, element_type_v<T>, M::kind}, HnswParams{.m = 6, .seed = 4});
+  std::mt19937 rng(29);
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < 250; ++i) {
+    vectors.push_back(random_elements<T>(rng, kDim, 10.0f));
+    index.upsert("s" + std::to_string(i), vectors.back());
+  }
+  for (int i = 0; i < 250; i += 5) index.erase("s" + std::to_string(i));  // tombstones, repaired on export
+  MemorySerializer out;
+  save(index, out);
+  const auto bytes = out.take();
+  MemoryDeserializer in(bytes);
+  const auto loaded = load_hnsw<M, T>(in);
+  REQUIRE(loaded->size() == index.size());
+  for (int i = 1; i < 250; ++i) {
+    if (i % 5 == 0) continue;
+    const std::string key = "s" + std::to_string(i);
+    CHECK(*loaded->get_vector(key) == vectors[static_cast<std::size_t>(i)]);
+  }
+  for (int qi = 0; qi < 20; ++qi) {
+    const auto q = random_elements<T>(rng, kDim);
+    const auto a = index.search(q, 5, {.ef = 300}), b = loaded->search(q, 5, {.ef = 300});
+    REQUIRE(a.size() == b.size());
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      CHECK(a[r].key == b[r].key);
+      CHECK(a[r].distance == b[r].distance);
+    }
+  }
+  // Saved again, the loaded index gives the same bytes.
+  MemorySerializer again;
+  save(*loaded, again);
+  CHECK(again.take() == bytes);
+  // A float index loads it too (widened; under COSINE it keeps the normalised vector and its
+  // magnitude, so the product is the value up to float rounding); a 16-bit index refuses a snapshot
+  // of another TYPE.
+  MemoryDeserializer wide_in(bytes);
+  const auto wide = load_hnsw<M>(wide_in);
+  const auto widened = *wide->get_vector("s1");
+  for (std::size_t i = 0; i < kDim; ++i) CHECK(widened[i] == doctest::Approx(vectors[1][i]).epsilon(1e-6));
+  HnswIndex<float, M> floats(VectorSchema{kDim, ElementType::kFloat32, M::kind});
+  floats.upsert("x", vectors[1]);
+  MemorySerializer float_out;
+  save(floats, float_out);
+  const auto float_bytes = float_out.take();
+  MemoryDeserializer float_in(float_bytes);
+  try {
+    load_hnsw<M, T>(float_in);
+    FAIL("a FLOAT32 snapshot loaded into a 16-bit index");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kSchemaMismatch);
+  }
+}
