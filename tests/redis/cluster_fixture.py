@@ -221,12 +221,41 @@ class Cluster:
         node = Node(self, len(self.nodes)).start()
         self.nodes.append(node)
         existing = next(n for n in self.nodes if n.alive() and n is not node)
-        out = subprocess.run([REDIS_CLI, "--cluster", "add-node", node.address, existing.address],
-                             capture_output=True, text=True, timeout=60)
+        # redis-cli refuses ("Nodes don't agree about configuration") while the slot moves of a
+        # reshard just before are still spreading by gossip: wait until every node agrees, and try
+        # again should the check still catch a node behind.
+        for attempt in range(5):
+            wait_for(self.slots_agree, 30, "every node to agree on the slots", interval=0.1)
+            out = subprocess.run([REDIS_CLI, "--cluster", "add-node", node.address, existing.address],
+                                 capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 or "don't agree" not in out.stdout + out.stderr or attempt == 4:
+                break
+            time.sleep(0.5)
         if out.returncode != 0:
             raise RuntimeError("redis-cli --cluster add-node failed:\n" + out.stdout + out.stderr)
         node.joined_at = time.time()
         return node
+
+    def slots_agree(self):
+        """Whether every live node (not the one being added) sees the same slot owners, as
+        redis-cli's configuration check compares them."""
+        views = set()
+        for n in self.nodes:
+            if not n.alive():
+                continue
+            try:
+                lines = n.client().execute_command("CLUSTER", "NODES").decode().splitlines()
+            except Exception:  # noqa: BLE001 - a node restarting counts as not agreeing yet
+                return False
+            view = []
+            for line in lines:
+                fields = line.split()
+                slots = tuple(sorted(f for f in fields[8:] if not f.startswith("[")))
+                if slots:
+                    view.append((fields[0], slots))
+            if view:  # a node not yet met (no slots known) is not part of the check
+                views.add(tuple(sorted(view)))
+        return len(views) == 1
 
     def wait_joined(self, node):
         """Every node knows `node`, and `node` sees the cluster up."""
