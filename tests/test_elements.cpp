@@ -396,3 +396,108 @@ TEST_CASE_TEMPLATE("a float index's snapshot of 16-bit vectors loads into a 16-b
       CHECK(a[r].distance == doctest::Approx(b[r].distance).epsilon(1e-5));
   }
 }
+
+TEST_CASE_TEMPLATE("FlatIndex over 16-bit elements is exact over the same values, in every query form", C,
+                   Case<Float16, metric::L2>, Case<Float16, metric::InnerProduct>, Case<Float16, metric::Cosine>,
+                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>,
+                   Case<BFloat16, metric::Cosine>) {
+  using T = typename C::Element;
+  using M = typename C::Metric;
+  constexpr std::uint32_t kDim = 37;  // odd: the elements are padded to 4 bytes in each slot
+  const VectorSchema schema{kDim, element_type_v<T>, M::kind};
+  FlatIndex<T, M> index(schema, FlatParams{.block_size = 64});
+  Model model;
+  std::mt19937 rng(41);
+  for (int i = 0; i < 500; ++i) {
+    const std::string key = "f" + std::to_string(i);
+    model[key] = random_elements<T>(rng, kDim, 2.0f);
+    CHECK(index.upsert_blob(key, blob_of<T>(model[key])) == UpsertOutcome::kInserted);
+  }
+  for (int i = 0; i < 500; i += 3) {
+    index.erase("f" + std::to_string(i));
+    model.erase("f" + std::to_string(i));
+  }
+  CHECK(index.upsert("f1", model["f1"]) == UpsertOutcome::kUnchanged);
+  model["f2"] = random_elements<T>(rng, kDim, 2.0f);
+  CHECK(index.upsert_blob("f2", blob_of<T>(model["f2"])) == UpsertOutcome::kUpdated);
+  index.compact();
+  REQUIRE(index.size() == model.size());
+  for (const auto& [key, v] : model) CHECK(*index.get_vector(key) == v);
+
+  std::vector<float> batch;
+  std::vector<std::vector<float>> queries;
+  std::normal_distribution<float> nd;
+  for (int qi = 0; qi < 25; ++qi) {
+    std::vector<float> q(kDim);
+    for (float& x : q) x = nd(rng);
+    queries.push_back(q);
+    batch.insert(batch.end(), q.begin(), q.end());
+  }
+  const auto batched = index.search_batch(batch, 10);
+  for (std::size_t qi = 0; qi < queries.size(); ++qi) {
+    const auto truth = brute_force<M>(model, queries[qi], 10);
+    const auto got = index.search(queries[qi], 10);
+    REQUIRE(got.size() == truth.size());
+    REQUIRE(batched[qi].size() == got.size());
+    for (std::size_t r = 0; r < got.size(); ++r) {
+      CAPTURE(r);
+      CHECK(got[r].key == truth[r].key);
+      CHECK(std::abs(got[r].distance - truth[r].distance) <= 1e-5 * (1 + std::abs(truth[r].distance)));
+      CHECK(batched[qi][r].key == got[r].key);
+      CHECK(batched[qi][r].distance == got[r].distance);
+    }
+    if (got.back().distance >= 0) {  // a radius is >= 0 (IP distances may be negative)
+      const auto within = index.range_search(queries[qi], got.back().distance);
+      CHECK(within.size() >= got.size());
+      for (std::size_t r = 0; r < got.size(); ++r) CHECK(within[r].key == got[r].key);
+    }
+  }
+
+  MemorySerializer out;
+  save(index, out);
+  const auto bytes = out.take();
+  MemoryDeserializer in(bytes);
+  const auto loaded = load_flat<M, T>(in);
+  REQUIRE(loaded->size() == model.size());
+  for (const auto& [key, v] : model) CHECK(*loaded->get_vector(key) == v);
+  for (const auto& q : queries) {
+    const auto a = index.search(q, 10), b = loaded->search(q, 10);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      CHECK(a[r].key == b[r].key);
+      CHECK(a[r].distance == b[r].distance);
+    }
+  }
+  MemoryDeserializer wide_in(bytes);
+  CHECK(load_flat<M>(wide_in)->size() == model.size());  // a float index takes it too, widened
+  FlatIndex<float, M> floats(VectorSchema{kDim, ElementType::kFloat32, M::kind});
+  floats.upsert("x", model.begin()->second);
+  MemorySerializer float_out;
+  save(floats, float_out);
+  const auto float_bytes = float_out.take();
+  MemoryDeserializer float_in(float_bytes);
+  CHECK_THROWS_AS((load_flat<M, T>(float_in)), Error);
+}
+
+TEST_CASE("FlatIndex over 16-bit elements takes half the vector memory and rejects what it cannot store") {
+  constexpr std::uint32_t kDim = 64;
+  FlatIndex<Float16, metric::L2> narrow(VectorSchema{kDim, ElementType::kFloat16, Metric::kL2},
+                                        FlatParams{.block_size = 128});
+  FlatIndex<float, metric::L2> wide(VectorSchema{kDim, ElementType::kFloat32, Metric::kL2},
+                                    FlatParams{.block_size = 128});
+  std::mt19937 rng(43);
+  for (int i = 0; i < 200; ++i) {
+    const auto v = random_elements<Float16>(rng, kDim);
+    narrow.upsert("k" + std::to_string(i), v);
+    wide.upsert("k" + std::to_string(i), v);
+  }
+  // Two blocks of 128 slots: 2 bytes an element saved in each.
+  CHECK(wide.memory_bytes() - narrow.memory_bytes() == 256 * kDim * 2);
+  const std::size_t bytes = narrow.memory_bytes();
+  std::vector<float> big(kDim, 1.0f);
+  big[5] = 1e6f;
+  CHECK(narrow.try_upsert("k1", big).failure == VectorFailure::kNonFinite);
+  CHECK(narrow.memory_bytes() == bytes);
+  CHECK(*narrow.get_vector("k1") == *wide.get_vector("k1"));
+  CHECK_THROWS_AS((FlatIndex<Float16, metric::L2>(VectorSchema{kDim, ElementType::kBFloat16, Metric::kL2})), Error);
+}

@@ -54,18 +54,20 @@ void check_same_content(const FlatIndex<float, MetricT>& a, const FlatIndex<floa
     CHECK(std::memcmp(va->data(), vb->data(), va->size() * sizeof(float)) == 0);
   }
   // Stored (normalised) vectors and magnitudes, bit for bit.
-  std::map<Key, std::pair<std::vector<float>, float>> stored_a, stored_b;
-  a.read_stored([&](const auto& v) {
-    for (std::size_t id = 0; id < v.id_bound(); ++id)
-      if (v.is_live(static_cast<Id>(id)))
-        stored_a[Key(v.key(static_cast<Id>(id)))] = {std::vector<float>(v.vector(static_cast<Id>(id)).begin(), v.vector(static_cast<Id>(id)).end()), v.magnitude(static_cast<Id>(id))};
-  });
-  b.read_stored([&](const auto& v) {
-    for (std::size_t id = 0; id < v.id_bound(); ++id)
-      if (v.is_live(static_cast<Id>(id)))
-        stored_b[Key(v.key(static_cast<Id>(id)))] = {std::vector<float>(v.vector(static_cast<Id>(id)).begin(), v.vector(static_cast<Id>(id)).end()), v.magnitude(static_cast<Id>(id))};
-  });
-  CHECK(stored_a == stored_b);
+  auto stored_of = [](const auto& index) {
+    std::map<Key, std::pair<std::vector<float>, float>> out;
+    index.read_stored([&](const auto& v) {
+      std::vector<float> vector(index.schema().dim);
+      for (std::size_t i = 0; i < v.id_bound(); ++i) {
+        const auto id = static_cast<Id>(i);
+        if (!v.is_live(id)) continue;
+        v.vector(id, vector.data());
+        out[Key(v.key(id))] = {vector, v.magnitude(id)};
+      }
+    });
+    return out;
+  };
+  CHECK(stored_of(a) == stored_of(b));
   std::mt19937 rng(seed);
   for (int t = 0; t < 10; ++t) {
     const auto q = random_vector(rng, a.schema().dim);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "vindex/core/blob.hpp"
+#include "vindex/core/element.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
 #include "vindex/core/memory.hpp"
@@ -43,6 +44,7 @@
 #include "vindex/core/types.hpp"
 #include "vindex/distance/batch_dot.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
 #include "vindex/index/top_k.hpp"
@@ -62,13 +64,16 @@ struct FlatParams {
   std::size_t block_size = 1024;
 };
 
-/// Exact KNN index. `T` is the stored element type (float); `MetricT` a policy of distance/metric.hpp.
+/// Exact KNN index. `T` is the stored element type: float, or Float16 / BFloat16 (core/element.hpp),
+/// which store each element in 16 bits as given, as HnswIndex does (see there); `MetricT` a policy
+/// of distance/metric.hpp. Vectors are read and written through detail::VectorCodec<T, MetricT>.
 template <class T, class MetricT>
 class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
-  static_assert(std::is_same_v<T, float>, "FlatIndex stores float elements");
+  static_assert(std::is_same_v<T, float> || is_half_element_v<T>, "FlatIndex stores float, Float16 or BFloat16");
   using FrontEnd = detail::IndexFrontEnd<FlatIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
+  using Codec = detail::VectorCodec<T, MetricT>;
 
  public:
   using Metric = MetricT;
@@ -82,7 +87,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         limits_(limits),
         memory_(memory, MemoryAccount::kUnlimited, "the FLAT index"),
         keys_(&memory_),
-        vectors_(schema.dim, params_.block_size, &memory_),
+        vectors_(Codec::bytes(schema.dim), params_.block_size, &memory_),
         magnitudes_(1, params_.block_size, &memory_) {}
 
   /// The schema every vector follows.
@@ -119,11 +124,9 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     std::shared_lock lock(mutex_);
     const auto id = keys_.find(key);
     if (!id) return std::nullopt;
-    std::vector<float> out(vectors_.slot(*id), vectors_.slot(*id) + schema_.dim);
-    if constexpr (MetricT::kNormalizes) {
-      const float magnitude = *magnitudes_.slot(*id);
-      for (float& x : out) x *= magnitude;
-    }
+    std::vector<float> out(schema_.dim);
+    Codec::decode_given(vectors_.slot(*id), MetricT::kNormalizes ? *magnitudes_.slot(*id) : 1.0f, out.data(),
+                        schema_.dim);
     return out;
   }
 
@@ -142,7 +145,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   std::size_t compact() {
     std::unique_lock lock(mutex_);
     const std::size_t moved = keys_.compact([&](Id from, Id to) {
-      std::copy_n(vectors_.slot(from), schema_.dim, vectors_.slot(to));
+      std::copy_n(vectors_.slot(from), vector_bytes(), vectors_.slot(to));
       if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
     });
     vectors_.shrink_slots(keys_.id_bound());
@@ -211,13 +214,19 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     // every query block is run against the packed tile while it is in cache.
     const std::size_t tile = std::max(cols, kTileBytes / (dim * sizeof(float)) / cols * cols);
     AlignedFloats packed(tile * dim);
+    std::vector<float> widened(std::is_same_v<T, float> ? 0 : tile * dim);  // a 16-bit tile as floats
     std::vector<float> scores(rows_per_block * tile), bias(tile);
     const std::size_t bound = keys_.id_bound();
     constexpr float scale = MetricT::kind == vindex::Metric::kL2 ? -2.0f : -1.0f;
     for (std::size_t first = 0, rows = 0; first < bound; first += rows) {
       const std::size_t in_block = first % params_.block_size;
       rows = std::min({tile, params_.block_size - in_block, bound - first});
-      const float* x = vectors_.block(first / params_.block_size) + in_block * dim;
+      const std::byte* stored = vectors_.block(first / params_.block_size) + in_block * vector_bytes();
+      const float* x = reinterpret_cast<const float*>(stored);
+      if constexpr (!std::is_same_v<T, float>) {
+        for (std::size_t r = 0; r < rows; ++r) Codec::decode(stored + r * vector_bytes(), widened.data() + r * dim, dim);
+        x = widened.data();
+      }
       pack_panels(x, rows, dim, dim, packed.data());
       // distance = bias[r] + scale × dot + term; erased rows get an infinite bias, so one SIMD
       // comparison per score rejects them together with every hopeless candidate.
@@ -249,7 +258,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     for (std::size_t i = 0; i < nq; ++i) {
       TopK exact(k, key_of());
       for (auto [approx, id] : tops[i].take_sorted())
-        exact.push(MetricT::distance(q.data() + i * dim, vectors_.slot(id), dim), id);
+        exact.push(Codec::distance(q.data() + i * dim, vectors_.slot(id), dim), id);
       out[i] = to_results(exact.take_sorted());
     }
     return out;
@@ -279,10 +288,13 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   template <class Visit>
   void for_each(Visit&& visit) const {
     std::shared_lock lock(mutex_);
-    for (std::size_t id = 0; id < keys_.id_bound(); ++id)
-      if (keys_.is_live(static_cast<Id>(id)))
-        visit(keys_.key(static_cast<Id>(id)), static_cast<Id>(id),
-              std::span<const float>(vectors_.slot(id), schema_.dim));
+    std::vector<float> vector(schema_.dim);
+    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+      const Id id = static_cast<Id>(i);
+      if (!keys_.is_live(id)) continue;
+      Codec::decode(vectors_.slot(id), vector.data(), schema_.dim);
+      visit(keys_.key(id), id, std::span<const float>(vector));
+    }
   }
 
   // ---- Persistence hooks, used by persist/flat_snapshot.hpp (not needed for ordinary use). ----
@@ -298,8 +310,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     bool is_live(Id id) const noexcept { return index_.keys_.is_live(id); }
     /// Key of a live id.
     KeyView key(Id id) const noexcept { return index_.keys_.key(id); }
-    /// Stored vector of a live id (COSINE: unit length).
-    std::span<const float> vector(Id id) const noexcept { return {index_.vectors_.slot(id), index_.schema_.dim}; }
+    /// Writes the stored vector of a live id (COSINE: unit length) to `out` (DIM floats).
+    void vector(Id id, float* out) const noexcept { Codec::decode(index_.vectors_.slot(id), out, index_.schema_.dim); }
     /// Original length of a live id's vector under COSINE; 1 for other metrics.
     float magnitude(Id id) const noexcept {
       if constexpr (MetricT::kNormalizes) return *index_.magnitudes_.slot(id);
@@ -322,11 +334,15 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
 
   /// Loader hook for an index nobody else uses yet: appends `key` at the next id with an already
   /// prepared vector (COSINE: unit length; not normalised again) and its magnitude (ignored unless
-  /// COSINE). Returns false, storing nothing, when `key` is already present.
+  /// COSINE). Returns false, storing nothing, when `key` is already present. Throws kCorruptData,
+  /// storing nothing, for an element a 16-bit index cannot hold.
   bool restore_entry(KeyView key, std::span<const float> stored, float magnitude) {
     if (stored.size() != schema_.dim)
       throw Error(ErrorCode::kSchemaMismatch, "restored vector has " + std::to_string(stored.size()) +
                                                   " elements, expected DIM " + std::to_string(schema_.dim));
+    if (!Codec::fits(stored.data(), magnitude, schema_.dim))
+      throw Error(ErrorCode::kCorruptData, "restored vector has an element out of the range of " +
+                                               std::string(to_string(schema_.type)));
     std::unique_lock lock(mutex_);
     if (keys_.find(key)) return false;
     const std::size_t want = keys_.next_id() + std::size_t{1};  // room for the id insert() hands out
@@ -335,8 +351,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     const Id id = keys_.insert(key);
     vectors.commit();
     magnitudes.commit();
-    std::copy_n(stored.begin(), schema_.dim, vectors_.slot(id));
-    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    write(id, stored.data(), magnitude);
     return true;
   }
 
@@ -356,11 +371,22 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
                               const Limits& limits) {
     FrontEnd::check_schema(schema, limits);
     FrontEnd::check_storage(params.block_size, params.initial_cap, limits);
+    if (is_half_element_v<T> && schema.type != element_type_v<T>)
+      throw Error(ErrorCode::kInvalidArgument, "a FlatIndex of " + std::string(to_string(element_type_v<T>)) +
+                                                   " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
+                                                   ", not " + std::string(to_string(schema.type)));
     return schema;
   }
   static FlatParams in_effect(FlatParams params, const VectorSchema& schema, const Limits& limits) {
-    params.block_size = limits.effective_block_size(params.block_size, schema.dim * sizeof(float));
+    params.block_size = limits.effective_block_size(params.block_size, Codec::bytes(schema.dim));
     return params;
+  }
+
+  std::size_t vector_bytes() const noexcept { return Codec::bytes(schema_.dim); }
+  // Writes the prepared vector `v` and its magnitude as the vector of `id`.
+  void write(Id id, const float* v, float magnitude) noexcept {
+    Codec::encode(v, magnitude, vectors_.slot(id), schema_.dim);
+    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
   }
 
   std::size_t slot_bytes() const noexcept {
@@ -374,15 +400,15 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   }
 
   UpsertResult store(KeyView key, std::vector<float>& v) {
+    if (const auto failure = narrow_to<T>(schema_, v); failure != VectorFailure::kNone)
+      return {UpsertOutcome::kRejected, failure, kInvalidId};
     const float magnitude = metric::prepare<MetricT>(v);
     std::unique_lock lock(mutex_);
     if (const auto existing = keys_.find(key)) {
-      float* slot = vectors_.slot(*existing);
-      if (std::equal(v.begin(), v.end(), slot) &&
+      if (Codec::equals(v.data(), magnitude, vectors_.slot(*existing), schema_.dim) &&
           (!MetricT::kNormalizes || *magnitudes_.slot(*existing) == magnitude))
         return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *existing};
-      std::copy(v.begin(), v.end(), slot);
-      if constexpr (MetricT::kNormalizes) *magnitudes_.slot(*existing) = magnitude;
+      write(*existing, v.data(), magnitude);
       return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
     }
     // Grow storage first (at most one block: INITIAL_CAP allocates nothing), then the key map, whose
@@ -393,8 +419,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     const Id id = keys_.insert(key);
     vectors.commit();
     magnitudes.commit();
-    std::copy(v.begin(), v.end(), vectors_.slot(id));
-    if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    write(id, v.data(), magnitude);
     return {UpsertOutcome::kInserted, VectorFailure::kNone, id};
   }
 
@@ -420,14 +445,15 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         }
         if (!keys_.is_live(ids[i])) continue;
         ++distances;
-        emit(MetricT::distance(q, vectors_.slot(ids[i]), dim), ids[i]);
+        emit(Codec::distance(q, vectors_.slot(ids[i]), dim), ids[i]);
       }
       return report();
     }
     const std::size_t ids = keys_.id_bound();
     const std::size_t block = params_.block_size;
     for (std::size_t first = 0; first < ids && !timed_out; first += block) {
-      const float* base = vectors_.block(first / block);
+      const std::byte* base = vectors_.block(first / block);
+      const std::size_t bytes = vector_bytes();
       const std::size_t end = std::min(ids, first + block);
       for (std::size_t id = first; id < end; ++id) {
         if (id % kScanStride == 0 && options.deadline.passed()) {
@@ -436,7 +462,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         }
         if (!keys_.is_live(static_cast<Id>(id))) continue;
         ++distances;
-        const Distance d = MetricT::distance(q, base + (id - first) * dim, dim);
+        const Distance d = Codec::distance(q, base + (id - first) * bytes, dim);
         if (d > bound()) continue;
         if (filter && !filter->matches(keys_.key(static_cast<Id>(id)), static_cast<Id>(id))) continue;
         emit(d, static_cast<Id>(id));
@@ -458,7 +484,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   mutable std::shared_mutex mutex_;
   MemoryAccount memory_;  // counts what the members below take from the host's resource
   KeyMap keys_;
-  BlockArray<float> vectors_;
+  BlockArray<std::byte> vectors_;  // Codec::bytes(DIM) a slot
   BlockArray<float> magnitudes_;
 };
 

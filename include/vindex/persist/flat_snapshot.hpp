@@ -61,8 +61,8 @@ std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, s
 
 namespace detail {
 // Writes INDX, FPRM and the ENTR sections of `index`, whose stored data `view` shows (read_stored).
-template <class MetricT, class View>
-void write_flat_sections(const FlatIndex<float, MetricT>& index, const View& view, snapshot::SnapshotWriter& writer,
+template <class T, class MetricT, class View>
+void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, snapshot::SnapshotWriter& writer,
                          std::size_t section_bytes) {
   using namespace snapshot;
   const VectorSchema& schema = index.schema();
@@ -78,6 +78,7 @@ void write_flat_sections(const FlatIndex<float, MetricT>& index, const View& vie
 
   p.clear();
   std::uint32_t count = 0;
+  std::vector<float> vector(schema.dim);
   auto flush = [&] {
     p.patch_u32(0, count);
     writer.section(tag::kEntries, p.view());
@@ -90,7 +91,8 @@ void write_flat_sections(const FlatIndex<float, MetricT>& index, const View& vie
     if (count == 0) p.u32(0);  // entry count, patched by flush()
     float magnitude = 1.0f;
     if constexpr (MetricT::kNormalizes) magnitude = view.magnitude(id);
-    write_entry<MetricT>(p, view.key(id), magnitude, view.vector(id));
+    view.vector(id, vector.data());
+    write_entry<MetricT>(p, view.key(id), magnitude, vector);
     ++count;
     if (p.size() >= section_bytes) flush();
   }
@@ -99,8 +101,8 @@ void write_flat_sections(const FlatIndex<float, MetricT>& index, const View& vie
 }  // namespace detail
 
 /// Writes `index` as a snapshot to `out`. Throws kIo when the stream fails.
-template <class MetricT>
-void save(const FlatIndex<float, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
+template <class T, class MetricT>
+void save(const FlatIndex<T, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
   const std::size_t section_bytes = detail::section_bytes_of(options);
   index.read_stored([&](const auto& view) {
     out.expect_bytes(
@@ -154,11 +156,11 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
 }
 
 // Reads the ENTR sections and END into a new index.
-template <class MetricT>
-std::unique_ptr<FlatIndex<float, MetricT>> read_flat_entries(snapshot::SnapshotReader& reader,
-                                                             const FlatSnapshotHeader& h, const LoadOptions& options) {
+template <class MetricT, class T>
+std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReader& reader, const FlatSnapshotHeader& h,
+                                                         const LoadOptions& options) {
   using namespace snapshot;
-  using Index = FlatIndex<float, MetricT>;
+  using Index = FlatIndex<T, MetricT>;
   std::unique_ptr<Index> index;
   try {
     index = std::make_unique<Index>(h.schema, h.params, options.limits, options.memory);
@@ -189,27 +191,31 @@ std::unique_ptr<FlatIndex<float, MetricT>> read_flat_entries(snapshot::SnapshotR
   return index;
 }
 
-template <class MetricT>
-std::unique_ptr<FlatIndex<float, MetricT>> load_flat_after_header(snapshot::SnapshotReader& reader,
-                                                                   const FlatSnapshotHeader& h,
-                                                                   const LoadOptions& options) {
+template <class MetricT, class T = float>
+std::unique_ptr<FlatIndex<T, MetricT>> load_flat_after_header(snapshot::SnapshotReader& reader,
+                                                              const FlatSnapshotHeader& h, const LoadOptions& options) {
   if (h.schema.metric != MetricT::kind)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
                                                 " index, but a " + std::string(to_string(MetricT::kind)) +
                                                 " FlatIndex was asked for");
-  return read_flat_entries<MetricT>(reader, h, options);
+  if (is_half_element_v<T> && h.schema.type != element_type_v<T>)
+    throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
+                                                " vectors, but a FlatIndex of " +
+                                                std::string(to_string(element_type_v<T>)) + " was asked for");
+  return read_flat_entries<MetricT, T>(reader, h, options);
 }
 
 }  // namespace detail
 
-/// Reads a FLAT snapshot into a new index with metric `MetricT`. Throws (and builds nothing) on any
+/// Reads a FLAT snapshot into a new index with metric `MetricT` storing elements of `T` (float: any
+/// TYPE, widened; Float16 / BFloat16: a snapshot of that TYPE). Throws (and builds nothing) on any
 /// problem: kCorruptData for a damaged or hostile snapshot, kSchemaMismatch for another kind of
-/// index, metric or expected schema, kIo when the stream fails.
-template <class MetricT>
-std::unique_ptr<FlatIndex<float, MetricT>> load_flat(Deserializer& in, const LoadOptions& options = {}) {
+/// index, metric, TYPE or expected schema, kIo when the stream fails.
+template <class MetricT, class T = float>
+std::unique_ptr<FlatIndex<T, MetricT>> load_flat(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
-  return detail::only_index(reader, detail::load_flat_after_header<MetricT>(reader, h, options));
+  return detail::only_index(reader, detail::load_flat_after_header<MetricT, T>(reader, h, options));
 }
 
 /// A loaded FlatIndex of whichever metric the snapshot holds.

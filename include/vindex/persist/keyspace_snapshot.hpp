@@ -43,10 +43,10 @@ namespace detail {
 
 template <class T>
 struct snapshot_index_traits : std::false_type {};
-template <class MetricT>
-struct snapshot_index_traits<FlatIndex<float, MetricT>> : std::true_type {
+template <class T, class MetricT>
+struct snapshot_index_traits<FlatIndex<T, MetricT>> : std::true_type {
   using Metric = MetricT;
-  using Element = float;
+  using Element = T;
   static constexpr bool kHnsw = false;
 };
 template <class T, class MetricT>
@@ -152,7 +152,7 @@ inline void write_keyspace_sections(const KeyspaceState& s, snapshot::SnapshotWr
 template <class IndexT>
 void save(const KeyspaceIndex<IndexT>& keyspace, Serializer& out, const SaveOptions& options = {}) {
   using Traits = detail::snapshot_index_traits<IndexT>;
-  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<T, …>");
+  static_assert(Traits::value, "snapshots hold FlatIndex<T, …> or HnswIndex<T, …>");
   const std::size_t section_bytes = detail::section_bytes_of(options);
   const KeyspaceState state = keyspace.export_state();
   if constexpr (Traits::kHnsw) {
@@ -286,7 +286,7 @@ inline void read_failure_events(const snapshot::Section& s, KeyspaceState& state
 
 }  // namespace detail
 
-/// Reads a keyspace snapshot whose vector index is an `IndexT` (FlatIndex<float, M> or
+/// Reads a keyspace snapshot whose vector index is an `IndexT` (FlatIndex<T, M> or
 /// HnswIndex<T, M>) into a new KeyspaceIndex over `source` (which must outlive it). Throws, and
 /// builds nothing, on any problem: kCorruptData for damage or a state that disagrees with the index,
 /// kSchemaMismatch for another index kind or metric, or a snapshot of a bare index.
@@ -296,7 +296,7 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
                                                      KeyspaceOptions keyspace_options = {}) {
   using namespace snapshot;
   using Traits = detail::snapshot_index_traits<IndexT>;
-  static_assert(Traits::value, "snapshots hold FlatIndex<float, …> or HnswIndex<T, …>");
+  static_assert(Traits::value, "snapshots hold FlatIndex<T, …> or HnswIndex<T, …>");
   using MetricT = typename Traits::Metric;
   SnapshotReader reader(in);
   std::unique_ptr<IndexT> index;
@@ -305,7 +305,7 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
     index = detail::read_hnsw_body<MetricT, typename Traits::Element>(reader, h, options);
   } else {
     const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
-    index = detail::load_flat_after_header<MetricT>(reader, h, options);
+    index = detail::load_flat_after_header<MetricT, typename Traits::Element>(reader, h, options);
   }
   if (reader.finished())
     throw Error(ErrorCode::kSchemaMismatch, "snapshot holds a bare index without a keyspace (no KDEF section)");
