@@ -1,5 +1,7 @@
 // bench_flat — exact (FLAT) search throughput: vindex FlatIndex vs FAISS IndexFlatL2, next to the
-// machine's own limits measured by this program (single-thread read bandwidth, FP32 FMA peak).
+// machine's own limits measured by this program (single-thread read bandwidth, FP32 FMA peak); and
+// vindex FlatIndex storing FLOAT16 and BFLOAT16 elements on the same data (narrowed), timed in the
+// same alternating passes.
 //
 // Usage: bench_flat [--n=100000] [--dim=128] [--queries=1000] [--single=300] [--k=10]
 // Everything runs single-threaded (FAISS's OpenMP and BLAS threads are set to 1).
@@ -52,6 +54,22 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < n; ++i)
     index.upsert(std::to_string(i), std::span<const float>(base.data() + i * dim, dim));
   const double vindex_build = now_s() - t0;
+  // The same data in 16-bit elements (each value rounded to the type).
+  const vindex::VectorSchema schema16{static_cast<std::uint32_t>(dim), vindex::ElementType::kFloat16,
+                                      vindex::Metric::kL2};
+  const vindex::VectorSchema schema_bf16{static_cast<std::uint32_t>(dim), vindex::ElementType::kBFloat16,
+                                         vindex::Metric::kL2};
+  vindex::FlatIndex<vindex::Float16, vindex::metric::L2> index16(schema16);
+  vindex::FlatIndex<vindex::BFloat16, vindex::metric::L2> index_bf16(schema_bf16);
+  double build16[2];
+  t0 = now_s();
+  for (std::size_t i = 0; i < n; ++i)
+    index16.upsert(std::to_string(i), std::span<const float>(base.data() + i * dim, dim));
+  build16[0] = now_s() - t0;
+  t0 = now_s();
+  for (std::size_t i = 0; i < n; ++i)
+    index_bf16.upsert(std::to_string(i), std::span<const float>(base.data() + i * dim, dim));
+  build16[1] = now_s() - t0;
 
 #ifdef VINDEX_BENCH_HAVE_FAISS
   faiss::IndexFlatL2 faiss_index(static_cast<faiss::Index::idx_t>(dim));
@@ -64,6 +82,18 @@ int main(int argc, char** argv) {
 
   // Alternate the libraries' timed passes so machine noise hits both alike; keep the best pass.
   double v_single = 1e9, v_batch = 1e9, f_single = 1e9, f_batch = 1e9;
+  double h_single[2] = {1e9, 1e9}, h_batch[2] = {1e9, 1e9};
+  auto time16 = [&](const auto& idx, double& single_s, double& batch_s) {
+    double start = now_s();
+    std::size_t got = 0;
+    for (std::size_t q = 0; q < single; ++q)
+      got += idx.search(std::span<const float>(queries.data() + q * dim, dim), k).size();
+    single_s = std::min(single_s, (now_s() - start) / single);
+    start = now_s();
+    got += idx.search_batch(queries, k).size();
+    batch_s = std::min(batch_s, now_s() - start);
+    if (got != single * k + nq) std::printf("unexpected result count\n");
+  };
   [[maybe_unused]] std::size_t agree = 0, compared = 0;
   for (int pass = 0; pass < 3; ++pass) {
     t0 = now_s();
@@ -75,6 +105,8 @@ int main(int argc, char** argv) {
     const auto batch = index.search_batch(queries, k);
     v_batch = std::min(v_batch, now_s() - t0);
     if (sink != single * k) std::printf("unexpected result count\n");
+    time16(index16, h_single[0], h_batch[0]);
+    time16(index_bf16, h_single[1], h_batch[1]);
 #ifdef VINDEX_BENCH_HAVE_FAISS
     t0 = now_s();
     for (std::size_t q = 0; q < single; ++q)
@@ -92,13 +124,21 @@ int main(int argc, char** argv) {
 
   std::printf("| library | build s | single q/s | single GB/s | %% of bandwidth | batched q/s | batched GFLOP/s | %% of FMA peak |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
-  auto row = [&](const char* name, double build, double single_s, double batch_s) {
-    const double gbs = scan_mb / 1e3 / single_s;
+  auto row = [&](const char* name, double build, double single_s, double batch_s, double element_bytes = 4) {
+    const double gbs = scan_mb * element_bytes / 4 / 1e3 / single_s;
     const double gflops = 2.0 * nq * n * dim / batch_s / 1e9;
     std::printf("| %s | %.2f | %.0f | %.1f | %.0f %% | %.0f | %.1f | %.0f %% |\n", name, build, 1 / single_s, gbs,
                 100 * gbs / bandwidth, nq / batch_s, gflops, 100 * gflops / peak);
   };
   row("vindex FlatIndex", vindex_build, v_single, v_batch);
+  row("vindex FlatIndex, FLOAT16", build16[0], h_single[0], h_batch[0], 2);
+  row("vindex FlatIndex, BFLOAT16", build16[1], h_single[1], h_batch[1], 2);
+  std::printf("\nvindex 16-bit against FLOAT32 (index memory, keys included: %.2f and %.2f of it): single %.2fx and %.2fx, "
+              "batched %.2fx and %.2fx (16-bit kernels: %s)\n",
+              double(index16.memory_bytes()) / double(index.memory_bytes()),
+              double(index_bf16.memory_bytes()) / double(index.memory_bytes()), v_single / h_single[0],
+              v_single / h_single[1], v_batch / h_batch[0], v_batch / h_batch[1],
+              std::string(vindex::half_kernels_name()).c_str());
 #ifdef VINDEX_BENCH_HAVE_FAISS
   row("FAISS IndexFlatL2 (Debian: baseline x86-64 build, BLAS for batches)", faiss_build, f_single, f_batch);
   std::printf("\nratios vindex/FAISS: single %.2fx, batched %.2fx; top-%zu ids agreeing with FAISS: %.2f %%\n",

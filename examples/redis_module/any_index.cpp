@@ -79,17 +79,17 @@ template <class MetricT>
 std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
                                           std::shared_ptr<vindex::MemoryAccount> memory) {
   vindex::MemoryAccount* resource = memory.get();
-  if (spec.algorithm == Algorithm::kFlat) {
-    using I = vindex::FlatIndex<float, MetricT>;
-    return std::make_unique<Impl<I>>(std::move(memory), spec, source,
-                                     std::make_unique<I>(spec.schema, spec.flat, vindex::Limits{}, resource));
-  }
   auto make = [&]<class T>() -> std::unique_ptr<AnyIndex> {
+    if (spec.algorithm == Algorithm::kFlat) {
+      using I = vindex::FlatIndex<T, MetricT>;
+      return std::make_unique<Impl<I>>(std::move(memory), spec, source,
+                                       std::make_unique<I>(spec.schema, spec.flat, vindex::Limits{}, resource));
+    }
     using I = vindex::HnswIndex<T, MetricT>;
     return std::make_unique<Impl<I>>(std::move(memory), spec, source,
                                      std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
   };
-  // HNSW keeps FLOAT16 / BFLOAT16 vectors in 16 bits, as the hash holds them.
+  // FLOAT16 / BFLOAT16 vectors stay in 16 bits, as the hash holds them.
   switch (spec.schema.type) {
     case vindex::ElementType::kFloat16: return make.template operator()<vindex::Float16>();
     case vindex::ElementType::kBFloat16: return make.template operator()<vindex::BFloat16>();
@@ -120,18 +120,19 @@ std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource&
 template <class MetricT>
 std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
                                           vindex::Deserializer& in, std::shared_ptr<vindex::MemoryAccount> memory) {
-  if (spec.algorithm == Algorithm::kFlat)
-    return load_as<vindex::FlatIndex<float, MetricT>>(spec, source, in, std::move(memory));
-  // A FLOAT16 / BFLOAT16 snapshot written when HNSW widened them to floats loads too: its values
+  auto load = [&]<class T>() -> std::unique_ptr<AnyIndex> {
+    if (spec.algorithm == Algorithm::kFlat)
+      return load_as<vindex::FlatIndex<T, MetricT>>(spec, source, in, std::move(memory));
+    return load_as<vindex::HnswIndex<T, MetricT>>(spec, source, in, std::move(memory));
+  };
+  // A FLOAT16 / BFLOAT16 snapshot written when indexes widened them to floats loads too: its values
   // are those of the TYPE (COSINE: normalised × magnitude rounds back to them exactly).
   switch (spec.schema.type) {
-    case vindex::ElementType::kFloat16:
-      return load_as<vindex::HnswIndex<vindex::Float16, MetricT>>(spec, source, in, std::move(memory));
-    case vindex::ElementType::kBFloat16:
-      return load_as<vindex::HnswIndex<vindex::BFloat16, MetricT>>(spec, source, in, std::move(memory));
+    case vindex::ElementType::kFloat16: return load.template operator()<vindex::Float16>();
+    case vindex::ElementType::kBFloat16: return load.template operator()<vindex::BFloat16>();
     case vindex::ElementType::kFloat32: break;
   }
-  return load_as<vindex::HnswIndex<float, MetricT>>(spec, source, in, std::move(memory));
+  return load.template operator()<float>();
 }
 
 }  // namespace

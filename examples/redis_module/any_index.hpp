@@ -2,8 +2,8 @@
 //
 // FT.CREATE picks the algorithm (FLAT/HNSW) and the metric (L2/IP/COSINE) at run time, while vindex
 // takes them as template parameters. `AnyIndex` is the small virtual interface the module talks to;
-// `make_index` instantiates `vindex::KeyspaceIndex<FlatIndex<float, Metric>>` or, for HNSW,
-// `KeyspaceIndex<HnswIndex<T, Metric>>` with T the TYPE (float, Float16, BFloat16) behind it.
+// `make_index` instantiates `vindex::KeyspaceIndex<FlatIndex|HnswIndex<T, Metric>>` behind it, with
+// T the TYPE's element (float, Float16, BFloat16).
 // Every call forwards to vindex: backfill steps, reconcile, mutation hooks, filtered search,
 // snapshots. Every allocation of the index (vectors, graph, keys, attributes, bookkeeping) comes
 // from the memory account it is made with, which it keeps alive (module_memory.hpp). Same
