@@ -2,7 +2,7 @@
 //
 // `VectorSchema` is the single description shared by blob decoding, the distance kernels and the
 // snapshot format. The numeric values of `ElementType` and `Metric` are frozen: snapshots store them.
-// Plain value type. Next: core/blob.hpp.
+// Plain value type. Next: core/element.hpp.
 #pragma once
 
 #include <cstddef>
