@@ -224,7 +224,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
       const std::byte* stored = vectors_.block(first / params_.block_size) + in_block * vector_bytes();
       const float* x = reinterpret_cast<const float*>(stored);
       if constexpr (!std::is_same_v<T, float>) {
-        for (std::size_t r = 0; r < rows; ++r) Codec::decode(stored + r * vector_bytes(), widened.data() + r * dim, dim);
+        for (std::size_t r = 0; r < rows; ++r)
+          Codec::decode(stored + r * vector_bytes(), widened.data() + r * dim, dim);
         x = widened.data();
       }
       pack_panels(x, rows, dim, dim, packed.data());

@@ -40,7 +40,6 @@ struct HnswInsert : HnswMaintenance<Codec> {
   using Graph::links0;
   using Graph::m0_;
   using Graph::m_;
-  using Graph::magnitudes_;
   using Graph::max_level_;
   using Graph::neighbours;
   using Graph::nodes_;
@@ -107,11 +106,12 @@ struct HnswInsert : HnswMaintenance<Codec> {
   void drop_tombstone_snapshot() noexcept { batch_tombstones_ = {}; }
 
   /// Finds the neighbours of the new node (prepared vector `q`, given length `magnitude`) on each of
-  /// its layers and the lists those neighbours will have with it, so that commit() only writes. Caller holds the shared lock and passes
-  /// `release`, called once before layer 0: with `concurrent` (insert_batch's threads, node storage
-  /// reserved up front so no id's record moves) it drops the lock, and the layer-0 part, nearly all
-  /// of the work, runs without it: other threads' commits go on meanwhile, and commit() applies an
-  /// update only to a list still as it was read, re-planning the others under the exclusive lock.
+  /// its layers and the lists those neighbours will have with it, so that commit() only writes.
+  /// Caller holds the shared lock and passes `release`, called once before layer 0: with
+  /// `concurrent` (insert_batch's threads, node storage reserved up front so no id's record moves)
+  /// it drops the lock, and the layer-0 part, nearly all of the work, runs without it: other
+  /// threads' commits go on meanwhile, and commit() applies an update only to a list still as it
+  /// was read, re-planning the others under the exclusive lock.
   template <class Release>
   LinkPlan plan_links(const float* q, float magnitude, unsigned level, Id replaced, bool concurrent,
                       Release&& release) const {
