@@ -501,3 +501,33 @@ TEST_CASE("FlatIndex over 16-bit elements takes half the vector memory and rejec
   CHECK(*narrow.get_vector("k1") == *wide.get_vector("k1"));
   CHECK_THROWS_AS((FlatIndex<Float16, metric::L2>(VectorSchema{kDim, ElementType::kBFloat16, Metric::kL2})), Error);
 }
+
+TEST_CASE("a snapshot with an element beyond the 16-bit type's range is refused as corrupt") {
+  // A float index's schema may say FLOAT16 while its float API took 1e6: a 16-bit index must not
+  // load that as Inf.
+  constexpr std::uint32_t kDim = 4;
+  const std::vector<float> big{1, 1e6f, 0, 0};
+  HnswIndex<float, metric::Cosine> hnsw(VectorSchema{kDim, ElementType::kFloat16, Metric::kCosine});
+  hnsw.upsert("a", std::vector<float>{1, 2, 3, 4});
+  hnsw.upsert("b", big);
+  // (BFLOAT16 has float's range: a vector within kMaxSquaredNorm always fits it.)
+  FlatIndex<float, metric::L2> flat(VectorSchema{kDim, ElementType::kFloat16, Metric::kL2});
+  flat.upsert("b", std::vector<float>{1, -65520, 0, 0});  // rounds past FLOAT16's largest value
+  MemorySerializer hnsw_out, flat_out;
+  save(hnsw, hnsw_out);
+  save(flat, flat_out);
+  const auto hnsw_bytes = hnsw_out.take(), flat_bytes = flat_out.take();
+  MemoryDeserializer hnsw_in(hnsw_bytes), flat_in(flat_bytes);
+  try {
+    load_hnsw<metric::Cosine, Float16>(hnsw_in);
+    FAIL("loaded an element beyond FLOAT16");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kCorruptData);
+  }
+  try {
+    load_flat<metric::L2, Float16>(flat_in);
+    FAIL("loaded an element beyond FLOAT16");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kCorruptData);
+  }
+}
