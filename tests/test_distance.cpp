@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -111,4 +112,42 @@ TEST_CASE("find_first_at_most finds every qualifying position in order") {
       got.push_back(i);
     CHECK(got == want);
   }
+}
+
+TEST_CASE("l2_squared_within: exact below the bound, at least the bound otherwise, for every dim 1..400") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-10, 10);
+  std::uniform_real_distribution<float> fraction(0.0f, 1.6f);
+  std::size_t stopped_early = 0, exact = 0;
+  for (std::size_t dim = 1; dim <= 400; ++dim) {
+    std::vector<float> a(dim + 1), b(dim + 1), next(dim + 1);
+    for (int trial = 0; trial < 8; ++trial) {
+      for (float& x : a) x = u(rng);
+      for (float& x : b) x = u(rng);
+      const float* pa = a.data() + trial % 2;  // unaligned starts too
+      const float* pb = b.data();
+      const float full = l2_squared(pa, pb, dim);
+      // Bounds around the distance, plus the edges: 0, the distance itself, just above, infinity.
+      const float bounds[] = {full * fraction(rng), full * fraction(rng), 0.0f, full,
+                              std::nextafter(full, INFINITY), INFINITY};
+      for (const float bound : bounds) {
+        const float within = l2_squared_within(pa, pb, dim, bound);
+        const float fetching = l2_squared_within_fetching(pa, pb, dim, bound, next.data());
+        CHECK(std::memcmp(&within, &fetching, sizeof(float)) == 0);
+        if (full < bound) {
+          CHECK(std::memcmp(&within, &full, sizeof(float)) == 0);  // bit-identical
+          ++exact;
+        } else {
+          CHECK(within >= bound);
+          CHECK(within <= full);
+          if (within < full) ++stopped_early;
+        }
+        CHECK(metric::L2::distance_within(pa, pb, dim, bound) == within);
+        CHECK(metric::InnerProduct::distance_within(pa, pb, dim, bound) == metric::InnerProduct::distance(pa, pb, dim));
+      }
+    }
+  }
+  CHECK(exact > 0);
+  // From 64 elements on, a bound far below the distance stops the kernel before the end.
+  CHECK(stopped_early > 1000);
 }

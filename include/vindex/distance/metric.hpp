@@ -29,6 +29,16 @@ struct L2 {
   static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
     return l2_squared_fetching(a, b, dim, next);
   }
+  /// distance(a, b, dim) when below `bound`; otherwise some value >= bound, found reading less of
+  /// `b` (see l2_squared_within_fetching). Also starts loading `next` (dim floats) into cache.
+  static Distance distance_within_fetching(const float* a, const float* b, std::size_t dim, Distance bound,
+                                           const float* next) noexcept {
+    return l2_squared_within_fetching(a, b, dim, bound, next);
+  }
+  /// distance_within_fetching without the fetching.
+  static Distance distance_within(const float* a, const float* b, std::size_t dim, Distance bound) noexcept {
+    return l2_squared_within(a, b, dim, bound);
+  }
   /// The same in double precision with plain loops (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {
     return scalar::l2_squared(a, b, dim);
@@ -47,6 +57,16 @@ struct InnerProduct {
   static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
     return 1.0f - dot_fetching(a, b, dim, next);
   }
+  /// distance_fetching(a, b, dim, next): a dot product has no partial sum that bounds it, so
+  /// `bound` is not used (the interface of L2::distance_within_fetching).
+  static Distance distance_within_fetching(const float* a, const float* b, std::size_t dim, Distance /*bound*/,
+                                           const float* next) noexcept {
+    return 1.0f - dot_fetching(a, b, dim, next);
+  }
+  /// distance(a, b, dim); `bound` is not used.
+  static Distance distance_within(const float* a, const float* b, std::size_t dim, Distance /*bound*/) noexcept {
+    return 1.0f - dot(a, b, dim);
+  }
   /// The same in double precision with plain loops (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {
     return 1.0 - scalar::dot(a, b, dim);
@@ -64,6 +84,16 @@ struct Cosine {
   /// distance(a, b, dim), also starting to load `next` (dim floats) into cache.
   static Distance distance_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
     return 1.0f - dot_fetching(a, b, dim, next);
+  }
+  /// distance_fetching(a, b, dim, next): a dot product has no partial sum that bounds it, so
+  /// `bound` is not used (the interface of L2::distance_within_fetching).
+  static Distance distance_within_fetching(const float* a, const float* b, std::size_t dim, Distance /*bound*/,
+                                           const float* next) noexcept {
+    return 1.0f - dot_fetching(a, b, dim, next);
+  }
+  /// distance(a, b, dim); `bound` is not used.
+  static Distance distance_within(const float* a, const float* b, std::size_t dim, Distance /*bound*/) noexcept {
+    return 1.0f - dot(a, b, dim);
   }
   /// 1 − cos(a, b) of raw (not necessarily normalised) vectors, in double precision (test reference).
   static double reference(const float* a, const float* b, std::size_t dim) noexcept {

@@ -102,6 +102,20 @@ struct VectorCodec<float, MetricT> {
   static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {
     return MetricT::distance(floats(a), floats(b), dim);
   }
+  /// between(a, b, dim) when below `bound`; otherwise some value >= bound (see distance_within).
+  static Distance between_within(const std::byte* a, const std::byte* b, std::size_t dim, Distance bound) noexcept {
+    return MetricT::distance_within(floats(a), floats(b), dim, bound);
+  }
+  /// distance(q, v, dim) when below `bound`; otherwise some value >= bound, found reading less of
+  /// the vector where the metric allows (L2). Also starts loading the vector at `next` into cache.
+  static Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance bound,
+                                           const std::byte* next) noexcept {
+    return MetricT::distance_within_fetching(q, floats(v), dim, bound, floats(next));
+  }
+  /// distance_within_fetching without the fetching.
+  static Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance bound) noexcept {
+    return MetricT::distance_within(q, floats(v), dim, bound);
+  }
 
  private:
   static const float* floats(const std::byte* v) noexcept { return reinterpret_cast<const float*>(v); }
@@ -216,6 +230,19 @@ struct VectorCodec<T, MetricT> {
     } else {
       return 1.0f - dot_half_fetching<T>(q, elements(v), dim, elements(next)) * inverse_magnitude(v, dim);
     }
+  }
+  /// distance_fetching(q, v, dim, next); `bound` is not used (the 16-bit kernels run to the end).
+  static Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance /*bound*/,
+                                           const std::byte* next) noexcept {
+    return distance_fetching(q, v, dim, next);
+  }
+  /// distance(q, v, dim); `bound` is not used.
+  static Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance /*bound*/) noexcept {
+    return distance(q, v, dim);
+  }
+  /// between(a, b, dim); `bound` is not used.
+  static Distance between_within(const std::byte* a, const std::byte* b, std::size_t dim, Distance /*bound*/) noexcept {
+    return between(a, b, dim);
   }
   /// Distance between two stored vectors: the first is widened a chunk at a time on the stack.
   static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {

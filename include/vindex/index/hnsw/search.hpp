@@ -45,7 +45,7 @@ struct HnswSearch : HnswGraph<Codec> {
   using Graph::load_link;
   using Graph::m_;
   using Graph::max_level_;
-  using Graph::measure_all;
+  using Graph::measure_below;
   using Graph::neighbours;
   using Graph::params_;
   using Graph::prefetch_list;
@@ -63,7 +63,7 @@ struct HnswSearch : HnswGraph<Codec> {
       while (count < cap && list[count] != kInvalidId) ++count;
       ++s.expansions;
       s.distances += count;
-      measure_all(q, {list, count}, [&](Id n, Distance d) {
+      measure_below(q, {list, count}, d_ep, [&](Id n, Distance d) {
         if (d < d_ep) {
           d_ep = d;
           ep = n;
@@ -129,7 +129,7 @@ struct HnswSearch : HnswGraph<Codec> {
       for (std::size_t i = 0; i < links; ++i)
         if (s.visited.insert(fresh[i])) fresh[count++] = fresh[i];
       s.distances += count;
-      measure_all(q, {fresh, count}, [&](Id n, Distance d) {
+      measure_below(q, {fresh, count}, bound, [&](Id n, Distance d) {
         if (!(d < bound)) return;
         s.candidates.push_back({d, n});
         std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
