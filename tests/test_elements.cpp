@@ -1,6 +1,7 @@
-// Element types: FLOAT16 and BFLOAT16 conversions, their distance kernels, and HnswIndex storing
-// vectors in 16 bits (each type × metric against a double-precision brute force over the same
-// values, exact values back, memory, bad input, batches and maintenance, snapshots).
+// Element types: FLOAT16, BFLOAT16, INT8 and UINT8 conversions, their distance kernels, and
+// HnswIndex / FlatIndex storing vectors in 16 or 8 bits (each type × metric against a
+// double-precision brute force over the same values, exact values back, memory, bad input, batches
+// and maintenance, snapshots).
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -45,22 +46,25 @@ void check_nearest(float x) {
   }
 }
 
-// A float vector whose elements are values of T (as a FLOAT16 / BFLOAT16 blob would give them).
+// A float vector whose elements are values of T (as a FLOAT16 / BFLOAT16 / INT8 / UINT8 blob would
+// give them). 8-bit elements are drawn 20 times wider (UINT8: folded to >= 0), so that they take
+// many values.
 template <class T>
 std::vector<float> random_elements(std::mt19937& rng, std::size_t dim, float scale = 1.0f) {
-  std::normal_distribution<float> nd(0.0f, scale);
+  std::normal_distribution<float> nd(0.0f, is_byte_element_v<T> ? 20 * scale : scale);
   std::vector<float> v(dim);
-  for (float& x : v) x = T::to_float(T::from_float(nd(rng)));
+  for (float& x : v) x = T::to_float(T::from_float(std::is_same_v<T, UInt8> ? std::abs(nd(rng)) : nd(rng)));
   return v;
 }
 
+// The blob of `v` (values of T): its elements' little-endian bytes.
 template <class T>
 std::string blob_of(const std::vector<float>& v) {
-  std::string blob(2 * v.size(), '\0');
+  constexpr std::size_t width = sizeof(typename T::Storage);
+  std::string blob(width * v.size(), '\0');
   for (std::size_t i = 0; i < v.size(); ++i) {
-    const std::uint16_t h = T::from_float(v[i]);
-    blob[2 * i] = static_cast<char>(h & 0xff);
-    blob[2 * i + 1] = static_cast<char>(h >> 8);
+    const auto e = static_cast<std::uint16_t>(T::from_float(v[i]));
+    for (std::size_t b = 0; b < width; ++b) blob[width * i + b] = static_cast<char>((e >> (8 * b)) & 0xff);
   }
   return blob;
 }
@@ -156,10 +160,74 @@ TEST_CASE_TEMPLATE("16-bit kernels agree with double precision over the widened 
   MESSAGE("16-bit kernels of this build: " << half_kernels_name());
 }
 
-TEST_CASE_TEMPLATE("HnswIndex over 16-bit elements agrees with a double brute force over the same values", C,
+TEST_CASE_TEMPLATE("Int8 and UInt8: every element widens and narrows back; narrowing rounds to nearest even "
+                   "and holds() bounds the range", T, Int8, UInt8) {
+  using S = typename T::Storage;
+  for (int b = std::numeric_limits<S>::min(); b <= std::numeric_limits<S>::max(); ++b) {
+    const float x = T::to_float(static_cast<S>(b));
+    CHECK(x == static_cast<float>(b));
+    CHECK(T::from_float(x) == static_cast<S>(b));
+    CHECK(T::holds(x));
+    CHECK(T::from_float(x + 0.25f) == static_cast<S>(b));
+  }
+  CHECK(T::from_float(2.5f) == 2);
+  CHECK(T::from_float(3.5f) == 4);
+  CHECK(T::from_float(4.5f) == 4);
+  CHECK(T::holds(T::kMax + 0.49f));
+  CHECK_FALSE(T::holds(T::kMax + 0.5f));  // ties to even: 127.5 -> 128, 255.5 -> 256
+  CHECK_FALSE(T::holds(T::kMax + 1));
+  CHECK_FALSE(T::holds(T::kMin - 1));
+  CHECK_FALSE(T::holds(std::numeric_limits<float>::quiet_NaN()));
+  CHECK_FALSE(T::holds(std::numeric_limits<float>::infinity()));
+  CHECK(T::from_float(1e9f) == std::numeric_limits<S>::max());  // clamped (holds() says no)
+  CHECK(T::from_float(-1e9f) == std::numeric_limits<S>::min());
+  if constexpr (std::is_same_v<T, UInt8>) {
+    CHECK(T::holds(-0.5f));  // rounds to 0
+    CHECK_FALSE(T::holds(-0.51f));
+  } else {
+    CHECK(T::holds(-128.5f));  // rounds to -128, the even one
+    CHECK_FALSE(T::holds(-128.51f));
+  }
+}
+
+TEST_CASE_TEMPLATE("8-bit kernels agree with double precision over the widened elements", T, Int8, UInt8) {
+  using S = typename T::Storage;
+  std::mt19937 rng(12);
+  std::normal_distribution<float> nd;
+  std::uniform_int_distribution<int> element(std::numeric_limits<S>::min(), std::numeric_limits<S>::max());
+  for (std::size_t dim : {1u, 2u, 7u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 128u, 257u, 784u}) {
+    std::vector<float> q(dim), wide(dim), widened(dim);
+    std::vector<S> v(dim), next(dim);
+    for (std::size_t i = 0; i < dim; ++i) {
+      q[i] = 50 * nd(rng);
+      v[i] = static_cast<S>(element(rng));
+      wide[i] = static_cast<float>(v[i]);
+    }
+    double l2 = 0, dot = 0, scale = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double d = double(q[i]) - double(wide[i]);
+      l2 += d * d;
+      dot += double(q[i]) * double(wide[i]);
+      scale += std::abs(double(q[i]) * double(wide[i])) + double(q[i]) * double(q[i]) + double(wide[i]) * wide[i];
+    }
+    const double tolerance = 1e-6 * scale + 1e-6;
+    CAPTURE(dim);
+    CHECK(std::abs(l2_squared_byte<T>(q.data(), v.data(), dim) - l2) <= tolerance);
+    CHECK(std::abs(dot_byte<T>(q.data(), v.data(), dim) - dot) <= tolerance);
+    CHECK(l2_squared_byte_fetching<T>(q.data(), v.data(), dim, next.data()) ==
+          l2_squared_byte<T>(q.data(), v.data(), dim));
+    CHECK(dot_byte_fetching<T>(q.data(), v.data(), dim, next.data()) == dot_byte<T>(q.data(), v.data(), dim));
+    widen_byte<T>(v.data(), widened.data(), dim);
+    CHECK(widened == wide);
+  }
+  MESSAGE("8-bit kernels of this build: " << byte_kernels_name());
+}
+
+TEST_CASE_TEMPLATE("HnswIndex over narrow elements agrees with a double brute force over the same values", C,
                    Case<Float16, metric::L2>, Case<Float16, metric::InnerProduct>, Case<Float16, metric::Cosine>,
-                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>,
-                   Case<BFloat16, metric::Cosine>) {
+                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>, Case<BFloat16, metric::Cosine>,
+                   Case<Int8, metric::L2>, Case<Int8, metric::InnerProduct>, Case<Int8, metric::Cosine>,
+                   Case<UInt8, metric::L2>, Case<UInt8, metric::InnerProduct>, Case<UInt8, metric::Cosine>) {
   using T = typename C::Element;
   using M = typename C::Metric;
   constexpr std::uint32_t kDim = 20;
@@ -208,8 +276,9 @@ TEST_CASE_TEMPLATE("HnswIndex over 16-bit elements agrees with a double brute fo
   }
 }
 
-TEST_CASE_TEMPLATE("16-bit elements take half the vector memory of floats", C, Case<Float16, metric::L2>,
-                   Case<BFloat16, metric::Cosine>) {
+TEST_CASE_TEMPLATE("16-bit elements take half the vector memory of floats, 8-bit ones a quarter", C,
+                   Case<Float16, metric::L2>, Case<BFloat16, metric::Cosine>, Case<UInt8, metric::L2>,
+                   Case<Int8, metric::Cosine>) {
   using T = typename C::Element;
   using M = typename C::Metric;
   constexpr std::uint32_t kDim = 64;
@@ -223,11 +292,12 @@ TEST_CASE_TEMPLATE("16-bit elements take half the vector memory of floats", C, C
     wide.upsert("k" + std::to_string(i), v);
   }
   const std::size_t slots = 384;  // three blocks of 128
-  // 16-bit: 2 bytes an element instead of 4, and under COSINE 1/|v| (a float) in the record; the
+  // 2 or 1 bytes an element instead of 4, and under COSINE 1/|v| (a float) in the record; the
   // magnitude beside the record is the same for both.
-  const std::size_t saved = 2 * kDim - (M::kNormalizes ? sizeof(float) : 0);
+  constexpr std::size_t width = sizeof(typename T::Storage);
+  const std::size_t saved = (4 - width) * kDim - (M::kNormalizes ? sizeof(float) : 0);
   CHECK(wide.memory_breakdown().vectors - narrow.memory_breakdown().vectors == slots * saved);
-  CHECK(narrow.memory_breakdown().vectors <= slots * (2 * kDim + 8) + 64);
+  CHECK(narrow.memory_breakdown().vectors <= slots * (width * kDim + 8) + 64);
   CHECK(narrow.memory_breakdown().links == wide.memory_breakdown().links);
   MESSAGE("bytes per vector, " << to_string(element_type_v<T>) << ": "
                                 << narrow.memory_breakdown().vectors / slots << " against "
@@ -267,7 +337,8 @@ TEST_CASE("16-bit indexes reject what they cannot store, and change nothing") {
   CHECK_THROWS_AS((HnswIndex<BFloat16, metric::L2>(VectorSchema{kDim, ElementType::kFloat16, Metric::kL2})), Error);
 }
 
-TEST_CASE_TEMPLATE("16-bit batches and blob batches store the same values as single upserts", T, Float16, BFloat16) {
+TEST_CASE_TEMPLATE("narrow batches and blob batches store the same values as single upserts", T, Float16, BFloat16,
+                   Int8, UInt8) {
   constexpr std::uint32_t kDim = 24;
   const VectorSchema schema{kDim, element_type_v<T>, Metric::kIP};
   HnswIndex<T, metric::InnerProduct> batch(schema), blobs(schema);
@@ -302,8 +373,8 @@ TEST_CASE_TEMPLATE("16-bit batches and blob batches store the same values as sin
   for (std::size_t i = 1; i < keys.size(); i += 2) CHECK(*batch.get_vector(keys[i]) == vectors[i]);
 }
 
-TEST_CASE_TEMPLATE("16-bit snapshots load back the same values and answers", C, Case<Float16, metric::Cosine>,
-                   Case<BFloat16, metric::L2>) {
+TEST_CASE_TEMPLATE("narrow snapshots load back the same values and answers", C, Case<Float16, metric::Cosine>,
+                   Case<BFloat16, metric::L2>, Case<Int8, metric::Cosine>, Case<UInt8, metric::L2>) {
   using T = typename C::Element;
   using M = typename C::Metric;
   constexpr std::uint32_t kDim = 16;
@@ -397,10 +468,11 @@ TEST_CASE_TEMPLATE("a float index's snapshot of 16-bit vectors loads into a 16-b
   }
 }
 
-TEST_CASE_TEMPLATE("FlatIndex over 16-bit elements is exact over the same values, in every query form", C,
+TEST_CASE_TEMPLATE("FlatIndex over narrow elements is exact over the same values, in every query form", C,
                    Case<Float16, metric::L2>, Case<Float16, metric::InnerProduct>, Case<Float16, metric::Cosine>,
-                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>,
-                   Case<BFloat16, metric::Cosine>) {
+                   Case<BFloat16, metric::L2>, Case<BFloat16, metric::InnerProduct>, Case<BFloat16, metric::Cosine>,
+                   Case<Int8, metric::L2>, Case<Int8, metric::InnerProduct>, Case<Int8, metric::Cosine>,
+                   Case<UInt8, metric::L2>, Case<UInt8, metric::InnerProduct>, Case<UInt8, metric::Cosine>) {
   using T = typename C::Element;
   using M = typename C::Metric;
   constexpr std::uint32_t kDim = 37;  // odd: the elements are padded to 4 bytes in each slot
@@ -527,6 +599,73 @@ TEST_CASE("a snapshot with an element beyond the 16-bit type's range is refused 
   try {
     load_flat<metric::L2, Float16>(flat_in);
     FAIL("loaded an element beyond FLOAT16");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kCorruptData);
+  }
+}
+
+TEST_CASE("8-bit indexes reject what they cannot store, and change nothing") {
+  constexpr std::uint32_t kDim = 4;
+  HnswIndex<Int8, metric::L2> index(VectorSchema{kDim, ElementType::kInt8, Metric::kL2});
+  FlatIndex<UInt8, metric::Cosine> flat(VectorSchema{kDim, ElementType::kUint8, Metric::kCosine});
+  index.upsert("a", std::vector<float>{1, -2, 3, 127});
+  flat.upsert("a", std::vector<float>{1, 2, 3, 255});
+  const std::size_t bytes = index.memory_bytes(), flat_bytes = flat.memory_bytes();
+  // Beyond the integer range after rounding: kOutOfRange.
+  CHECK(index.try_upsert("b", std::vector<float>{1, 128, 3, 4}).failure == VectorFailure::kOutOfRange);
+  CHECK(index.try_upsert("b", std::vector<float>{-128.6f, 0, 0, 0}).failure == VectorFailure::kOutOfRange);
+  CHECK(flat.try_upsert("b", std::vector<float>{1, -1, 3, 4}).failure == VectorFailure::kOutOfRange);
+  CHECK(flat.try_upsert("b", std::vector<float>{1, 256, 3, 4}).failure == VectorFailure::kOutOfRange);
+  CHECK_THROWS_AS(index.upsert("a", std::vector<float>{1, 2, 3, 200}), Error);
+  // Every element rounds to zero: no direction under COSINE.
+  CHECK(flat.try_upsert("c", std::vector<float>{0.2f, 0, 0.4f, 0}).failure == VectorFailure::kZeroVector);
+  // A blob of the wrong size (a FLOAT16-sized blob for INT8), and NaN from the float API.
+  CHECK(index.try_upsert_blob("d", std::string(8, '\1')).failure == VectorFailure::kWrongSize);
+  CHECK(index.try_upsert("d", std::vector<float>{1, std::nanf(""), 3, 4}).failure == VectorFailure::kNonFinite);
+  // A batch with one bad vector inserts nothing.
+  const std::vector<float> good{1, 1, 1, 1}, bad{1, 1, 300, 1};
+  const std::vector<HnswIndex<Int8, metric::L2>::BatchItem> items{{"e", good}, {"f", bad}};
+  CHECK_THROWS_AS(index.insert_batch(items, 2), Error);
+  CHECK(index.size() == 1);
+  CHECK(flat.size() == 1);
+  CHECK(index.memory_bytes() == bytes);
+  CHECK(flat.memory_bytes() == flat_bytes);
+  CHECK(*index.get_vector("a") == std::vector<float>{1, -2, 3, 127});
+  // A float vector is rounded to the nearest integer (ties to even).
+  index.upsert("g", std::vector<float>{0.4f, 2.5f, -3.5f, 126.6f});
+  CHECK(*index.get_vector("g") == std::vector<float>{0, 2, -4, 127});
+  // Blobs: INT8 bytes are two's complement, UINT8 bytes as they are.
+  index.upsert_blob("h", std::string("\x01\xff\x80\x7f", 4));
+  CHECK(*index.get_vector("h") == std::vector<float>{1, -1, -128, 127});
+  flat.upsert_blob("h", std::string("\x01\xff\x80\x7f", 4));
+  CHECK(*flat.get_vector("h") == std::vector<float>{1, 255, 128, 127});
+  // The schema's TYPE must be the element type.
+  CHECK_THROWS_AS((HnswIndex<Int8, metric::L2>(VectorSchema{kDim, ElementType::kUint8, Metric::kL2})), Error);
+  CHECK_THROWS_AS((FlatIndex<UInt8, metric::L2>(VectorSchema{kDim, ElementType::kFloat32, Metric::kL2})), Error);
+}
+
+TEST_CASE("a snapshot with an element beyond the 8-bit type's range is refused as corrupt") {
+  // A float index's schema may say INT8 / UINT8 while its float API took other values.
+  constexpr std::uint32_t kDim = 4;
+  HnswIndex<float, metric::L2> hnsw(VectorSchema{kDim, ElementType::kInt8, Metric::kL2});
+  hnsw.upsert("a", std::vector<float>{1, 2, 3, 4});
+  hnsw.upsert("b", std::vector<float>{1, 200, 0, 0});
+  FlatIndex<float, metric::Cosine> flat(VectorSchema{kDim, ElementType::kUint8, Metric::kCosine});
+  flat.upsert("b", std::vector<float>{1, -3, 0, 0});
+  MemorySerializer hnsw_out, flat_out;
+  save(hnsw, hnsw_out);
+  save(flat, flat_out);
+  const auto hnsw_bytes = hnsw_out.take(), flat_bytes = flat_out.take();
+  MemoryDeserializer hnsw_in(hnsw_bytes), flat_in(flat_bytes);
+  try {
+    load_hnsw<metric::L2, Int8>(hnsw_in);
+    FAIL("loaded an element beyond INT8");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kCorruptData);
+  }
+  try {
+    load_flat<metric::Cosine, UInt8>(flat_in);
+    FAIL("loaded an element beyond UINT8");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::kCorruptData);
   }

@@ -106,21 +106,28 @@ inline VectorFailure decode_blob(const VectorSchema& schema, std::string_view bl
       for (std::size_t i = 0; i < out.size(); ++i)
         out[i] = BFloat16::to_float(detail::load_le16(bytes + 2 * i));
       break;
+    case ElementType::kInt8:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(static_cast<std::int8_t>(bytes[i]));
+      break;
+    case ElementType::kUint8:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(bytes[i]);
+      break;
   }
   return check_vector(schema, out);
 }
 
 /// Makes the valid vector `v` one an index storing elements of `T` holds exactly: each element
-/// rounded to the nearest T (Float16, BFloat16; floats are left as they are). Returns kNonFinite
-/// when an element is beyond T's range, kZeroVector when under COSINE every element rounds to zero;
-/// `v` may then be partly rounded.
+/// rounded to the nearest T (Float16, BFloat16, Int8, UInt8; floats are left as they are). Returns
+/// kNonFinite when an element is beyond a 16-bit type's range, kOutOfRange when it is beyond an 8-bit
+/// type's, kZeroVector when under COSINE every element rounds to zero; `v` may then be partly
+/// rounded.
 template <class T>
 VectorFailure narrow_to(const VectorSchema& schema, std::span<float> v) noexcept {
-  if constexpr (is_half_element_v<T>) {
+  if constexpr (is_narrow_element_v<T>) {
     bool any_nonzero = false;
     for (float& x : v) {
+      if (!T::holds(x)) return is_half_element_v<T> ? VectorFailure::kNonFinite : VectorFailure::kOutOfRange;
       x = T::to_float(T::from_float(x));
-      if (!std::isfinite(x)) return VectorFailure::kNonFinite;
       any_nonzero |= (x != 0.0f);
     }
     if (schema.metric == Metric::kCosine && !any_nonzero) return VectorFailure::kZeroVector;

@@ -1,16 +1,19 @@
-// vindex/core/element.hpp — the 16-bit element types an index can store vectors in, and their
-// conversions to and from float.
+// vindex/core/element.hpp — the narrow element types an index can store vectors in (16-bit floats,
+// 8-bit integers), and their conversions to and from float.
 //
-// `Float16` (IEEE-754 binary16) and `BFloat16` (the upper half of a binary32) hold the bits of one
-// element, as FT.CREATE's TYPE FLOAT16 / BFLOAT16 blobs carry them. Widening to float is exact;
-// narrowing rounds to nearest, ties to even, and gives ±Inf past the type's range (a caller checks
-// with `fits`). `element_type_v<T>` names the schema TYPE an index storing T takes. Pure functions;
-// thread-safe. Next: core/blob.hpp.
+// `Float16` (IEEE-754 binary16), `BFloat16` (the upper half of a binary32), `Int8` and `UInt8` hold
+// one element as FT.CREATE's TYPE FLOAT16 / BFLOAT16 / INT8 / UINT8 blobs carry it (`Storage`).
+// Widening to float is exact; narrowing rounds to nearest, ties to even; `holds(x)` says whether x
+// narrows to a value of the type (16-bit: finite after rounding; 8-bit: within its integer range
+// after rounding). `element_type_v<T>` names the schema TYPE an index storing T takes. Pure
+// functions; thread-safe. Next: core/blob.hpp.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "vindex/core/schema.hpp"
@@ -19,7 +22,13 @@ namespace vindex {
 
 /// One IEEE-754 binary16 element (its bits).
 struct Float16 {
+  /// How one element is stored.
+  using Storage = std::uint16_t;
   std::uint16_t bits = 0;
+
+  /// Whether `x` narrows to a finite binary16 (NaN and ±Inf do not; nor does anything that rounds
+  /// past ±65504).
+  static bool holds(float x) noexcept { return std::isfinite(to_float(from_float(x))); }
 
   /// The element's value (exact).
   static float to_float(std::uint16_t h) noexcept {
@@ -76,7 +85,12 @@ struct Float16 {
 
 /// One bfloat16 element (its bits: the upper half of a binary32).
 struct BFloat16 {
+  /// How one element is stored.
+  using Storage = std::uint16_t;
   std::uint16_t bits = 0;
+
+  /// Whether `x` narrows to a finite bfloat16.
+  static bool holds(float x) noexcept { return std::isfinite(to_float(from_float(x))); }
 
   /// The element's value (exact).
   static float to_float(std::uint16_t b) noexcept { return std::bit_cast<float>(std::uint32_t{b} << 16); }
@@ -90,22 +104,60 @@ struct BFloat16 {
   }
 };
 
+namespace detail {
+// An 8-bit integer element type: values kMin..kMax of the integer S.
+template <class S>
+struct ByteElement {
+  /// How one element is stored.
+  using Storage = S;
+  S bits = 0;
+  static constexpr float kMin = static_cast<float>(std::numeric_limits<S>::min());
+  static constexpr float kMax = static_cast<float>(std::numeric_limits<S>::max());
+
+  /// The element's value (exact).
+  static float to_float(S b) noexcept { return static_cast<float>(b); }
+  /// The integer nearest to `x` (ties to even), clamped to the type's range; NaN gives 0.
+  static S from_float(float x) noexcept {
+    if (std::isnan(x)) return 0;
+    return static_cast<S>(std::clamp(std::nearbyint(x), kMin, kMax));
+  }
+  /// Whether `x` rounds to an integer within the type's range.
+  static bool holds(float x) noexcept {
+    const float r = std::nearbyint(x);
+    return r >= kMin && r <= kMax;
+  }
+};
+}  // namespace detail
+
+/// One signed 8-bit integer element (TYPE INT8: -128..127).
+struct Int8 : detail::ByteElement<std::int8_t> {};
+/// One unsigned 8-bit integer element (TYPE UINT8: 0..255).
+struct UInt8 : detail::ByteElement<std::uint8_t> {};
+
 /// Whether `T` is a 16-bit element type of this header.
 template <class T>
 inline constexpr bool is_half_element_v = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
+/// Whether `T` is an 8-bit element type of this header.
+template <class T>
+inline constexpr bool is_byte_element_v = std::is_same_v<T, Int8> || std::is_same_v<T, UInt8>;
+/// Whether `T` is an element type narrower than float (16- or 8-bit).
+template <class T>
+inline constexpr bool is_narrow_element_v = is_half_element_v<T> || is_byte_element_v<T>;
 
 /// The schema TYPE of vectors an index storing elements of `T` takes.
 template <class T>
 inline constexpr ElementType element_type_v = std::is_same_v<T, Float16>    ? ElementType::kFloat16
                                               : std::is_same_v<T, BFloat16> ? ElementType::kBFloat16
+                                              : std::is_same_v<T, Int8>     ? ElementType::kInt8
+                                              : std::is_same_v<T, UInt8>    ? ElementType::kUint8
                                                                             : ElementType::kFloat32;
 
-/// Whether every element of `v` (finite floats) stays finite once narrowed to `T`.
+/// Whether every element of `v` (finite floats) narrows to a value of `T` (see T::holds).
 template <class T>
 bool fits(const float* v, std::size_t dim) noexcept {
-  if constexpr (is_half_element_v<T>) {
+  if constexpr (is_narrow_element_v<T>) {
     for (std::size_t i = 0; i < dim; ++i)
-      if (!std::isfinite(T::to_float(T::from_float(v[i])))) return false;
+      if (!T::holds(v[i])) return false;
   }
   return true;
 }

@@ -21,6 +21,8 @@ enum class ElementType : std::uint8_t {
   kFloat32 = 1,   ///< IEEE-754 binary32, little-endian (numpy float32 `tobytes()`)
   kFloat16 = 2,   ///< IEEE-754 binary16, little-endian
   kBFloat16 = 3,  ///< bfloat16 (upper half of a binary32), little-endian
+  kInt8 = 4,      ///< signed 8-bit integers (numpy int8)
+  kUint8 = 5,     ///< unsigned 8-bit integers (numpy uint8)
 };
 
 /// Distance metric (DISTANCE_METRIC). Codes are frozen. Smaller distance is always closer.
@@ -32,7 +34,14 @@ enum class Metric : std::uint8_t {
 
 /// Bytes one element of `type` takes in a blob.
 constexpr std::size_t element_bytes(ElementType type) noexcept {
-  return type == ElementType::kFloat32 ? 4 : 2;
+  switch (type) {
+    case ElementType::kFloat32: return 4;
+    case ElementType::kFloat16:
+    case ElementType::kBFloat16: return 2;
+    case ElementType::kInt8:
+    case ElementType::kUint8: return 1;
+  }
+  return 4;
 }
 
 /// Redis-style name of an element type ("FLOAT32", …).
@@ -41,6 +50,8 @@ constexpr std::string_view to_string(ElementType type) noexcept {
     case ElementType::kFloat32: return "FLOAT32";
     case ElementType::kFloat16: return "FLOAT16";
     case ElementType::kBFloat16: return "BFLOAT16";
+    case ElementType::kInt8: return "INT8";
+    case ElementType::kUint8: return "UINT8";
   }
   return "?";
 }
@@ -67,9 +78,10 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-/// Parses "FLOAT32" / "FLOAT16" / "BFLOAT16" (any case); nullopt for anything else.
+/// Parses "FLOAT32" / "FLOAT16" / "BFLOAT16" / "INT8" / "UINT8" (any case); nullopt for anything else.
 inline std::optional<ElementType> parse_element_type(std::string_view text) noexcept {
-  for (auto t : {ElementType::kFloat32, ElementType::kFloat16, ElementType::kBFloat16})
+  for (auto t : {ElementType::kFloat32, ElementType::kFloat16, ElementType::kBFloat16, ElementType::kInt8,
+                 ElementType::kUint8})
     if (iequals(text, to_string(t))) return t;
   return std::nullopt;
 }

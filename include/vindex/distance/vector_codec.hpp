@@ -23,6 +23,7 @@
 
 #include "vindex/core/element.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/byte.hpp"
 #include "vindex/distance/half.hpp"
 #include "vindex/distance/metric.hpp"
 
@@ -123,15 +124,18 @@ struct VectorCodec<float, MetricT> {
 };
 
 
-/// 16-bit elements (Float16, BFloat16), stored as given: record = [dim elements, padded to 4 bytes]
-/// and, under COSINE, [1/|v| as a float]. A COSINE vector is not stored normalised (that would
-/// round the normalised values to 16 bits): its given elements are kept, so every distance is
-/// measured on exactly the values the host stored, and the kernel scales the dot product by 1/|v|.
+/// Narrow elements (Float16, BFloat16, Int8, UInt8), stored as given: record = [dim elements of
+/// T::Storage, padded to 4 bytes] and, under COSINE, [1/|v| as a float]. A COSINE vector is not
+/// stored normalised (that would round the normalised values to the narrow type): its given elements
+/// are kept, so every distance is measured on exactly the values the host stored, and the kernel
+/// scales the dot product by 1/|v|. The kernels (distance/half.hpp, distance/byte.hpp) widen the
+/// stored elements in registers.
 template <class T, class MetricT>
-  requires is_half_element_v<T>
+  requires is_narrow_element_v<T>
 struct VectorCodec<T, MetricT> {
   using Element = T;
   using Metric = MetricT;
+  using Storage = typename T::Storage;
 
   /// A float query made from a stored vector: its prepared (COSINE: normalised) floats.
   class Query {
@@ -155,27 +159,29 @@ struct VectorCodec<T, MetricT> {
   };
 
   /// Bytes of the elements of a vector of `dim` (padded, so that what follows stays 4-byte aligned).
-  static constexpr std::size_t element_bytes(std::size_t dim) noexcept { return (2 * dim + 3) / 4 * 4; }
+  static constexpr std::size_t element_bytes(std::size_t dim) noexcept {
+    return (sizeof(Storage) * dim + 3) / 4 * 4;
+  }
   /// Bytes one stored vector of `dim` elements takes.
   static constexpr std::size_t bytes(std::size_t dim) noexcept {
     return element_bytes(dim) + (MetricT::kNormalizes ? sizeof(float) : 0);
   }
 
-  /// Whether the prepared vector `v` (with `magnitude`) stays finite once its given elements are
-  /// narrowed to T.
+  /// Whether the prepared vector `v` (with `magnitude`) narrows to values of T (see T::holds).
   static bool fits(const float* v, float magnitude, std::size_t dim) noexcept {
     for (std::size_t i = 0; i < dim; ++i)
-      if (!std::isfinite(T::to_float(T::from_float(given(v[i], magnitude))))) return false;
+      if (!T::holds(given(v[i], magnitude))) return false;
     return true;
   }
   /// Writes the prepared vector `v` into `out`: its given elements (COSINE: `v` × `magnitude`,
-  /// which gives back the given 16-bit values exactly) narrowed to T, then under COSINE 1/magnitude.
+  /// which rounds back to the given narrow values exactly) narrowed to T, then under COSINE
+  /// 1/magnitude.
   static void encode(const float* v, float magnitude, std::byte* out, std::size_t dim) noexcept {
     for (std::size_t i = 0; i < dim; ++i) {
-      const std::uint16_t h = T::from_float(given(v[i], magnitude));
-      std::memcpy(out + 2 * i, &h, 2);
+      const Storage e = T::from_float(given(v[i], magnitude));
+      std::memcpy(out + sizeof(Storage) * i, &e, sizeof(Storage));
     }
-    std::memset(out + 2 * dim, 0, element_bytes(dim) - 2 * dim);
+    std::memset(out + sizeof(Storage) * dim, 0, element_bytes(dim) - sizeof(Storage) * dim);
     if constexpr (MetricT::kNormalizes) {
       const float inverse = magnitude > 0 ? 1.0f / magnitude : 0.0f;
       std::memcpy(out + element_bytes(dim), &inverse, sizeof inverse);
@@ -183,7 +189,7 @@ struct VectorCodec<T, MetricT> {
   }
   /// Reads the stored vector at `v` into `out` (dim floats, prepared form: COSINE normalised).
   static void decode(const std::byte* v, float* out, std::size_t dim) noexcept {
-    widen_half<T>(elements(v), out, dim);
+    widen(elements(v), out, dim);
     if constexpr (MetricT::kNormalizes) {
       const float scale = inverse_magnitude(v, dim);
       for (std::size_t i = 0; i < dim; ++i) out[i] *= scale;
@@ -191,7 +197,7 @@ struct VectorCodec<T, MetricT> {
   }
   /// Reads the stored vector at `v` into `out` as it was given (exact).
   static void decode_given(const std::byte* v, float /*magnitude*/, float* out, std::size_t dim) noexcept {
-    widen_half<T>(elements(v), out, dim);
+    widen(elements(v), out, dim);
   }
   /// The stored vector at `v` as a query.
   static Query query(const std::byte* v, std::size_t dim) {
@@ -217,21 +223,21 @@ struct VectorCodec<T, MetricT> {
   /// Distance from the prepared query `q` to the stored vector at `v`.
   static Distance distance(const float* q, const std::byte* v, std::size_t dim) noexcept {
     if constexpr (MetricT::kind == vindex::Metric::kL2) {
-      return l2_squared_half<T>(q, elements(v), dim);
+      return l2_kernel(q, elements(v), dim);
     } else {
-      return 1.0f - dot_half<T>(q, elements(v), dim) * inverse_magnitude(v, dim);
+      return 1.0f - dot_kernel(q, elements(v), dim) * inverse_magnitude(v, dim);
     }
   }
   /// distance(q, v, dim), also starting to load the stored vector at `next` into cache.
   static Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
                                     const std::byte* next) noexcept {
     if constexpr (MetricT::kind == vindex::Metric::kL2) {
-      return l2_squared_half_fetching<T>(q, elements(v), dim, elements(next));
+      return l2_kernel_fetching(q, elements(v), dim, elements(next));
     } else {
-      return 1.0f - dot_half_fetching<T>(q, elements(v), dim, elements(next)) * inverse_magnitude(v, dim);
+      return 1.0f - dot_kernel_fetching(q, elements(v), dim, elements(next)) * inverse_magnitude(v, dim);
     }
   }
-  /// distance_fetching(q, v, dim, next); `bound` is not used (the 16-bit kernels run to the end).
+  /// distance_fetching(q, v, dim, next); `bound` is not used (these kernels run to the end).
   static Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance /*bound*/,
                                            const std::byte* next) noexcept {
     return distance_fetching(q, v, dim, next);
@@ -251,11 +257,11 @@ struct VectorCodec<T, MetricT> {
     float sum = 0;
     for (std::size_t from = 0; from < dim; from += kChunk) {
       const std::size_t n = std::min(kChunk, dim - from);
-      widen_half<T>(elements(a) + from, widened, n);
+      widen(elements(a) + from, widened, n);
       if constexpr (MetricT::kind == vindex::Metric::kL2) {
-        sum += l2_squared_half<T>(widened, elements(b) + from, n);
+        sum += l2_kernel(widened, elements(b) + from, n);
       } else {
-        sum += dot_half<T>(widened, elements(b) + from, n);
+        sum += dot_kernel(widened, elements(b) + from, n);
       }
     }
     if constexpr (MetricT::kind == vindex::Metric::kL2) {
@@ -269,8 +275,27 @@ struct VectorCodec<T, MetricT> {
   static float given(float prepared, float magnitude) noexcept {
     return MetricT::kNormalizes ? prepared * magnitude : prepared;
   }
-  static const std::uint16_t* elements(const std::byte* v) noexcept {
-    return reinterpret_cast<const std::uint16_t*>(v);
+  static const Storage* elements(const std::byte* v) noexcept { return reinterpret_cast<const Storage*>(v); }
+  // The kernels of T's width.
+  static void widen(const Storage* v, float* out, std::size_t n) noexcept {
+    if constexpr (is_half_element_v<T>) widen_half<T>(v, out, n);
+    else widen_byte<T>(v, out, n);
+  }
+  static float l2_kernel(const float* q, const Storage* v, std::size_t dim) noexcept {
+    if constexpr (is_half_element_v<T>) return l2_squared_half<T>(q, v, dim);
+    else return l2_squared_byte<T>(q, v, dim);
+  }
+  static float dot_kernel(const float* q, const Storage* v, std::size_t dim) noexcept {
+    if constexpr (is_half_element_v<T>) return dot_half<T>(q, v, dim);
+    else return dot_byte<T>(q, v, dim);
+  }
+  static float l2_kernel_fetching(const float* q, const Storage* v, std::size_t dim, const Storage* next) noexcept {
+    if constexpr (is_half_element_v<T>) return l2_squared_half_fetching<T>(q, v, dim, next);
+    else return l2_squared_byte_fetching<T>(q, v, dim, next);
+  }
+  static float dot_kernel_fetching(const float* q, const Storage* v, std::size_t dim, const Storage* next) noexcept {
+    if constexpr (is_half_element_v<T>) return dot_half_fetching<T>(q, v, dim, next);
+    else return dot_byte_fetching<T>(q, v, dim, next);
   }
   static float inverse_magnitude(const std::byte* v, std::size_t dim) noexcept {
     if constexpr (MetricT::kNormalizes) {

@@ -69,7 +69,8 @@ struct FlatParams {
 /// of distance/metric.hpp. Vectors are read and written through detail::VectorCodec<T, MetricT>.
 template <class T, class MetricT>
 class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
-  static_assert(std::is_same_v<T, float> || is_half_element_v<T>, "FlatIndex stores float, Float16 or BFloat16");
+  static_assert(std::is_same_v<T, float> || is_narrow_element_v<T>,
+                "FlatIndex stores float, Float16, BFloat16, Int8 or UInt8");
   using FrontEnd = detail::IndexFrontEnd<FlatIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
@@ -372,7 +373,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
                               const Limits& limits) {
     FrontEnd::check_schema(schema, limits);
     FrontEnd::check_storage(params.block_size, params.initial_cap, limits);
-    if (is_half_element_v<T> && schema.type != element_type_v<T>)
+    if (is_narrow_element_v<T> && schema.type != element_type_v<T>)
       throw Error(ErrorCode::kInvalidArgument, "a FlatIndex of " + std::string(to_string(element_type_v<T>)) +
                                                    " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
                                                    ", not " + std::string(to_string(schema.type)));

@@ -145,7 +145,8 @@ namespace vindex {
 template <class T, class MetricT>
 class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
                   private detail::HnswInsert<detail::VectorCodec<T, MetricT>> {
-  static_assert(std::is_same_v<T, float> || is_half_element_v<T>, "HnswIndex stores float, Float16 or BFloat16");
+  static_assert(std::is_same_v<T, float> || is_narrow_element_v<T>,
+                "HnswIndex stores float, Float16, BFloat16, Int8 or UInt8");
   using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
@@ -267,7 +268,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
       for (const auto& [key, vector] : items) {
         limits_.check_key(key.size());
         throw_if_failed(check_vector(schema_, vector), schema_, key, vector.size(), false);
-        if constexpr (is_half_element_v<T>) {
+        if constexpr (is_narrow_element_v<T>) {
           narrowed.assign(vector.begin(), vector.end());
           throw_if_failed(narrow_to<T>(schema_, narrowed), schema_, key, vector.size(), false);
         }
@@ -807,7 +808,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
 
   static VectorSchema validated(const VectorSchema& schema, const HnswParams& params, const Limits& limits) {
     FrontEnd::check_schema(schema, limits);
-    if (is_half_element_v<T> && schema.type != element_type_v<T>)
+    if (is_narrow_element_v<T> && schema.type != element_type_v<T>)
       throw Error(ErrorCode::kInvalidArgument, "an HnswIndex of " + std::string(to_string(element_type_v<T>)) +
                                                    " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
                                                    ", not " + std::string(to_string(schema.type)));

@@ -198,7 +198,7 @@ std::unique_ptr<FlatIndex<T, MetricT>> load_flat_after_header(snapshot::Snapshot
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
                                                 " index, but a " + std::string(to_string(MetricT::kind)) +
                                                 " FlatIndex was asked for");
-  if (is_half_element_v<T> && h.schema.type != element_type_v<T>)
+  if (is_narrow_element_v<T> && h.schema.type != element_type_v<T>)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
                                                 " vectors, but a FlatIndex of " +
                                                 std::string(to_string(element_type_v<T>)) + " was asked for");

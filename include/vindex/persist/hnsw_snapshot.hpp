@@ -237,7 +237,7 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
                                                 " index, but a " + std::string(to_string(MetricT::kind)) +
                                                 " HnswIndex was asked for");
-  if (is_half_element_v<T> && h.schema.type != element_type_v<T>)
+  if (is_narrow_element_v<T> && h.schema.type != element_type_v<T>)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
                                                 " vectors, but an HnswIndex of " +
                                                 std::string(to_string(element_type_v<T>)) + " was asked for");
