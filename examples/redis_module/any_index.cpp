@@ -89,10 +89,12 @@ std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValu
     return std::make_unique<Impl<I>>(std::move(memory), spec, source,
                                      std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
   };
-  // FLOAT16 / BFLOAT16 vectors stay in 16 bits, as the hash holds them.
+  // FLOAT16 / BFLOAT16 / INT8 / UINT8 vectors stay in their width, as the hash holds them.
   switch (spec.schema.type) {
     case vindex::ElementType::kFloat16: return make.template operator()<vindex::Float16>();
     case vindex::ElementType::kBFloat16: return make.template operator()<vindex::BFloat16>();
+    case vindex::ElementType::kInt8: return make.template operator()<vindex::Int8>();
+    case vindex::ElementType::kUint8: return make.template operator()<vindex::UInt8>();
     case vindex::ElementType::kFloat32: break;
   }
   return make.template operator()<float>();
@@ -130,6 +132,8 @@ std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValu
   switch (spec.schema.type) {
     case vindex::ElementType::kFloat16: return load.template operator()<vindex::Float16>();
     case vindex::ElementType::kBFloat16: return load.template operator()<vindex::BFloat16>();
+    case vindex::ElementType::kInt8: return load.template operator()<vindex::Int8>();
+    case vindex::ElementType::kUint8: return load.template operator()<vindex::UInt8>();
     case vindex::ElementType::kFloat32: break;
   }
   return load.template operator()<float>();

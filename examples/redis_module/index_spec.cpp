@@ -65,7 +65,7 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
     if (iequals(name, "TYPE")) {
       const std::string& value = args.next("TYPE value");
       const auto type = vindex::parse_element_type(value);
-      if (!type) fail("unknown TYPE '" + value + "' (FLOAT32, FLOAT16 or BFLOAT16)");
+      if (!type) fail("unknown TYPE '" + value + "' (FLOAT32, FLOAT16, BFLOAT16, INT8 or UINT8)");
       spec.schema.type = *type;
       have_type = true;
     } else if (iequals(name, "DIM")) {

@@ -1,13 +1,13 @@
-"""Issue #19 (first part): vector TYPEs. HNSW keeps FLOAT16 / BFLOAT16 vectors in 16 bits.
+"""Issue #19: vector TYPEs. Indexes keep FLOAT16 / BFLOAT16 vectors in 16 bits, INT8 / UINT8 in 8.
 
-For TYPE FLOAT32, FLOAT16 and BFLOAT16 under L2, IP and COSINE: an HNSW index over 600 hashes
-(DIM 48, blobs of the TYPE) answers KNN 10 queries (query blobs of the TYPE, EF_RUNTIME above the
-key count, so the walk covers the graph) with the keys and scores numpy computes in float64 over the
-same decoded values; FT.INFO total_memory_bytes of a 16-bit index is below the FLOAT32 one's by at
-least 90 % of the 2 bytes per element it saves; after DEBUG RELOAD (RDB snapshot, loaded without
-re-inserting) the 16-bit indexes give the same answers; a FLAT index of TYPE FLOAT16 answers like
-numpy too, in less memory than a FLAT FLOAT32 one by the same margin; a blob of another TYPE's size
-is an indexing failure.
+For TYPE FLOAT32, FLOAT16, BFLOAT16, INT8 and UINT8 under L2, IP and COSINE: an HNSW index over 600
+hashes (DIM 48, blobs of the TYPE) answers KNN 10 queries (query blobs of the TYPE, EF_RUNTIME above
+the key count, so the walk covers the graph) with the keys and scores numpy computes in float64 over
+the same decoded values; FT.INFO total_memory_bytes of a narrow index is below the FLOAT32 one's by
+at least 90 % of the 2 or 3 bytes per element it saves; after DEBUG RELOAD (RDB snapshot, loaded
+without re-inserting) the narrow indexes give the same answers; FLAT indexes of TYPE FLOAT16 and
+UINT8 answer like numpy too, in less memory than a FLAT FLOAT32 one by the same margin; a blob of
+another TYPE's size is an indexing failure.
 """
 import numpy as np
 
@@ -27,6 +27,12 @@ def to_type(x, vtype):
     if vtype == "FLOAT16":
         h = x.astype(np.float16)
         return h.tobytes(), h.astype(np.float64)
+    if vtype == "INT8":
+        b = np.clip(np.rint(x * 40), -128, 127).astype(np.int8)
+        return b.tobytes(), b.astype(np.float64)
+    if vtype == "UINT8":
+        b = np.clip(np.rint(np.abs(x) * 40), 0, 255).astype(np.uint8)
+        return b.tobytes(), b.astype(np.float64)
     # BFLOAT16: the upper half of the float32, rounded to nearest even.
     u = x.view(np.uint32).astype(np.uint64)
     b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
@@ -72,7 +78,9 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
     base32 = rng.normal(size=(N, DIM)).astype(np.float32)
     queries32 = rng.normal(size=(20, DIM)).astype(np.float32)
     decoded = {}
-    for vtype in ("FLOAT32", "FLOAT16", "BFLOAT16"):
+    types = ("FLOAT32", "FLOAT16", "BFLOAT16", "INT8", "UINT8")
+    width = {"FLOAT16": 2, "BFLOAT16": 2, "INT8": 1, "UINT8": 1}
+    for vtype in types:
         blobs, values = zip(*(to_type(v, vtype) for v in base32))
         decoded[vtype] = np.stack(values)
         pipe = r.pipeline(transaction=False)
@@ -80,17 +88,18 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
             pipe.hset(f"{vtype}:{i:05d}", "vec", blob)
         pipe.execute()
     names = []
-    for vtype in ("FLOAT32", "FLOAT16", "BFLOAT16"):
+    for vtype in types:
         for metric in ("L2", "IP", "COSINE"):
             name = f"i_{vtype}_{metric}"
             create(r, name, f"{vtype}:", vtype, metric)
             names.append((name, vtype, metric))
     create(r, "flat16", "FLOAT16:", "FLOAT16", "L2", algo="FLAT")
+    create(r, "flat8", "UINT8:", "UINT8", "COSINE", algo="FLAT")
     create(r, "flat32", "FLOAT32:", "FLOAT32", "L2", algo="FLAT")
     for name, _, _ in names:
         wait_ready(r, name)
-    wait_ready(r, "flat16")
-    wait_ready(r, "flat32")
+    for name in ("flat16", "flat8", "flat32"):
+        wait_ready(r, name)
 
     def answers(tag):
         results = {}
@@ -107,24 +116,28 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
         return results
 
     before = answers("built")
-    good = 0
-    for q in queries32:
-        qblob, qvalues = to_type(q, "FLOAT16")
-        keys, scores = search(r, "flat16", qblob)
-        good += agrees(keys, scores, "FLOAT16:", *reference(decoded["FLOAT16"], qvalues, "L2"))
-    check(good == len(queries32), f"FLAT FLOAT16: {good}/{len(queries32)} queries as numpy")
-    flat_saved = int(r.ft("flat32").info()["total_memory_bytes"]) - int(r.ft("flat16").info()["total_memory_bytes"])
-    print(f"FLAT FLOAT16: {flat_saved} bytes saved against FLAT FLOAT32")
-    check(flat_saved >= 0.9 * N * DIM * 2, f"FLAT FLOAT16 saved only {flat_saved} bytes")
+    for flat, vtype, metric in (("flat16", "FLOAT16", "L2"), ("flat8", "UINT8", "COSINE")):
+        good = 0
+        for q in queries32:
+            qblob, qvalues = to_type(q, vtype)
+            keys, scores = search(r, flat, qblob)
+            good += agrees(keys, scores, f"{vtype}:", *reference(decoded[vtype], qvalues, metric))
+        check(good == len(queries32), f"FLAT {vtype}: {good}/{len(queries32)} queries as numpy")
+        saved = int(r.ft("flat32").info()["total_memory_bytes"]) - int(r.ft(flat).info()["total_memory_bytes"])
+        print(f"FLAT {vtype}: {saved} bytes saved against FLAT FLOAT32")
+        # (COSINE keeps 1/|v| as a float beside the elements: 4 bytes a vector less saved.)
+        check(saved >= 0.9 * N * (DIM * (4 - width[vtype]) - 4), f"FLAT {vtype} saved only {saved} bytes")
 
     for metric in ("L2", "IP", "COSINE"):
         wide = int(r.ft(f"i_FLOAT32_{metric}").info()["total_memory_bytes"])
-        for vtype in ("FLOAT16", "BFLOAT16"):
+        for vtype in types[1:]:
             narrow = int(r.ft(f"i_{vtype}_{metric}").info()["total_memory_bytes"])
             saved = wide - narrow
+            per_element = 4 - width[vtype]
             print(f"{metric} {vtype}: {narrow} bytes against {wide} for FLOAT32: {saved} saved "
-                  f"(2 bytes an element of {N} vectors: {N * DIM * 2}; storage grows a block at a time)")
-            check(saved >= 0.9 * N * DIM * 2, f"{metric} {vtype}: saved only {saved} bytes")
+                  f"({per_element} bytes an element of {N} vectors: {N * DIM * per_element}; storage grows a "
+                  f"block at a time)")
+            check(saved >= 0.9 * N * DIM * per_element, f"{metric} {vtype}: saved only {saved} bytes")
 
     # A FLOAT32-sized blob under a FLOAT16 prefix: an indexing failure, nothing else changes.
     r.hset("FLOAT16:bad", "vec", base32[0].tobytes())
@@ -132,6 +145,12 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
     check(int(info["num_docs"]) == N, f"wrong-size blob indexed: num_docs {info['num_docs']}")
     check(int(info["hash_indexing_failures"]) == 1, f"failures {info['hash_indexing_failures']}")
     r.delete("FLOAT16:bad")
+    # A FLOAT16-sized blob under an INT8 prefix: the same.
+    r.hset("INT8:bad", "vec", base32[0].astype(np.float16).tobytes())
+    info = r.ft("i_INT8_IP").info()
+    check(int(info["num_docs"]) == N, f"wrong-size INT8 blob indexed: num_docs {info['num_docs']}")
+    check(int(info["hash_indexing_failures"]) == 1, f"INT8 failures {info['hash_indexing_failures']}")
+    r.delete("INT8:bad")
 
     r.execute_command("DEBUG", "RELOAD")
     for name, _, _ in names:
