@@ -3,7 +3,8 @@
 //      when fewer than 99.9 % of the top-10 ids agree (ties at rank 10 count as agreeing);
 //   2. exact search: vindex FlatIndex vs FAISS IndexFlat, single-query and batched q/s, and the
 //      single-query scan's GB/s next to the machine's measured read bandwidth;
-//   3. HNSW: vindex HnswIndex, hnswlib and FAISS IndexHNSWFlat with the same M / EF_CONSTRUCTION:
+//   3. HNSW: vindex HnswIndex, hnswlib and FAISS IndexHNSWFlat with the same M / EF_CONSTRUCTION
+//      (and, for L2 data of integers 0..255 such as fashion-mnist, vindex storing them as UINT8):
 //      build time (1 thread and --threads), heap bytes per vector (in-use heap before/after the
 //      1-thread build, the same for every library) against hnswlib's "vector plus links" floor;
 //      then every index is saved to its file and loaded back (vindex snapshot, hnswlib loadIndex,
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +43,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "ann_data.hpp"
@@ -96,14 +100,18 @@ class Library {
   virtual std::optional<std::pair<double, double>> work(const float* /*q*/, std::size_t /*k*/) { return std::nullopt; }
 };
 
-template <class MetricT>
+// vindex HnswIndex storing elements of T: float ("vindex"), or UInt8 ("vindex-uint8", for data of
+// integers 0..255, which it stores exactly in a quarter of the bytes).
+template <class MetricT, class T = float>
 class VindexHnsw : public Library {
  public:
   VindexHnsw(std::size_t m, std::size_t efc) : m_(m), efc_(efc) {}
-  std::string name() const override { return "vindex"; }
+  std::string name() const override {
+    return std::is_same_v<T, float> ? "vindex" : "vindex-" + lowercase(vindex::to_string(vindex::element_type_v<T>));
+  }
   void build(const Dataset& d, unsigned threads) override {
     index_ = std::make_unique<Index>(
-        vindex::VectorSchema{static_cast<std::uint32_t>(d.dim), vindex::ElementType::kFloat32, MetricT::kind},
+        vindex::VectorSchema{static_cast<std::uint32_t>(d.dim), vindex::element_type_v<T>, MetricT::kind},
         vindex::HnswParams{.m = m_, .ef_construction = efc_});
     dim_ = d.dim;
     if (threads <= 1) {
@@ -138,7 +146,7 @@ class VindexHnsw : public Library {
       t.save_s = std::min(t.save_s, now_s() - t0);
       t0 = now_s();
       vindex::MemoryDeserializer in(bytes);
-      auto loaded = vindex::load_hnsw<MetricT>(in);
+      auto loaded = vindex::load_hnsw<MetricT, T>(in);
       t.load_s = std::min(t.load_s, now_s() - t0);
       if (loaded->size() != index_->size()) throw std::runtime_error("snapshot lost entries");
     }
@@ -153,7 +161,7 @@ class VindexHnsw : public Library {
   void load(const Dataset& d, const std::string& path) override {
     index_.reset();
     vindex::FileDeserializer in(path);
-    index_ = vindex::load_hnsw<MetricT>(in);
+    index_ = vindex::load_hnsw<MetricT, T>(in);
     dim_ = d.dim;
   }
   std::optional<std::pair<double, double>> work(const float* q, std::size_t k) override {
@@ -163,7 +171,12 @@ class VindexHnsw : public Library {
   }
 
  private:
-  using Index = vindex::HnswIndex<float, MetricT>;
+  using Index = vindex::HnswIndex<T, MetricT>;
+  static std::string lowercase(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  }
   std::size_t m_, efc_, ef_ = 10, dim_ = 0;
   std::unique_ptr<Index> index_;
 };
@@ -542,6 +555,14 @@ int main(int argc, char** argv) {
 #ifdef VINDEX_BENCH_HAVE_FAISS
   libs.push_back(std::make_unique<FaissHnsw>(m, efc, cosine || d.metric == vindex::Metric::kIP));
 #endif
+  // Data of integers 0..255 under L2 (fashion-mnist's pixels, siftsmall's descriptors) are also
+  // measured stored as UINT8, exactly, in a quarter of the vector bytes (#19).
+  std::size_t uint8_at = 0;
+  if (d.metric == vindex::Metric::kL2 &&
+      std::all_of(d.base.begin(), d.base.end(), [](float x) { return x >= 0 && x <= 255 && x == std::floor(x); })) {
+    uint8_at = libs.size();
+    libs.push_back(std::make_unique<VindexHnsw<vindex::metric::L2, vindex::UInt8>>(m, efc));
+  }
 
   // Builds: parallel first (then thrown away), single-threaded last so that index stays for search.
   std::vector<double> build_mt(libs.size(), std::nan("")), build_st(libs.size());
@@ -664,6 +685,13 @@ int main(int argc, char** argv) {
     const double r = hnswlib_at ? qps_at(curves[0], target) / qps_at(curves[hnswlib_at], target) : std::nan("");
     verdicts.push_back({"HNSW q/s at recall " + fmt("%.2f", target) + " ≥ 1.5× hnswlib (median of rounds, loaded indexes)",
                         fmt("%.2fx", r), judge(r, 1.5, true)});
+  }
+  if (uint8_at && hnswlib_at) {
+    std::printf("\nvindex-uint8 (the same vectors stored as UINT8, exactly) / hnswlib at recall 0.90 · 0.95 · 0.99:");
+    for (double target : {0.90, 0.95, 0.99})
+      std::printf(" %s", fmt("%.2fx", qps_at(curves[uint8_at], target) / qps_at(curves[hnswlib_at], target)).c_str());
+    std::printf("; vector bytes %.0f against %.0f.\n",
+                double(libs[uint8_at]->breakdown()->vectors) / double(d.n), double(libs[0]->breakdown()->vectors) / double(d.n));
   }
   std::printf("\nq/s interpolated linearly between the two ef points around each recall (a curve that starts "
               "above it gives its lowest-ef q/s); n/a when a curve does not reach it; each q/s is the median of %zu "

@@ -4,8 +4,9 @@
 // ef sweep recall@10 and single-thread queries/s of both libraries, with their timed passes
 // alternating so machine noise hits both alike; then the q/s ratio interpolated at recall 0.90, 0.95
 // and 0.99. Data: clustered Gaussian vectors (deterministic) or siftsmall. Ground truth: FlatIndex.
-// With --elements it compares vindex with itself instead: FLOAT32, FLOAT16 and BFLOAT16 storage on
-// the same data (build time, vector bytes, recall and q/s, ratios to FLOAT32 at equal recall).
+// With --elements it compares vindex with itself instead: FLOAT32, FLOAT16, BFLOAT16 and (for data
+// of integers 0..255, such as siftsmall) UINT8 storage on the same data (build time, vector bytes,
+// recall and q/s, ratios to FLOAT32 at equal recall).
 //
 //   bench_hnsw [--n 100000] [--dim 128] [--queries 1000] [--clusters 100] [--m 16]
 //              [--ef-construction 200] [--threads 2] [--reps 3] [--sift] [--no-hnswlib] [--build-only]
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -117,10 +119,10 @@ double qps_at(const std::vector<Point>& sweep, double recall) {
   return 0;
 }
 
-// --elements: vindex HNSW storing FLOAT32, FLOAT16 and BFLOAT16 elements, built from the same data
-// (narrowed to the type: siftsmall's integers 0..255 are exact in all three) with the same
-// parameters, one thread; then the ef sweep, the three indexes' timed passes alternating and the
-// best of --reps kept; recall against the float ground truth.
+// --elements: vindex HNSW storing FLOAT32, FLOAT16, BFLOAT16 and UINT8 elements, built from the same
+// data (narrowed to the type: siftsmall's integers 0..255 are exact in all four) with the same
+// parameters, one thread; then the ef sweep, the indexes' timed passes alternating and the best of
+// --reps kept; recall against the float ground truth.
 template <class T>
 std::unique_ptr<vindex::HnswIndex<T, vindex::metric::L2>> build_elements(const Options& o, const std::vector<float>& base,
                                                                          const std::vector<std::string>& keys,
@@ -137,56 +139,72 @@ std::unique_ptr<vindex::HnswIndex<T, vindex::metric::L2>> build_elements(const O
 
 int run_elements(const Options& o, const std::vector<float>& base, const std::vector<float>& queries,
                  const std::vector<std::vector<std::size_t>>& truth, const std::vector<std::string>& keys) {
-  double build[3];
-  auto f32 = build_elements<float>(o, base, keys, build[0]);
-  auto f16 = build_elements<vindex::Float16>(o, base, keys, build[1]);
-  auto bf16 = build_elements<vindex::BFloat16>(o, base, keys, build[2]);
-  const char* names[3] = {"FLOAT32", "FLOAT16", "BFLOAT16"};
-  const double vectors[3] = {double(f32->memory_breakdown().vectors), double(f16->memory_breakdown().vectors),
-                             double(bf16->memory_breakdown().vectors)};
-  std::printf("16-bit kernels: %s\n\n%-10s %10s %14s %10s\n", std::string(vindex::half_kernels_name()).c_str(), "TYPE",
-              "build s", "vector B/vec", "vs FLOAT32");
-  for (int t = 0; t < 3; ++t)
-    std::printf("%-10s %10.2f %14.1f %10.2f\n", names[t], build[t], vectors[t] / double(o.n), vectors[t] / vectors[0]);
-  auto pass = [&](const auto& index, std::size_t ef, Point& point, double& best) {
+  // UINT8 only when the data are integers 0..255 (siftsmall's are): elsewhere it would round them.
+  const bool bytes = std::all_of(base.begin(), base.end(), [](float x) { return x >= 0 && x <= 255 && x == std::floor(x); });
+  std::vector<std::string> names{"FLOAT32", "FLOAT16", "BFLOAT16"};
+  std::vector<double> build(4), vectors;
+  std::vector<std::function<std::vector<vindex::SearchResult>(const float*, std::size_t)>> search;
+  auto add = [&]<class T>(std::unique_ptr<vindex::HnswIndex<T, vindex::metric::L2>> index) {
+    vectors.push_back(double(index->memory_breakdown().vectors));
+    search.push_back([&o, shared = std::shared_ptr(std::move(index))](const float* q, std::size_t ef) {
+      return shared->search({q, o.dim}, 10, {.ef = ef});
+    });
+  };
+  add(build_elements<float>(o, base, keys, build[0]));
+  add(build_elements<vindex::Float16>(o, base, keys, build[1]));
+  add(build_elements<vindex::BFloat16>(o, base, keys, build[2]));
+  if (bytes) {
+    names.push_back("UINT8");
+    add(build_elements<vindex::UInt8>(o, base, keys, build[3]));
+  }
+  const std::size_t types = names.size();
+  std::printf("16-bit kernels: %s, 8-bit kernels: %s%s\n\n%-10s %10s %14s %10s\n",
+              std::string(vindex::half_kernels_name()).c_str(), std::string(vindex::byte_kernels_name()).c_str(),
+              bytes ? "" : " (UINT8 left out: the data are not integers 0..255)", "TYPE", "build s", "vector B/vec",
+              "vs FLOAT32");
+  for (std::size_t t = 0; t < types; ++t)
+    std::printf("%-10s %10.2f %14.1f %10.2f\n", names[t].c_str(), build[t], vectors[t] / double(o.n),
+                vectors[t] / vectors[0]);
+  auto pass = [&](std::size_t t, std::size_t ef, Point& point, double& best) {
     std::size_t hit = 0;
     const auto s0 = Clock::now();
     for (std::size_t q = 0; q < o.queries; ++q) {
-      const auto r = index.search({queries.data() + q * o.dim, o.dim}, 10, {.ef = ef});
+      const auto r = search[t](queries.data() + q * o.dim, ef);
       for (const auto& h : r) hit += std::count(truth[q].begin(), truth[q].end(), std::stoull(h.key));
     }
     best = std::min(best, seconds_since(s0));
     point.recall = double(hit) / double(o.queries * 10);
   };
-  std::vector<Point> sweeps[3];
-  std::printf("\n%6s | %-21s | %-21s | %-21s\n", "ef", "FLOAT32 R@10 q/s", "FLOAT16 R@10 q/s", "BFLOAT16 R@10 q/s");
+  std::vector<std::vector<Point>> sweeps(types);
+  std::printf("\n%6s", "ef");
+  for (const auto& name : names) std::printf(" | %-21s", (name + " R@10 q/s").c_str());
+  std::printf("\n");
   for (std::size_t ef : {10, 16, 24, 32, 48, 64, 96, 128, 192, 256}) {
-    Point p[3];
-    double best[3] = {1e30, 1e30, 1e30};
+    std::vector<Point> p(types);
+    std::vector<double> best(types, 1e30);
     for (unsigned rep = 0; rep < o.reps; ++rep)
-      for (unsigned k = 0; k < 3; ++k) {  // a different first index every round
-        const unsigned t = (rep + k) % 3;
-        if (t == 0) pass(*f32, ef, p[0], best[0]);
-        if (t == 1) pass(*f16, ef, p[1], best[1]);
-        if (t == 2) pass(*bf16, ef, p[2], best[2]);
+      for (std::size_t k = 0; k < types; ++k) {  // a different first index every round
+        const std::size_t t = (rep + k) % types;
+        pass(t, ef, p[t], best[t]);
       }
-    for (int t = 0; t < 3; ++t) {
+    std::printf("%6zu", ef);
+    for (std::size_t t = 0; t < types; ++t) {
       p[t].qps = double(o.queries) / best[t];
       sweeps[t].push_back(p[t]);
+      std::printf(" | %8.4f %12.0f", p[t].recall, p[t].qps);
     }
-    std::printf("%6zu | %8.4f %12.0f | %8.4f %12.0f | %8.4f %12.0f\n", ef, p[0].recall, p[0].qps, p[1].recall,
-                p[1].qps, p[2].recall, p[2].qps);
+    std::printf("\n");
   }
   std::printf("\nq/s against FLOAT32 at equal recall@10 (interpolated):\n");
   for (double target : {0.90, 0.95, 0.99}) {
     const double base_qps = qps_at(sweeps[0], target);
     std::printf("  recall %.2f:", target);
-    for (int t = 1; t < 3; ++t) {
+    for (std::size_t t = 1; t < types; ++t) {
       const double qps = qps_at(sweeps[t], target);
       if (base_qps > 0 && qps > 0)
-        std::printf("  %s %.2f", names[t], qps / base_qps);
+        std::printf("  %s %.2f", names[t].c_str(), qps / base_qps);
       else
-        std::printf("  %s not reached", names[t]);
+        std::printf("  %s not reached", names[t].c_str());
     }
     std::printf("\n");
   }
