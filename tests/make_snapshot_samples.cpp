@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   const Bytes l2 = small_index<metric::L2>(3, 12, 1, 64);
   write_file(dir + "/header_only.vdx", std::span<const std::byte>(l2).first(snapshot::kHeaderBytes));
   write_file(dir + "/header_and_end.vdx", assemble({}));
+  // Narrow-element indexes, their entries stored as the TYPE (stored encoding 2).
+  write_file(dir + "/hnsw_float16_cosine_dim12.vdx", snapshot_bytes(*NarrowGoldenContent::hnsw()));
+  write_file(dir + "/flat_uint8_l2_dim12.vdx", snapshot_bytes(*NarrowGoldenContent::flat()));
   // HNSW graphs (M 2, so several layers even for a few nodes).
   write_file(dir + "/hnsw_l2_dim3.vdx", small_hnsw<metric::L2>(3, 14, 6, 64));
   write_file(dir + "/hnsw_cosine_dim4.vdx", small_hnsw<metric::Cosine>(4, 9, 7, 1 << 20));

@@ -8,14 +8,18 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/reference.hpp"
+#include "support/snapshot_support.hpp"
 #include "vindex/vindex.hpp"
 
 #if defined(__F16C__)
@@ -669,4 +673,174 @@ TEST_CASE("a snapshot with an element beyond the 8-bit type's range is refused a
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::kCorruptData);
   }
+}
+
+namespace {
+Bytes read_data_file(const std::string& name) {
+  std::ifstream f(std::string(VINDEX_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+  std::string s{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return Bytes(p, p + s.size());
+}
+// Whether two answers name the same keys at the same distances (ids may differ after a load).
+bool same_answers(const std::vector<SearchResult>& a, const std::vector<SearchResult>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t r = 0; r < a.size(); ++r)
+    if (a[r].key != b[r].key || a[r].distance != b[r].distance) return false;
+  return true;
+}
+// The INDX payload's stored-encoding byte (offset 3).
+std::uint8_t stored_encoding(std::span<const std::byte> snapshot) {
+  for (const RawSection& s : split_sections(snapshot))
+    if (s.tag == snapshot::tag::kIndex) return static_cast<std::uint8_t>(s.payload.at(3));
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("golden snapshots of narrow indexes with float entries (stored encoding 1) still load exactly") {
+  // Written before ENTR could hold elements as their TYPE; committed once, never regenerated.
+  const Bytes hnsw_bytes = read_data_file("hnsw_float16_cosine_enc1.vdx");
+  const Bytes flat_bytes = read_data_file("flat_uint8_l2_enc1.vdx");
+  REQUIRE(!hnsw_bytes.empty());
+  REQUIRE(!flat_bytes.empty());
+  CHECK(stored_encoding(hnsw_bytes) == snapshot::kStoredFloat32);
+  CHECK(stored_encoding(flat_bytes) == snapshot::kStoredFloat32);
+  MemoryDeserializer hnsw_in(hnsw_bytes), flat_in(flat_bytes);
+  const auto hnsw = load_hnsw<metric::Cosine, Float16>(hnsw_in);
+  const auto flat = load_flat<metric::L2, UInt8>(flat_in);
+  const auto fresh_hnsw = NarrowGoldenContent::hnsw();
+  const auto fresh_flat = NarrowGoldenContent::flat();
+  CHECK(hnsw->size() == fresh_hnsw->size());
+  CHECK(flat->size() == fresh_flat->size());
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = NarrowGoldenContent::key(i);
+    if (NarrowGoldenContent::erased(i)) {
+      CHECK(!hnsw->get_vector(key));
+      CHECK(!flat->get_vector(key));
+      continue;
+    }
+    CHECK(*hnsw->get_vector(key) == NarrowGoldenContent::vector(i, true));
+    CHECK(*flat->get_vector(key) == NarrowGoldenContent::vector(i, false));
+  }
+  for (int qi = 0; qi < 10; ++qi) {
+    const auto q = NarrowGoldenContent::vector(100 + qi, true);
+    const auto a = hnsw->search(q, 5, {.ef = 100}), b = fresh_hnsw->search(q, 5, {.ef = 100});
+    REQUIRE(a.size() == b.size());
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      CHECK(a[r].key == b[r].key);
+      CHECK(a[r].distance == b[r].distance);
+    }
+    CHECK(same_answers(flat->search(q, 5), fresh_flat->search(q, 5)));
+  }
+  // Saved again, they take this version's encoding: the TYPE's own elements.
+  CHECK(stored_encoding(snapshot_bytes(*hnsw)) == snapshot::kStoredAsType);
+  CHECK(stored_encoding(snapshot_bytes(*flat)) == snapshot::kStoredAsType);
+}
+
+TEST_CASE_TEMPLATE("narrow indexes snapshot their elements as their TYPE: smaller, and exact back", C,
+                   Case<Float16, metric::Cosine>, Case<BFloat16, metric::InnerProduct>, Case<Int8, metric::L2>,
+                   Case<UInt8, metric::Cosine>) {
+  using T = typename C::Element;
+  using M = typename C::Metric;
+  constexpr std::uint32_t kDim = 40;
+  const VectorSchema schema{kDim, element_type_v<T>, M::kind};
+  HnswIndex<T, M> narrow(schema, HnswParams{.m = 6, .seed = 2});
+  HnswIndex<float, M> wide(schema, HnswParams{.m = 6, .seed = 2});  // a float index of the same TYPE
+  FlatIndex<T, M> flat(schema);
+  std::mt19937 rng(47);
+  constexpr int kCount = 200;
+  for (int i = 0; i < kCount; ++i) {
+    const auto v = random_elements<T>(rng, kDim, 5.0f);
+    narrow.upsert("e" + std::to_string(i), v);
+    wide.upsert("e" + std::to_string(i), v);
+    flat.upsert("e" + std::to_string(i), v);
+  }
+  const Bytes narrow_bytes = snapshot_bytes(narrow), wide_bytes = snapshot_bytes(wide), flat_bytes = snapshot_bytes(flat);
+  CHECK(stored_encoding(narrow_bytes) == snapshot::kStoredAsType);
+  CHECK(stored_encoding(flat_bytes) == snapshot::kStoredAsType);
+  CHECK(stored_encoding(wide_bytes) == snapshot::kStoredFloat32);
+  // Same graph, entries of width·dim bytes instead of 4·dim (+ a float magnitude under COSINE).
+  const std::size_t saved = (4 - sizeof(typename T::Storage)) * kDim + (M::kNormalizes ? 4 : 0);
+  CHECK(wide_bytes.size() - narrow_bytes.size() >= kCount * saved);
+  CHECK(wide_bytes.size() - narrow_bytes.size() <= kCount * saved + 64);  // section framing
+  MESSAGE(to_string(element_type_v<T>) << " " << to_string(M::kind) << ": HNSW snapshot " << narrow_bytes.size()
+                                       << " bytes against " << wide_bytes.size() << " with float entries");
+  // Loaded into the narrow index: the same entries, the same answers, the same bytes again.
+  MemoryDeserializer in(narrow_bytes), flat_in(flat_bytes), widened_in(narrow_bytes);
+  const auto loaded = load_hnsw<M, T>(in);
+  const auto loaded_flat = load_flat<M, T>(flat_in);
+  CHECK(snapshot_bytes(*loaded) == narrow_bytes);
+  CHECK(snapshot_bytes(*loaded_flat) == flat_bytes);
+  // A float index takes it too, as it would have taken the blobs.
+  const auto widened = load_hnsw<M>(widened_in);
+  for (int i = 0; i < kCount; i += 7) {
+    const std::string key = "e" + std::to_string(i);
+    CHECK(*loaded->get_vector(key) == *narrow.get_vector(key));
+    CHECK(*loaded_flat->get_vector(key) == *narrow.get_vector(key));
+    CHECK(*widened->get_vector(key) == *wide.get_vector(key));
+  }
+  for (int qi = 0; qi < 10; ++qi) {
+    const auto q = random_elements<T>(rng, kDim);
+    const auto a = narrow.search(q, 5, {.ef = 300}), b = loaded->search(q, 5, {.ef = 300});
+    REQUIRE(a.size() == b.size());
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      CHECK(a[r].key == b[r].key);
+      CHECK(a[r].distance == b[r].distance);
+    }
+    CHECK(same_answers(widened->search(q, 5, {.ef = 300}), wide.search(q, 5, {.ef = 300})));
+  }
+}
+
+TEST_CASE("a loader refuses damaged entries stored as their TYPE") {
+  constexpr std::uint32_t kDim = 4;
+  HnswIndex<Float16, metric::Cosine> index(VectorSchema{kDim, ElementType::kFloat16, Metric::kCosine});
+  index.upsert("a", std::vector<float>{1, 2, 3, 4});
+  index.upsert("b", std::vector<float>{0, 1, 0, 0});
+  const Bytes good = snapshot_bytes(index);
+  // Each case rewrites one payload (checksums repaired) and must be refused as corrupt, not loaded.
+  auto refused = [&](const char* what, auto&& damage) {
+    auto sections = split_sections(good);
+    damage(sections);
+    const Bytes bad = assemble(sections);
+    MemoryDeserializer in(bad);
+    try {
+      load_hnsw<metric::Cosine, Float16>(in);
+      FAIL_CHECK("loaded: " << what);
+    } catch (const Error& e) {
+      CAPTURE(what);
+      CHECK(e.code() == ErrorCode::kCorruptData);
+    }
+  };
+  auto entries = [](std::vector<RawSection>& sections) -> Bytes& {
+    for (RawSection& s : sections)
+      if (s.tag == snapshot::tag::kEntries) return s.payload;
+    throw std::logic_error("no ENTR");
+  };
+  // ENTR: u32 count, then u32 key length 1, "a", 4 × u16 elements.
+  refused("an Inf element", [&](auto& s) {
+    entries(s)[9] = std::byte{0x00};
+    entries(s)[10] = std::byte{0x7c};
+  });
+  refused("a NaN element", [&](auto& s) { entries(s)[10] = std::byte{0x7e}; });
+  refused("a zero vector under COSINE", [&](auto& s) {
+    for (std::size_t i = 9; i < 17; ++i) entries(s)[i] = std::byte{0};
+  });
+  refused("a truncated entry", [&](auto& s) { entries(s).pop_back(); });
+  refused("encoding 2 with TYPE FLOAT32", [&](auto& s) {
+    for (RawSection& r : s)
+      if (r.tag == snapshot::tag::kIndex) r.payload[1] = std::byte{1};
+  });
+  refused("an unknown encoding", [&](auto& s) {
+    for (RawSection& r : s)
+      if (r.tag == snapshot::tag::kIndex) r.payload[3] = std::byte{3};
+  });
+  // A bfloat16 element near float's largest: finite, but its square overflows kMaxSquaredNorm.
+  HnswIndex<BFloat16, metric::L2> big(VectorSchema{kDim, ElementType::kBFloat16, Metric::kL2});
+  big.upsert("a", std::vector<float>{1, 2, 3, 4});
+  auto sections = split_sections(snapshot_bytes(big));
+  entries(sections)[10] = std::byte{0x7f};  // element 0: 0x7f00 ≈ 1.7e38
+  entries(sections)[9] = std::byte{0x00};
+  const Bytes bad = assemble(sections);
+  MemoryDeserializer in(bad);
+  CHECK_THROWS_AS((load_hnsw<metric::L2, BFloat16>(in)), Error);
 }

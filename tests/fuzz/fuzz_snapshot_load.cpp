@@ -1,4 +1,5 @@
-// libFuzzer target for the snapshot loaders (FLAT and HNSW; every input goes to both). Any input
+// libFuzzer target for the snapshot loaders (FLAT and HNSW, of floats and of narrow elements; every
+// input goes to each). Any input
 // must either load or throw vindex::Error:
 // a crash, a sanitizer report, a leak, another exception or a giant allocation is a bug. An input
 // that loads must also survive the round trip: saving it and loading the result gives the same
@@ -10,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <span>
 #include <variant>
 #include <vector>
@@ -38,6 +40,20 @@ struct FlatLoader {
 };
 struct HnswLoader {
   static vindex::AnyHnswIndex load(vindex::Deserializer& in) { return vindex::load_any_hnsw(in, options()); }
+};
+// Narrow-element indexes (entries stored as their TYPE): the seeds hold an HNSW FLOAT16 COSINE and a
+// FLAT UINT8 L2 index; other inputs are refused with kSchemaMismatch.
+struct HnswFloat16Loader {
+  static std::variant<std::unique_ptr<vindex::HnswIndex<vindex::Float16, vindex::metric::Cosine>>> load(
+      vindex::Deserializer& in) {
+    return vindex::load_hnsw<vindex::metric::Cosine, vindex::Float16>(in, options());
+  }
+};
+struct FlatUInt8Loader {
+  static std::variant<std::unique_ptr<vindex::FlatIndex<vindex::UInt8, vindex::metric::L2>>> load(
+      vindex::Deserializer& in) {
+    return vindex::load_flat<vindex::metric::L2, vindex::UInt8>(in, options());
+  }
 };
 
 [[noreturn]] void bug() { std::abort(); }
@@ -85,6 +101,8 @@ void check_one(std::span<const std::byte> bytes) {
 void check_both(std::span<const std::byte> bytes) {
   check_one<FlatLoader>(bytes);
   check_one<HnswLoader>(bytes);
+  check_one<HnswFloat16Loader>(bytes);
+  check_one<FlatUInt8Loader>(bytes);
 }
 
 }  // namespace

@@ -59,6 +59,45 @@ struct GoldenContent {
   }
 };
 
+/// The content of the golden snapshots of narrow-element indexes written before ENTR could store
+/// elements as their TYPE (stored encoding 1, floats): tests/data/hnsw_float16_cosine_enc1.vdx
+/// (HnswIndex<Float16, Cosine>) and tests/data/flat_uint8_l2_enc1.vdx (FlatIndex<UInt8, L2>),
+/// committed once and never regenerated.
+struct NarrowGoldenContent {
+  static constexpr std::uint32_t kDim = 12;
+  static std::string key(int i) { return "n" + std::to_string(i); }
+  // Values of both types (small integers and halves), never the zero vector.
+  static std::vector<float> vector(int i, bool halves) {
+    std::vector<float> v(kDim);
+    for (int j = 0; j < static_cast<int>(kDim); ++j)
+      v[static_cast<std::size_t>(j)] =
+          static_cast<float>((5 * i + 7 * j) % 13) + (halves && j % 3 == 0 ? 0.5f : 0.0f) + (j == 0 ? 1.0f : 0.0f);
+    return v;
+  }
+  static bool erased(int i) { return i % 7 == 2; }
+  template <class Index>
+  static void fill(Index& index, bool halves) {
+    for (int i = 0; i < 60; ++i) index.upsert(key(i), vector(i, halves));
+    for (int i = 0; i < 60; ++i)
+      if (erased(i)) index.erase(key(i));
+  }
+  static std::unique_ptr<vindex::HnswIndex<vindex::Float16, vindex::metric::Cosine>> hnsw() {
+    auto index = std::make_unique<vindex::HnswIndex<vindex::Float16, vindex::metric::Cosine>>(
+        vindex::VectorSchema{kDim, vindex::ElementType::kFloat16, vindex::Metric::kCosine},
+        vindex::HnswParams{.m = 4, .ef_construction = 20, .block_size = 16, .seed = 5});
+    fill(*index, true);
+    index->compact();
+    return index;
+  }
+  static std::unique_ptr<vindex::FlatIndex<vindex::UInt8, vindex::metric::L2>> flat() {
+    auto index = std::make_unique<vindex::FlatIndex<vindex::UInt8, vindex::metric::L2>>(
+        vindex::VectorSchema{kDim, vindex::ElementType::kUint8, vindex::Metric::kL2},
+        vindex::FlatParams{.initial_cap = 16, .block_size = 16});
+    fill(*index, false);
+    return index;
+  }
+};
+
 /// One section of a snapshot, as framed on disk (END excluded).
 struct RawSection {
   std::uint32_t tag = 0;

@@ -38,12 +38,12 @@
 namespace vindex {
 
 namespace detail {
-// Exact size of the snapshot `save` writes for `view`, mirroring its batching of entries.
+// Exact size of the snapshot `save` writes for `view`, mirroring its batching of entries, each of
+// `fixed` bytes plus its key.
 template <class View>
-std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, std::size_t dim, bool magnitudes) {
+std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, std::uint64_t fixed) {
   constexpr std::uint64_t kFraming = snapshot::kSectionHeaderBytes + snapshot::kSectionTrailerBytes;
   std::uint64_t total = snapshot::kHeaderBytes + (kFraming + 16) * 2 + (kFraming + 8);  // INDX, FPRM, END
-  const std::uint64_t fixed = 4 + 4 * std::uint64_t{dim} + (magnitudes ? 4 : 0);
   std::uint64_t payload = 0;
   for (std::size_t i = 0; i < view.id_bound(); ++i) {
     if (!view.is_live(static_cast<Id>(i))) continue;
@@ -68,7 +68,7 @@ void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, s
   const VectorSchema& schema = index.schema();
   const FlatParams& params = index.params();
   PayloadWriter p;
-  write_index_section(p, IndexKind::kFlat, schema, view.size());
+  write_index_section(p, IndexKind::kFlat, schema, view.size(), stored_encoding_v<T>);
   writer.section(tag::kIndex, p.view());
 
   p.clear();
@@ -92,7 +92,7 @@ void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, s
     float magnitude = 1.0f;
     if constexpr (MetricT::kNormalizes) magnitude = view.magnitude(id);
     view.vector(id, vector.data());
-    write_entry<MetricT>(p, view.key(id), magnitude, vector);
+    write_entry<T, MetricT>(p, view.key(id), magnitude, vector);
     ++count;
     if (p.size() >= section_bytes) flush();
   }
@@ -106,7 +106,8 @@ void save(const FlatIndex<T, MetricT>& index, Serializer& out, const SaveOptions
   const std::size_t section_bytes = detail::section_bytes_of(options);
   index.read_stored([&](const auto& view) {
     out.expect_bytes(
-        detail::flat_snapshot_bytes(view, section_bytes, index.schema().dim, MetricT::kNormalizes));
+        detail::flat_snapshot_bytes(view, section_bytes,
+                                    detail::min_entry_bytes<MetricT>(index.schema(), detail::stored_encoding_v<T>)));
     snapshot::SnapshotWriter writer(out);
     detail::write_flat_sections(index, view, writer, section_bytes);
     writer.finish();
@@ -119,6 +120,7 @@ namespace detail {
 struct FlatSnapshotHeader {
   VectorSchema schema;
   std::uint64_t entry_count = 0;
+  std::uint8_t stored = snapshot::kStoredFloat32;  // how ENTR stores vector elements
   FlatParams params;
 };
 
@@ -130,6 +132,7 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
     const IndexSectionInfo info = read_index_section(reader, options, IndexKind::kFlat);
     h.schema = info.schema;
     h.entry_count = info.entry_count;
+    h.stored = info.stored;
   }
   {
     PayloadCursor c = expect_section(reader, tag::kFlatParams).cursor();
@@ -168,6 +171,7 @@ std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReade
     throw Error(ErrorCode::kCorruptData, std::string("snapshot parameters rejected: ") + e.what());
   }
   std::vector<float> vector(h.schema.dim);
+  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
   std::uint64_t loaded = 0;
   for (;;) {
     const Section& s = next_known_section(reader);
@@ -176,9 +180,9 @@ std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReade
       break;
     }
     PayloadCursor c = s.cursor();
-    const std::uint32_t count = read_entry_count<MetricT>(c, h.schema.dim, h.entry_count, loaded);
+    const std::uint32_t count = read_entry_count<MetricT>(c, layout, loaded);
     for (std::uint32_t i = 0; i < count; ++i) {
-      const StoredEntry e = read_entry<MetricT>(c, options.limits, vector);
+      const StoredEntry e = read_entry<MetricT>(c, options.limits, layout, vector);
       if (!index->restore_entry(e.key, vector, e.magnitude)) c.fail("duplicate key " + printable_key(e.key));
     }
     c.expect_end();

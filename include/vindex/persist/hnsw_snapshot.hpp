@@ -84,7 +84,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT>& index, std::size
       lists.insert(lists.end(), list.begin(), list.end());
     }
     if (count == 0) p.u32(0);  // entry count, patched by flush()
-    write_entry<MetricT>(p, node.key, node.magnitude, node.vector);
+    write_entry<T, MetricT>(p, node.key, node.magnitude, node.vector);
     ++count;
     if (p.size() >= section_bytes) flush(out.entries);
   });
@@ -94,7 +94,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT>& index, std::size
   std::vector<Id> remap(old_ids.empty() ? 0 : std::size_t{old_ids.back()} + 1, kInvalidId);
   for (std::size_t i = 0; i < old_ids.size(); ++i) remap[old_ids[i]] = static_cast<Id>(i);
 
-  write_index_section(p, snapshot::IndexKind::kHnsw, schema, old_ids.size());
+  write_index_section(p, snapshot::IndexKind::kHnsw, schema, old_ids.size(), stored_encoding_v<T>);
   out.index.assign(p.view().begin(), p.view().end());
   p.clear();
 
@@ -163,6 +163,7 @@ namespace detail {
 struct HnswSnapshotHeader {
   VectorSchema schema;
   std::uint64_t entry_count = 0;
+  std::uint8_t stored = snapshot::kStoredFloat32;  // how ENTR stores vector elements
   HnswParams params;
   HnswGraphInfo info;
 };
@@ -174,6 +175,7 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
     const IndexSectionInfo info = read_index_section(reader, options, IndexKind::kHnsw);
     h.schema = info.schema;
     h.entry_count = info.entry_count;
+    h.stored = info.stored;
   }
   PayloadCursor c = expect_section(reader, tag::kHnswParams).cursor();
   const std::uint64_t m = c.u64("M");
@@ -245,6 +247,7 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
   const std::size_t m = h.params.m;
   std::vector<HnswNodeData> nodes;
   std::vector<float> vector(dim);
+  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
   std::size_t linked = 0;
   for (;;) {
     const Section& s = next_known_section(reader);
@@ -255,11 +258,11 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
     PayloadCursor c = s.cursor();
     if (s.tag == tag::kEntries) {
       if (linked > 0) c.fail("ENTR after HLNK");
-      const std::uint32_t count = read_entry_count<MetricT>(c, dim, h.entry_count, nodes.size());
+      const std::uint32_t count = read_entry_count<MetricT>(c, layout, nodes.size());
       if (nodes.capacity() < nodes.size() + count)  // geometric: one reserve per section would be quadratic
         nodes.reserve(std::max(nodes.size() + count, 2 * nodes.capacity()));
       for (std::uint32_t i = 0; i < count; ++i) {
-        const StoredEntry e = read_entry<MetricT>(c, options.limits, vector);
+        const StoredEntry e = read_entry<MetricT>(c, options.limits, layout, vector);
         HnswNodeData& node = nodes.emplace_back();
         node.id = static_cast<Id>(nodes.size() - 1);
         node.key.assign(e.key);

@@ -19,10 +19,13 @@
 #include <string>
 #include <string_view>
 
+#include "vindex/core/blob.hpp"
+#include "vindex/core/element.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/metric.hpp"
 #include "vindex/persist/payload.hpp"
 #include "vindex/persist/snapshot_format.hpp"
 #include "vindex/persist/snapshot_options.hpp"
@@ -35,8 +38,13 @@ enum class IndexKind : std::uint8_t {
   kFlat = 1,  ///< FlatIndex
   kHnsw = 2,  ///< HnswIndex
 };
-/// Element encoding of stored vectors in ENTR sections. Frozen.
+/// Element encoding of stored vectors in ENTR sections: floats (COSINE: normalised, with the
+/// magnitude). Frozen.
 inline constexpr std::uint8_t kStoredFloat32 = 1;
+/// Element encoding of stored vectors in ENTR sections: the elements as the schema's TYPE encodes
+/// them (FLOAT16, BFLOAT16, INT8, UINT8; little-endian), as given, with no magnitude. Written by
+/// indexes that store such elements; never with TYPE FLOAT32. Frozen.
+inline constexpr std::uint8_t kStoredAsType = 2;
 }  // namespace snapshot
 
 namespace detail {
@@ -46,24 +54,41 @@ inline std::size_t section_bytes_of(const SaveOptions& options) {
   return std::clamp<std::size_t>(options.section_bytes, 1, snapshot::kMaxSectionBytes / 2);
 }
 
-// The INDX payload: what a snapshot of `kind` over `schema` with `entry_count` entries says.
+// The stored encoding an index storing elements of `T` writes: its TYPE's own for narrow elements.
+template <class T>
+inline constexpr std::uint8_t stored_encoding_v = is_narrow_element_v<T> ? snapshot::kStoredAsType
+                                                                         : snapshot::kStoredFloat32;
+
+// The INDX payload: what a snapshot of `kind` over `schema` with `entry_count` entries, stored in
+// `stored` encoding, says.
 inline void write_index_section(PayloadWriter& p, snapshot::IndexKind kind, const VectorSchema& schema,
-                                std::uint64_t entry_count) {
+                                std::uint64_t entry_count, std::uint8_t stored) {
   p.u8(static_cast<std::uint8_t>(kind));
   p.u8(static_cast<std::uint8_t>(schema.type));
   p.u8(static_cast<std::uint8_t>(schema.metric));
-  p.u8(snapshot::kStoredFloat32);
+  p.u8(stored);
   p.u32(schema.dim);
   p.u64(entry_count);
 }
 
-// Appends one ENTR entry: key length and bytes, the magnitude under a normalising metric, the vector.
-template <class MetricT>
+// Appends one ENTR entry of an index storing elements of `T`: key length and bytes, then floats
+// (the magnitude under a normalising metric, the prepared vector) or, for narrow elements, the
+// given elements in their TYPE's encoding (COSINE: vector × magnitude, which rounds back to them
+// exactly).
+template <class T, class MetricT>
 void write_entry(PayloadWriter& p, KeyView key, float magnitude, std::span<const float> vector) {
   p.u32(static_cast<std::uint32_t>(key.size()));
   p.bytes(key);
-  if constexpr (MetricT::kNormalizes) p.f32(magnitude);
-  p.floats(vector);
+  if constexpr (is_narrow_element_v<T>) {
+    for (const float x : vector) {
+      const auto e = static_cast<std::uint16_t>(T::from_float(MetricT::kNormalizes ? x * magnitude : x));
+      p.u8(static_cast<std::uint8_t>(e & 0xffu));  // little-endian
+      if constexpr (sizeof(typename T::Storage) == 2) p.u8(static_cast<std::uint8_t>(e >> 8));
+    }
+  } else {
+    if constexpr (MetricT::kNormalizes) p.f32(magnitude);
+    p.floats(vector);
+  }
 }
 
 // The next section this version knows, skipping unknown sections marked skippable.
@@ -87,6 +112,7 @@ inline const snapshot::Section& expect_section(snapshot::SnapshotReader& reader,
 struct IndexSectionInfo {
   VectorSchema schema;
   std::uint64_t entry_count = 0;
+  std::uint8_t stored = snapshot::kStoredFloat32;  ///< how ENTR stores vector elements
 };
 
 // Reads and validates INDX, which must announce an index of kind `want`.
@@ -107,7 +133,11 @@ inline IndexSectionInfo read_index_section(snapshot::SnapshotReader& reader, con
   const std::uint8_t metric = c.u8("metric");
   if (to_string(static_cast<Metric>(metric)) == "?") c.fail("unknown metric code " + std::to_string(metric));
   const std::uint8_t stored = c.u8("stored element encoding");
-  if (stored != kStoredFloat32) c.fail("unknown stored element encoding " + std::to_string(stored));
+  if (stored != kStoredFloat32 && stored != kStoredAsType)
+    c.fail("unknown stored element encoding " + std::to_string(stored));
+  if (stored == kStoredAsType && type == static_cast<std::uint8_t>(ElementType::kFloat32))
+    c.fail("stored element encoding 2 (as the TYPE) with TYPE FLOAT32");
+  h.stored = stored;
   const std::uint32_t dim = c.u32("DIM");
   if (dim < 1 || dim > options.limits.max_dim)
     c.fail("DIM " + std::to_string(dim) + " is outside 1.." + std::to_string(options.limits.max_dim));
@@ -133,18 +163,20 @@ inline bool all_finite(std::span<const float> v) noexcept {
   return non_finite == 0;
 }
 
-// The fewest bytes one ENTR entry of this schema takes (an empty key).
+// The fewest bytes one ENTR entry of this schema and stored encoding takes (an empty key).
 template <class MetricT>
-std::size_t min_entry_bytes(std::size_t dim) noexcept {
-  return 4 + 4 * dim + (MetricT::kNormalizes ? 4 : 0);
+std::size_t min_entry_bytes(const VectorSchema& schema, std::uint8_t stored) noexcept {
+  if (stored == snapshot::kStoredAsType) return 4 + schema.blob_bytes();
+  return 4 + 4 * std::size_t{schema.dim} + (MetricT::kNormalizes ? 4 : 0);
 }
 
 // Reads an ENTR section's entry count: not zero, within the bytes left, and within what INDX
 // announced (`announced`) given the `loaded` entries before this section.
 template <class MetricT>
-std::uint32_t read_entry_count(PayloadCursor& c, std::size_t dim, std::uint64_t announced, std::uint64_t loaded) {
+std::uint32_t read_entry_count(PayloadCursor& c, const IndexSectionInfo& h, std::uint64_t loaded) {
+  const std::uint64_t announced = h.entry_count;
   const std::uint32_t count = c.u32("entry count");
-  c.check_count(count, min_entry_bytes<MetricT>(dim), "entry count");
+  c.check_count(count, min_entry_bytes<MetricT>(h.schema, h.stored), "entry count");
   if (count == 0) c.fail("empty ENTR section");
   if (count > announced - loaded)
     c.fail(std::to_string(loaded + count) + " entries so far, but INDX announced " + std::to_string(announced));
@@ -157,16 +189,26 @@ struct StoredEntry {
   float magnitude = 1.0f;
 };
 
-// Reads one ENTR entry, its vector into `vector` (DIM elements): the key within the key limit, a
-// finite positive magnitude and a unit-length vector under a normalising metric, no NaN or Inf.
+// Reads one ENTR entry, its prepared vector into `vector` (DIM elements): the key within the key
+// limit; then floats (a finite positive magnitude and a unit-length vector under a normalising
+// metric, no NaN or Inf) or, in the TYPE's encoding, elements that make a valid vector of the
+// schema (check_vector: finite, within kMaxSquaredNorm, not zero under COSINE), prepared as an
+// upsert prepares them (so the loaded entry is the saved one, bit for bit).
 template <class MetricT>
-StoredEntry read_entry(PayloadCursor& c, const Limits& limits, std::span<float> vector) {
+StoredEntry read_entry(PayloadCursor& c, const Limits& limits, const IndexSectionInfo& h, std::span<float> vector) {
   StoredEntry e;
   const std::uint32_t key_bytes = c.u32("key length");
   if (key_bytes > limits.max_key_bytes)
     c.fail("key length " + std::to_string(key_bytes) + " exceeds the limit of " + std::to_string(limits.max_key_bytes) +
            " bytes");
   e.key = c.bytes(key_bytes, "key");
+  if (h.stored == snapshot::kStoredAsType) {
+    const std::string_view elements = c.bytes(h.schema.blob_bytes(), "vector");
+    if (const VectorFailure failure = decode_blob(h.schema, elements, vector); failure != VectorFailure::kNone)
+      c.fail("vector of key " + printable_key(e.key) + " is invalid: " + std::string(to_string(failure)));
+    e.magnitude = metric::prepare<MetricT>(vector);
+    return e;
+  }
   if constexpr (MetricT::kNormalizes) {
     e.magnitude = c.f32("magnitude");
     if (!std::isfinite(e.magnitude) || !(e.magnitude > 0))
