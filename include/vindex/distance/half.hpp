@@ -6,7 +6,7 @@
 // vcvtph2ps, BFLOAT16 by a 16-bit shift), else AVX2 with F16C and FMA (8 lanes), else a portable
 // loop (also under VINDEX_NO_SIMD). Every path widens exactly, so all compute the same sums up to
 // float rounding in a different order. `half_kernels_name()` says which one this build uses.
-// Pure functions; thread-safe. Next: distance/vector_codec.hpp.
+// Pure functions; thread-safe. Next: distance/byte.hpp.
 #pragma once
 
 #include <cstddef>
