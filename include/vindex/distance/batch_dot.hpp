@@ -5,7 +5,7 @@
 // accumulators held in registers, after the stored vectors are packed into column panels (for each
 // panel, element k of its kCols vectors side by side), so each step is one broadcast and a few FMAs.
 // Shapes follow the build's SIMD width and register count (xsimd), with a scalar fallback.
-// Pure functions; thread-safe. Next: distance/half.hpp.
+// Pure functions; thread-safe. Next: distance/widening_kernel.hpp.
 #pragma once
 
 #include <cstddef>

@@ -72,12 +72,20 @@ inline void fetch_lines(const float* next, std::size_t from, std::size_t to) noe
 #endif
 }
 
-template <bool kFetch>
-inline float l2_squared_impl(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
+// Σ (a − b)², fetching `next` as it goes (kFetch). With kBounded it gives up once the distance is
+// known to be at least `bound`: every kCheckFloats elements it sums the accumulators with the same
+// reduction as the end does, and returns that partial sum when it is >= bound. Each accumulator
+// only grows (squares are >= 0 and rounding is monotone), so the full result is >= any such partial
+// sum; a distance below `bound` is therefore always computed to the end, bit-identical to the
+// unbounded kernel.
+template <bool kFetch, bool kBounded>
+inline float l2_squared_impl(const float* a, const float* b, std::size_t dim, float bound, const float* next) noexcept {
+  constexpr std::size_t kCheckFloats = 64;  // 256 bytes: four cache lines between checks
 #if !defined(VINDEX_NO_SIMD)
   if constexpr (kHasSimd) {
     using batch = xsimd::batch<float, simd_arch>;
     constexpr std::size_t w = batch::size;
+    static_assert(kCheckFloats % (4 * w) == 0);
     std::size_t i = 0;
     // Four independent accumulators hide the FMA latency.
     batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
@@ -91,6 +99,12 @@ inline float l2_squared_impl(const float* a, const float* b, std::size_t dim, co
       s1 = xsimd::fma(d1, d1, s1);
       s2 = xsimd::fma(d2, d2, s2);
       s3 = xsimd::fma(d3, d3, s3);
+      if constexpr (kBounded) {
+        if ((i + 4 * w) % kCheckFloats == 0) {
+          const float partial = xsimd::hadd((s0 + s1) + (s2 + s3));
+          if (partial >= bound) return partial;
+        }
+      }
     }
     fetch_lines<kFetch>(next, i, dim);
     for (; i + w <= dim; i += w) {
@@ -101,7 +115,17 @@ inline float l2_squared_impl(const float* a, const float* b, std::size_t dim, co
   }
 #endif
   fetch_lines<kFetch>(next, 0, dim);
-  return l2_squared_tail(a, b, 0, dim);
+  if constexpr (!kBounded) {
+    return l2_squared_tail(a, b, 0, dim);
+  } else {  // the same sum as l2_squared_tail, looked at every kCheckFloats elements
+    float sum = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const float d = a[i] - b[i];
+      sum += d * d;
+      if ((i + 1) % kCheckFloats == 0 && sum >= bound) return sum;
+    }
+    return sum;
+  }
 }
 
 template <bool kFetch>
@@ -129,55 +153,6 @@ inline float dot_impl(const float* a, const float* b, std::size_t dim, const flo
   return dot_tail(a, b, 0, dim);
 }
 
-// l2_squared_impl<kFetch> that gives up once the distance is known to be at least `bound`: every
-// kCheckFloats elements it sums the accumulators with the same reduction as the end does, and
-// returns that partial sum when it is >= bound. Each accumulator only grows (squares are >= 0 and
-// rounding is monotone), so the full result is >= any such partial sum; a distance below `bound`
-// is therefore always computed to the end, bit-identical to l2_squared.
-template <bool kFetch>
-inline float l2_squared_within_impl(const float* a, const float* b, std::size_t dim, float bound,
-                                    const float* next) noexcept {
-  constexpr std::size_t kCheckFloats = 64;  // 256 bytes: four cache lines between checks
-#if !defined(VINDEX_NO_SIMD)
-  if constexpr (kHasSimd) {
-    using batch = xsimd::batch<float, simd_arch>;
-    constexpr std::size_t w = batch::size;
-    static_assert(kCheckFloats % (4 * w) == 0);
-    std::size_t i = 0;
-    batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
-    for (; i + 4 * w <= dim; i += 4 * w) {
-      fetch_lines<kFetch>(next, i, i + 4 * w);
-      const batch d0 = batch::load_unaligned(a + i) - batch::load_unaligned(b + i);
-      const batch d1 = batch::load_unaligned(a + i + w) - batch::load_unaligned(b + i + w);
-      const batch d2 = batch::load_unaligned(a + i + 2 * w) - batch::load_unaligned(b + i + 2 * w);
-      const batch d3 = batch::load_unaligned(a + i + 3 * w) - batch::load_unaligned(b + i + 3 * w);
-      s0 = xsimd::fma(d0, d0, s0);
-      s1 = xsimd::fma(d1, d1, s1);
-      s2 = xsimd::fma(d2, d2, s2);
-      s3 = xsimd::fma(d3, d3, s3);
-      if ((i + 4 * w) % kCheckFloats == 0) {
-        const float partial = xsimd::hadd((s0 + s1) + (s2 + s3));
-        if (partial >= bound) return partial;
-      }
-    }
-    fetch_lines<kFetch>(next, i, dim);
-    for (; i + w <= dim; i += w) {
-      const batch d = batch::load_unaligned(a + i) - batch::load_unaligned(b + i);
-      s0 = xsimd::fma(d, d, s0);
-    }
-    return xsimd::hadd((s0 + s1) + (s2 + s3)) + l2_squared_tail(a, b, i, dim);
-  }
-#endif
-  fetch_lines<kFetch>(next, 0, dim);
-  float sum = 0;
-  for (std::size_t i = 0; i < dim; ++i) {
-    const float d = a[i] - b[i];
-    sum += d * d;
-    if ((i + 1) % kCheckFloats == 0 && sum >= bound) return sum;
-  }
-  return sum;
-}
-
 }  // namespace detail
 
 /// l2_squared(a, b, dim) when that is below `bound`, bit-identical; otherwise some value >= bound
@@ -185,17 +160,17 @@ inline float l2_squared_within_impl(const float* a, const float* b, std::size_t 
 /// distances below a bound. Also starts loading the `dim` floats at `next` into cache as it goes.
 inline float l2_squared_within_fetching(const float* a, const float* b, std::size_t dim, float bound,
                                         const float* next) noexcept {
-  return detail::l2_squared_within_impl<true>(a, b, dim, bound, next);
+  return detail::l2_squared_impl<true, true>(a, b, dim, bound, next);
 }
 
 /// l2_squared_within_fetching without the fetching.
 inline float l2_squared_within(const float* a, const float* b, std::size_t dim, float bound) noexcept {
-  return detail::l2_squared_within_impl<false>(a, b, dim, bound, nullptr);
+  return detail::l2_squared_impl<false, true>(a, b, dim, bound, nullptr);
 }
 
 /// Squared Euclidean distance between two float vectors of `dim` elements (no alignment needed).
 inline float l2_squared(const float* a, const float* b, std::size_t dim) noexcept {
-  return detail::l2_squared_impl<false>(a, b, dim, nullptr);
+  return detail::l2_squared_impl<false, false>(a, b, dim, 0.0f, nullptr);
 }
 
 /// l2_squared(a, b, dim) that, as it goes, also starts loading the `dim` floats at `next` into
@@ -203,7 +178,7 @@ inline float l2_squared(const float* a, const float* b, std::size_t dim) noexcep
 /// ones while this one is measured keeps a steady number of loads in flight. The result is
 /// bit-identical to l2_squared.
 inline float l2_squared_fetching(const float* a, const float* b, std::size_t dim, const float* next) noexcept {
-  return detail::l2_squared_impl<true>(a, b, dim, next);
+  return detail::l2_squared_impl<true, false>(a, b, dim, 0.0f, next);
 }
 
 /// Dot product of two float vectors of `dim` elements (no alignment needed).
