@@ -42,9 +42,9 @@ Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t sect
   return snapshot_bytes(index, {.section_bytes = section_bytes});
 }
 
-template <class MetricT>
+template <class MetricT, class Compression = Uncompressed>
 Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
-  HnswIndex<float, MetricT> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind},
+  HnswIndex<float, MetricT, Compression> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind},
                                   {.m = 2, .ef_construction = 8, .ef_runtime = 4, .initial_cap = 4, .block_size = 4,
                                    .seed = seed});
   std::mt19937 rng(seed);
@@ -58,7 +58,7 @@ Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t secti
     index.upsert(key, v);
   }
   for (int i = 0; i < n; i += 4) index.erase(std::string("h") + static_cast<char>(i));
-  index.compact();
+  index.compact();  // an SQ8 index trains here, on whatever it holds (an SQ8Q section)
   return snapshot_bytes(index, {.section_bytes = section_bytes});
 }
 
@@ -93,5 +93,7 @@ int main(int argc, char** argv) {
   write_file(dir + "/hnsw_l2_dim3.vdx", small_hnsw<metric::L2>(3, 14, 6, 64));
   write_file(dir + "/hnsw_cosine_dim4.vdx", small_hnsw<metric::Cosine>(4, 9, 7, 1 << 20));
   write_file(dir + "/hnsw_ip_dim2_empty.vdx", small_hnsw<metric::InnerProduct>(2, 0, 8, 64));
+  // HNSW with SQ8 codes: the quantizer's ranges in a skippable SQ8Q section.
+  write_file(dir + "/hnsw_sq8_l2_dim3.vdx", small_hnsw<metric::L2, Sq8>(3, 14, 9, 64));
   return 0;
 }

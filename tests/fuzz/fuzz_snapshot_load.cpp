@@ -56,6 +56,14 @@ struct FlatUInt8Loader {
   }
 };
 
+// HNSW with SQ8 codes: takes a seed's SQ8Q quantizer, or trains on the loaded vectors.
+struct HnswSq8Loader {
+  static std::variant<std::unique_ptr<vindex::HnswIndex<float, vindex::metric::L2, vindex::Sq8>>> load(
+      vindex::Deserializer& in) {
+    return vindex::load_hnsw<vindex::metric::L2, float, vindex::Sq8>(in, options());
+  }
+};
+
 [[noreturn]] void bug() { std::abort(); }
 
 template <class Loader>
@@ -103,6 +111,7 @@ void check_both(std::span<const std::byte> bytes) {
   check_one<HnswLoader>(bytes);
   check_one<HnswFloat16Loader>(bytes);
   check_one<FlatUInt8Loader>(bytes);
+  check_one<HnswSq8Loader>(bytes);
 }
 
 }  // namespace

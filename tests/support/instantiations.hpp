@@ -47,6 +47,7 @@
   VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::InnerProduct)                                          \
   VINDEX_TEST_HNSW_PARTS(PREFIX, vindex::metric::Cosine)                                                \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::L2>;                                   \
+  PREFIX template class vindex::HnswIndex<float, vindex::metric::L2, vindex::Sq8>;                      \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::InnerProduct>;                         \
   PREFIX template class vindex::HnswIndex<float, vindex::metric::Cosine>;                               \
   VINDEX_TEST_KEYSPACE(PREFIX, vindex::HnswIndex<float, vindex::metric::L2>)

@@ -12,7 +12,7 @@
 //
 // Stored bytes carry no alignment promise beyond the record's (index/hnsw/graph.hpp places a vector
 // at the start of its record, which is 4-byte aligned). Stateless and pure; thread-safe.
-// Next: storage/growth.hpp.
+// Next: quantize/scalar_quantizer.hpp (SQ8), then distance/sq8_codec.hpp.
 #pragma once
 
 #include <algorithm>

@@ -115,6 +115,7 @@
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/sq8_codec.hpp"
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
@@ -141,12 +142,21 @@ namespace vindex {
 /// (core/element.hpp), which take vectors of their own schema TYPE and store each element in 16 bits
 /// as given (half the vector memory; distances are measured on exactly those values; a float vector
 /// given to a 16-bit index is rounded to nearest, and one with an element beyond the type's range is
-/// rejected as kNonFinite). `MetricT` is a policy of distance/metric.hpp.
-template <class T, class MetricT>
-class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
-                  private detail::HnswInsert<detail::VectorCodec<T, MetricT>> {
+/// rejected as kNonFinite). `MetricT` is a policy of distance/metric.hpp. `Compression` is
+/// Uncompressed, or, for float, Sq8: the walk reads 8-bit codes (distance/sq8_codec.hpp) and the
+/// best SearchOptions::rerank·k candidates are measured again on the float vectors the index also
+/// keeps, so results carry exact distances. An Sq8 index is a float index until it holds
+/// Sq8::kTrainAt vectors; it then trains its quantizer on them and trains again as it grows
+/// Sq8::kRetrainGrowth-fold while its sample is below the cap, on compact() and on
+/// retrain_quantizer() (see quantizer_stats() for drift). Snapshots do not hold Sq8 indexes yet.
+template <class T, class MetricT, class Compression = Uncompressed>
+class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression>, MetricT>,
+                  private detail::HnswInsert<typename detail::CodecFor<T, MetricT, Compression>::type> {
   static_assert(std::is_same_v<T, float> || is_narrow_element_v<T>,
                 "HnswIndex stores float, Float16, BFloat16, Int8 or UInt8");
+  static_assert(std::is_same_v<Compression, Uncompressed> || (std::is_same_v<Compression, Sq8> && std::is_same_v<T, float>),
+                "HnswIndex compresses float vectors with Sq8 (or stores them Uncompressed)");
+  static constexpr bool kQuantized = std::is_same_v<Compression, Sq8>;
   using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
@@ -154,13 +164,14 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
   // it did and every call stays direct (no virtual function, no pointer to follow).
   // The graph reads and writes vector bytes only through Codec (distance/vector_codec.hpp).
-  using Codec = detail::VectorCodec<T, MetricT>;
+  using Codec = typename detail::CodecFor<T, MetricT, Compression>::type;
   using Graph = detail::HnswGraph<Codec>;
   using Search = detail::HnswSearch<Codec>;
   using Linking = detail::HnswLinking<Codec>;
   using Repair = detail::HnswRepair<Codec>;
   using Maintenance = detail::HnswMaintenance<Codec>;
   using Insert = detail::HnswInsert<Codec>;  // the last part: the façade's one base
+  using Graph::codec_;
   using Graph::distance;
   using Graph::entry_;
   using Graph::keys_;
@@ -230,10 +241,32 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   /// generator state — and throws Error(kCorruptData) naming the first problem. Memory as in the
   /// other constructor; running out of it throws std::bad_alloc (or MemoryLimitExceeded), and what
   /// was taken is given back.
+  /// An Sq8 index trains on the restored vectors when Sq8's rule says so.
   HnswIndex(VectorSchema schema, HnswParams params, Limits limits, const HnswGraphInfo& info,
             std::span<const HnswNodeData> nodes, std::pmr::memory_resource* memory = nullptr)
+      : HnswIndex(schema, params, limits, info, nodes, SavedQuantizer{}, memory) {}
+  /// The same, and an Sq8 index takes `saved` (when trained: it must have the schema's DIM, else
+  /// kCorruptData) instead of training; other indexes ignore it.
+  HnswIndex(VectorSchema schema, HnswParams params, Limits limits, const HnswGraphInfo& info,
+            std::span<const HnswNodeData> nodes, const SavedQuantizer& saved,
+            std::pmr::memory_resource* memory = nullptr)
       : HnswIndex(schema, params, limits, memory) {
     level_rng_ = detail::restore_graph(static_cast<Graph&>(*this), limits_, info, nodes);
+    if constexpr (kQuantized) {
+      std::lock_guard writer(writer_mutex_);
+      if (!saved.quantizer.trained()) {
+        train_if_due();
+        return;
+      }
+      if (saved.quantizer.dim() != schema_.dim)
+        throw Error(ErrorCode::kCorruptData, "the saved SQ8 quantizer has " + std::to_string(saved.quantizer.dim()) +
+                                                 " dimensions, the schema " + std::to_string(schema_.dim));
+      std::unique_lock lock(graph_mutex_);
+      codec_.restore(saved);
+      encode_all_locked();
+    } else {
+      (void)saved;
+    }
   }
 
   HnswIndex(const HnswIndex&) = delete;
@@ -446,7 +479,46 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
     std::unique_lock lock(graph_mutex_);
     const std::size_t moved = compact_ids();
     scratch_.clear();
+    if constexpr (kQuantized)
+      if (keys_.size() != 0) train_quantizer_locked();
     return moved;
+  }
+
+  /// SQ8: trains the quantizer again now on a sample of the live vectors (at most
+  /// Sq8::kSampleFloats floats) and re-encodes every node; an empty index stays untrained. Costs
+  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before.
+  void retrain_quantizer()
+    requires kQuantized
+  {
+    std::lock_guard writer(writer_mutex_);
+    std::unique_lock lock(graph_mutex_);
+    if (keys_.size() != 0) train_quantizer_locked();
+  }
+  // (The bodies below and those of the training helpers are `if constexpr`: clang 14 instantiates
+  // constrained members in an explicit instantiation of the class.)
+
+  /// SQ8: the quantizer as snapshots save it (untrained before the first training).
+  SavedQuantizer saved_quantizer() const
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::shared_lock lock(graph_mutex_);
+      return {codec_.quantizer(), codec_.stats().trained_on};
+    } else {
+      return {};
+    }
+  }
+
+  /// SQ8: what the quantizer was trained on and the drift since (elements clamped to its range).
+  QuantizerStats quantizer_stats() const
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::shared_lock lock(graph_mutex_);
+      return codec_.stats();
+    } else {
+      return {};
+    }
   }
 
   /// Removes every entry and releases all storage, memory_bytes() dropping to 0 (the level
@@ -457,6 +529,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
     clear_graph();
     reset_maintenance();
     scratch_.clear();
+    if constexpr (kQuantized) codec_.reset();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -510,6 +583,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
                                    const SearchOptions& options = {}) const {
     limits_.check_k(k);
+    check_rerank(options);
     const std::size_t ef = std::max(runtime_ef(options), k);
     const std::vector<float> q = prepare_query(query);
     std::shared_lock lock(graph_mutex_);
@@ -729,6 +803,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
   // tombstones, or inserts since the last round, reach 1/16 of the live entries; from then until
   // that round ends each write runs at most maintenance_work_per_write() units.
   void after_writes(std::size_t writes) {
+    if constexpr (kQuantized) train_if_due();
     note_writes(writes);
     bool due;
     {
@@ -744,6 +819,55 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT>, MetricT>,
     add(stats_.write_ns, ns);
     if (ns > stats_.longest_write_ns.load(std::memory_order_relaxed))
       stats_.longest_write_ns.store(ns, std::memory_order_relaxed);
+  }
+
+  // SQ8: trains when Sq8's rule says so (see the class comment). Caller holds writer_mutex_.
+  void train_if_due() {
+    if constexpr (kQuantized) {
+      {
+        std::shared_lock lock(graph_mutex_);
+        if (!codec_.training_due(keys_.size(), schema_.dim)) return;
+      }
+      std::unique_lock lock(graph_mutex_);
+      train_quantizer_locked();
+    }
+  }
+
+  // SQ8: trains on live vectors at evenly spread ids (Sq8::sample_size of them), then re-encodes
+  // the codes of every node a walk can reach (live ones and tombstones). Caller holds both locks.
+  void train_quantizer_locked() {
+    if constexpr (kQuantized) {
+      const std::size_t dim = schema_.dim, live = keys_.size();
+      const std::size_t count = Sq8::sample_size(live, dim);
+      std::vector<float> sample(count * dim);
+      std::size_t taken = 0, seen = 0;
+      for (std::size_t i = 0; i < keys_.id_bound() && taken < count; ++i) {
+        const Id id = static_cast<Id>(i);
+        if (!keys_.is_live(id)) continue;
+        const std::size_t j = seen++;  // the j-th live vector is taken when j·count/live steps up
+        if ((j * count) / live != ((j + 1) * count) / live) Codec::decode(stored(id), sample.data() + dim * taken++, dim);
+      }
+      sample.resize(taken * dim);
+      codec_.train(sample, taken, dim);
+      encode_all_locked();
+    }
+  }
+
+  // SQ8: re-encodes the codes of every node a walk can reach (live ones and tombstones) with the
+  // quantizer in use. Caller holds both locks.
+  void encode_all_locked() {
+    if constexpr (kQuantized) {
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i)
+        if (keys_.is_live(static_cast<Id>(i))) codec_.encode_codes(Graph::record(static_cast<Id>(i)), schema_.dim);
+      for (const Id id : retired_) codec_.encode_codes(Graph::record(id), schema_.dim);
+      scratch_.clear();
+    }
+  }
+
+  // SearchOptions::rerank, when given, must be 1..Sq8::kMaxRerank.
+  static void check_rerank(const SearchOptions& options) {
+    if (options.rerank && (*options.rerank == 0 || *options.rerank > Sq8::kMaxRerank))
+      throw Error(ErrorCode::kInvalidArgument, "rerank must be between 1 and " + std::to_string(Sq8::kMaxRerank));
   }
 
   // maintain() and each step of maintain_for() (`call`: the first step of a call). Starts a round

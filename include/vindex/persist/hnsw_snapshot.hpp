@@ -57,12 +57,12 @@ namespace detail {
 
 // Section payloads of an HNSW snapshot, built from one consistent export of the graph.
 struct HnswSnapshotPayloads {
-  std::vector<std::byte> index, params;
+  std::vector<std::byte> index, params, quantizer;  // quantizer: empty unless a trained SQ8 index
   std::vector<std::vector<std::byte>> entries, links;
 };
 
-template <class T, class MetricT>
-HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT>& index, std::size_t section_bytes) {
+template <class T, class MetricT, class Compression>
+HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT, Compression>& index, std::size_t section_bytes) {
   const VectorSchema& schema = index.schema();
   HnswSnapshotPayloads out;
   std::vector<Id> old_ids;          // ascending: new id = position
@@ -113,6 +113,19 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT>& index, std::size
   out.params.assign(p.view().begin(), p.view().end());
   p.clear();
 
+  if constexpr (std::is_same_v<Compression, Sq8>) {
+    const SavedQuantizer saved = index.saved_quantizer();
+    if (saved.quantizer.trained()) {
+      const std::size_t dim = saved.quantizer.dim();
+      p.u32(static_cast<std::uint32_t>(dim));
+      p.u64(saved.trained_on);
+      for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.low(i));
+      for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.step(i));
+      out.quantizer.assign(p.view().begin(), p.view().end());
+      p.clear();
+    }
+  }
+
   std::size_t at = 0;
   for (std::size_t i = 0; i < old_ids.size(); ++i) {
     if (count == 0) p.u32(0);
@@ -136,21 +149,24 @@ inline void write_hnsw_sections(const HnswSnapshotPayloads& p, snapshot::Snapsho
   using namespace snapshot;
   writer.section(tag::kIndex, p.index);
   writer.section(tag::kHnswParams, p.params);
+  // Skippable: a reader without SQ8 loads the float vectors and ignores it.
+  if (!p.quantizer.empty()) writer.section(tag::kQuantizer, p.quantizer, section_flag::kSkippable);
   for (const auto& s : p.entries) writer.section(tag::kEntries, s);
   for (const auto& s : p.links) writer.section(tag::kHnswLinks, s);
 }
 }  // namespace detail
 
-/// Writes `index` as a snapshot to `out` (INDX, HPRM, ENTR…, HLNK…, END). Throws kIo when the
-/// stream fails. The same index always gives the same bytes.
-template <class T, class MetricT>
-void save(const HnswIndex<T, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
+/// Writes `index` as a snapshot to `out` (INDX, HPRM, [SQ8Q], ENTR…, HLNK…, END). Throws kIo when
+/// the stream fails. The same index always gives the same bytes.
+template <class T, class MetricT, class Compression>
+void save(const HnswIndex<T, MetricT, Compression>& index, Serializer& out, const SaveOptions& options = {}) {
   using namespace snapshot;
   const detail::HnswSnapshotPayloads p = detail::hnsw_payloads(index, detail::section_bytes_of(options));
   constexpr std::uint64_t kFraming = kSectionHeaderBytes + kSectionTrailerBytes;
   std::uint64_t total = kHeaderBytes + 3 * kFraming + p.index.size() + p.params.size() + 8;
   for (const auto& s : p.entries) total += kFraming + s.size();
   for (const auto& s : p.links) total += kFraming + s.size();
+  if (!p.quantizer.empty()) total += kFraming + p.quantizer.size();
   out.expect_bytes(total);
   SnapshotWriter writer(out);
   detail::write_hnsw_sections(p, writer);
@@ -231,9 +247,30 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
   return h;
 }
 
-template <class MetricT, class T = float>
-std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& reader, const HnswSnapshotHeader& h,
-                                                      const LoadOptions& options) {
+// An SQ8Q section: DIM (the schema's), the training sample's size, DIM lows, DIM steps.
+inline SavedQuantizer read_quantizer_section(PayloadCursor& c, const HnswSnapshotHeader& h) {
+  const std::uint32_t dim = c.u32("SQ8 dimensions");
+  if (dim != h.schema.dim)
+    c.fail("SQ8 quantizer of " + std::to_string(dim) + " dimensions, but DIM is " + std::to_string(h.schema.dim));
+  const std::uint64_t trained_on = c.u64("SQ8 training sample");
+  if (trained_on < 1 || trained_on > (std::uint64_t{1} << 32))
+    c.fail("SQ8 training sample of " + std::to_string(trained_on) + " vectors is outside 1..2^32");
+  c.check_count(dim, 8, "SQ8 dimensions");
+  std::vector<float> low(dim), step(dim);
+  c.floats(low, "SQ8 low");
+  c.floats(step, "SQ8 step");
+  c.expect_end();
+  try {
+    return {ScalarQuantizer::from_parts(std::move(low), std::move(step)), static_cast<std::size_t>(trained_on)};
+  } catch (const Error& e) {
+    c.fail(e.what());
+  }
+}
+
+template <class MetricT, class T = float, class Compression = Uncompressed>
+std::unique_ptr<HnswIndex<T, MetricT, Compression>> read_hnsw_body(snapshot::SnapshotReader& reader,
+                                                                   const HnswSnapshotHeader& h,
+                                                                   const LoadOptions& options) {
   using namespace snapshot;
   if (h.schema.metric != MetricT::kind)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
@@ -249,14 +286,21 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
   std::vector<float> vector(dim);
   const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
   std::size_t linked = 0;
+  SavedQuantizer saved;
+  bool quantizer_seen = false;
   for (;;) {
     const Section& s = next_known_section(reader);
-    if (s.tag != tag::kEntries && s.tag != tag::kHnswLinks) {
+    if (s.tag != tag::kEntries && s.tag != tag::kHnswLinks && s.tag != tag::kQuantizer) {
       check_after_index(s);
       break;
     }
     PayloadCursor c = s.cursor();
-    if (s.tag == tag::kEntries) {
+    if (s.tag == tag::kQuantizer) {
+      // Checked by every reader; used by an Sq8 index (another loads the float vectors alone).
+      if (quantizer_seen || !nodes.empty()) c.fail("SQ8Q must come once, before ENTR");
+      quantizer_seen = true;
+      saved = read_quantizer_section(c, h);
+    } else if (s.tag == tag::kEntries) {
       if (linked > 0) c.fail("ENTR after HLNK");
       const std::uint32_t count = read_entry_count<MetricT>(c, layout, nodes.size());
       if (nodes.capacity() < nodes.size() + count)  // geometric: one reserve per section would be quadratic
@@ -307,8 +351,8 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
                                              std::to_string(nodes.size()) + " entries and " + std::to_string(linked) +
                                              " nodes' links, but INDX announced " + std::to_string(h.entry_count));
   try {
-    return std::make_unique<HnswIndex<T, MetricT>>(h.schema, h.params, options.limits, h.info, nodes,
-                                                   options.memory);
+    return std::make_unique<HnswIndex<T, MetricT, Compression>>(h.schema, h.params, options.limits, h.info, nodes,
+                                                                saved, options.memory);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorruptData, "snapshot graph rejected at offset " + std::to_string(reader.offset()) +
                                              ": " + e.what());
@@ -321,12 +365,14 @@ std::unique_ptr<HnswIndex<T, MetricT>> read_hnsw_body(snapshot::SnapshotReader& 
 /// any TYPE, widened; Float16 / BFloat16: a snapshot of that TYPE). Throws (and builds nothing) on
 /// any problem: kCorruptData for a damaged or hostile snapshot (including a graph the restoring
 /// constructor refuses), kSchemaMismatch for a FLAT snapshot, another metric, TYPE or expected
-/// schema, kIo when the stream fails.
-template <class MetricT, class T = float>
-std::unique_ptr<HnswIndex<T, MetricT>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
+/// schema, kIo when the stream fails. `Compression` Sq8 (float only): the index takes the saved
+/// quantizer (SQ8Q) when the snapshot has one, and otherwise trains on the loaded vectors as its
+/// rule says; a snapshot of an Sq8 index loads as a float index too (SQ8Q ignored).
+template <class MetricT, class T = float, class Compression = Uncompressed>
+std::unique_ptr<HnswIndex<T, MetricT, Compression>> load_hnsw(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
-  return detail::only_index(reader, detail::read_hnsw_body<MetricT, T>(reader, h, options));
+  return detail::only_index(reader, detail::read_hnsw_body<MetricT, T, Compression>(reader, h, options));
 }
 
 /// A loaded HnswIndex of whichever metric the snapshot holds.

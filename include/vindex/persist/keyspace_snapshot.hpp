@@ -49,10 +49,11 @@ struct snapshot_index_traits<FlatIndex<T, MetricT>> : std::true_type {
   using Element = T;
   static constexpr bool kHnsw = false;
 };
-template <class T, class MetricT>
-struct snapshot_index_traits<HnswIndex<T, MetricT>> : std::true_type {
+template <class T, class MetricT, class Compression>
+struct snapshot_index_traits<HnswIndex<T, MetricT, Compression>> : std::true_type {
   using Metric = MetricT;
   using Element = T;
+  using Compressed = Compression;
   static constexpr bool kHnsw = true;
 };
 
@@ -302,7 +303,7 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
   std::unique_ptr<IndexT> index;
   if constexpr (Traits::kHnsw) {
     const detail::HnswSnapshotHeader h = detail::read_hnsw_header(reader, options);
-    index = detail::read_hnsw_body<MetricT, typename Traits::Element>(reader, h, options);
+    index = detail::read_hnsw_body<MetricT, typename Traits::Element, typename Traits::Compressed>(reader, h, options);
   } else {
     const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
     index = detail::load_flat_after_header<MetricT, typename Traits::Element>(reader, h, options);

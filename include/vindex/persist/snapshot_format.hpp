@@ -65,10 +65,12 @@ inline constexpr std::uint32_t kFailures = fourcc("FAIL");    ///< keyspace inde
 inline constexpr std::uint32_t kBackfill = fourcc("BKFL");    ///< keyspace index: failure counters, scan checkpoint, queued writes
 inline constexpr std::uint32_t kFailureEvents = fourcc("FEVX");  ///< failure event counters of codes >= 6
                                                                  ///< (skippable; only when non-zero)
+inline constexpr std::uint32_t kQuantizer = fourcc("SQ8Q");  ///< HNSW SQ8: the quantizer's ranges (skippable)
 /// Whether this version of the format knows `t` (a reader skips other tags only when skippable).
 constexpr bool is_known(std::uint32_t t) noexcept {
   return t == kIndex || t == kFlatParams || t == kEntries || t == kEnd || t == kHnswParams || t == kHnswLinks ||
-         t == kDefinition || t == kAttributes || t == kFailures || t == kBackfill || t == kFailureEvents;
+         t == kDefinition || t == kAttributes || t == kFailures || t == kBackfill || t == kFailureEvents ||
+         t == kQuantizer;
 }
 }  // namespace tag
 

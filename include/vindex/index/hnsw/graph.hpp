@@ -29,6 +29,7 @@
 #include "vindex/core/memory.hpp"
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
+#include "vindex/distance/sq8_codec.hpp"
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/hnsw/types.hpp"
 #include "vindex/storage/block_array.hpp"
@@ -63,7 +64,7 @@ struct HnswGraph {
         m_(params.m),
         m0_(2 * params.m),
         record_bytes_(Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id)),
-        fetch_ahead_(std::clamp<std::size_t>(2048 / (Codec::bytes(schema.dim) + 1) + 1, 2, 4)),
+        fetch_ahead_(std::clamp<std::size_t>(2048 / (hot_bytes<Codec>(schema.dim) + 1) + 1, 2, 4)),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         keys_(&memory_),
         nodes_(record_bytes_, params_.block_size, &memory_),
@@ -94,10 +95,10 @@ struct HnswGraph {
   /// The layer-0 list of `id` (2·M slots, kInvalidId after the last link).
   Id* links0(Id id) const noexcept { return reinterpret_cast<Id*>(record(id) + vector_bytes()); }
   /// A float query made from the stored vector of `id` (a walk that starts from a node).
-  typename Codec::Query query_of(Id id) const { return Codec::query(stored(id), schema_.dim); }
+  typename Codec::Query query_of(Id id) const { return codec_.query(stored(id), schema_.dim); }
   /// Writes the prepared vector `v` (and, under COSINE, its magnitude) as the vector of `id`.
   void write_vector(Id id, const float* v, float magnitude) noexcept {
-    Codec::encode(v, magnitude, record(id), schema_.dim);
+    codec_.encode(v, magnitude, record(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
   }
 
@@ -114,7 +115,28 @@ struct HnswGraph {
   /// The distance from `q` to the vector of `id`, counted in hnsw_work_done.
   Distance distance(const float* q, Id id) const noexcept {
     ++hnsw_work_done;
-    return Codec::distance(q, stored(id), schema_.dim);
+    return codec_.distance(q, stored(id), schema_.dim);
+  }
+  /// The exact distance from `q` to the vector of `id`: distance() unless the codec is approximate
+  /// (then `q` is in its query form and this reads the exact vector), counted in hnsw_work_done.
+  Distance exact_distance(const float* q, Id id) const noexcept {
+    if constexpr (is_approximate_codec_v<Codec>) {
+      ++hnsw_work_done;
+      return Codec::exact(q, stored(id), schema_.dim);
+    } else {
+      return distance(q, id);
+    }
+  }
+  /// Calls `walk(q)` with the prepared query `q` in the form the codec measures (for an approximate
+  /// codec, a buffer made here; otherwise `q` itself). Caller holds the shared lock.
+  template <class Walk>
+  decltype(auto) with_query_form(const float* q, Walk&& walk) const {
+    if constexpr (is_approximate_codec_v<Codec>) {
+      const auto form = codec_.form(q, schema_.dim);
+      return walk(form.data());
+    } else {
+      return walk(q);
+    }
   }
   /// The distance between the stored vectors of `a` and `b`, counted in hnsw_work_done.
   Distance distance_between(Id a, Id b) const noexcept {
@@ -125,8 +147,8 @@ struct HnswGraph {
   // Starts loading the whole vector of `id` into cache.
   void prefetch(Id id) const noexcept {
 #if defined(__GNUC__)
-    const char* p = reinterpret_cast<const char*>(stored(id));
-    const std::size_t bytes = vector_bytes();
+    const char* p = reinterpret_cast<const char*>(stored(id)) + hot_offset<Codec>(schema_.dim);
+    const std::size_t bytes = hot_bytes<Codec>(schema_.dim);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
     __builtin_prefetch(p + bytes - 1, 0, 3);  // the last line, when the record is not line-aligned
 #else
@@ -136,7 +158,7 @@ struct HnswGraph {
   // Starts loading the first cache line of the vector of `id`.
   void prefetch_head(Id id) const noexcept {
 #if defined(__GNUC__)
-    __builtin_prefetch(stored(id), 0, 3);
+    __builtin_prefetch(reinterpret_cast<const char*>(stored(id)) + hot_offset<Codec>(schema_.dim), 0, 3);
 #else
     (void)id;
 #endif
@@ -161,10 +183,10 @@ struct HnswGraph {
     std::size_t i = 0;
     for (; i + ahead < count; ++i)
       visit(ids[i],
-            Codec::distance_within_fetching(q, stored(ids[i]), schema_.dim, bound, stored(ids[i + ahead])));
+            codec_.distance_within_fetching(q, stored(ids[i]), schema_.dim, bound, stored(ids[i + ahead])));
     for (; i < count; ++i) {
       ++hnsw_work_done;
-      visit(ids[i], Codec::distance_within(q, stored(ids[i]), schema_.dim, bound));
+      visit(ids[i], codec_.distance_within(q, stored(ids[i]), schema_.dim, bound));
     }
   }
 
@@ -243,6 +265,21 @@ struct HnswGraph {
   };
   static constexpr Closer closer{};
   static constexpr Farther farther{};
+  /// Measures `sorted`'s candidates again from the stored-form vector `base` with exact distances
+  /// and sorts them again, when the codec's walk distances are approximate: lists are chosen on
+  /// exact distances only (the heuristic compares these with exact stored-to-stored ones).
+  void measure_exactly(const std::byte* base, std::vector<Candidate>& sorted) const noexcept {
+    if constexpr (is_approximate_codec_v<Codec>) {
+      for (Candidate& c : sorted) {
+        ++hnsw_work_done;
+        c.distance = Codec::between(base, stored(c.id), schema_.dim);
+      }
+      std::sort(sorted.begin(), sorted.end(), closer);
+    } else {
+      (void)base;
+      (void)sorted;
+    }
+  }
 
   /// One walk's reusable memory (visited bits, heaps) and its counters; pooled per query.
   struct Scratch {
@@ -354,10 +391,11 @@ struct HnswGraph {
   HnswMemory memory_parts() const {
     HnswMemory m;
     const std::size_t slots = nodes_.capacity_slots();
-    m.vectors = slots * vector_bytes() + magnitudes_.memory_bytes();
+    m.codes = is_approximate_codec_v<Codec> ? slots * hot_bytes<Codec>(schema_.dim) : 0;
+    m.vectors = slots * vector_bytes() - m.codes + magnitudes_.memory_bytes();
     m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
     m.keys = keys_.memory_bytes();
-    const std::size_t total = memory_.in_use(), parts = m.vectors + m.links + m.keys;
+    const std::size_t total = memory_.in_use(), parts = m.vectors + m.codes + m.links + m.keys;
     m.other = total > parts ? total - parts : 0;
     return m;
   }
@@ -419,6 +457,7 @@ struct HnswGraph {
   std::size_t m0_;
   std::size_t record_bytes_;
   std::size_t fetch_ahead_;  // vectors fetched ahead in measure_below: about 2 KB, 2 to 4 vectors
+  Codec codec_{};            // stateless, or (SQ8) the trained quantizer
 
   MemoryAccount memory_;  // counts what the members below take from the host's resource
   KeyMap keys_;

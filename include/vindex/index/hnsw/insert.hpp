@@ -41,6 +41,8 @@ struct HnswInsert : HnswMaintenance<Codec> {
   using Graph::m0_;
   using Graph::m_;
   using Graph::max_level_;
+  using Graph::measure_exactly;
+  using Graph::with_query_form;
   using Graph::neighbours;
   using Graph::nodes_;
   using Graph::params_;
@@ -115,14 +117,23 @@ struct HnswInsert : HnswMaintenance<Codec> {
   template <class Release>
   LinkPlan plan_links(const float* q, float magnitude, unsigned level, Id replaced, bool concurrent,
                       Release&& release) const {
+    if (entry_ == kInvalidId) return {};
+    const auto encoded = Codec::encoded(q, magnitude, schema_.dim);  // the new vector as lists compare it
+    return with_query_form(q, [&](const float* form) {
+      return plan_links_form(form, encoded.data(), level, replaced, concurrent, release);
+    });
+  }
+
+  // plan_links with the new vector in the codec's query form (`q`) and its stored form (`encoded`).
+  template <class Release>
+  LinkPlan plan_links_form(const float* q, const std::byte* encoded, unsigned level, Id replaced, bool concurrent,
+                           Release& release) const {
     LinkPlan plan;
-    if (entry_ == kInvalidId) return plan;
     auto scratch = scratch_.take();
     scratch->start_walk({});
     const std::size_t id_bound = concurrent ? nodes_.capacity_slots() : keys_.id_bound();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
-    const auto encoded = Codec::encoded(q, magnitude, schema_.dim);  // the new vector as lists compare it
     for (int l = max_level_; l > static_cast<int>(level); --l)
       greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
     const int top = std::min(static_cast<int>(level), max_level_);
@@ -143,9 +154,10 @@ struct HnswInsert : HnswMaintenance<Codec> {
       live.clear();
       for (const Candidate& c : sorted)
         if (c.id != replaced && is_live_now(c.id, concurrent)) live.push_back(c);
+      measure_exactly(encoded, live);  // lists are chosen on exact distances
       std::vector<Id>& chosen = plan.links[static_cast<std::size_t>(l)];
       select_by_heuristic(live, m_, chosen);
-      for (Id n : chosen) plan_update(encoded.data(), n, static_cast<unsigned>(l), plan);
+      for (Id n : chosen) plan_update(encoded, n, static_cast<unsigned>(l), plan);
       if (!sorted.empty()) {
         ep = sorted.front().id;
         d_ep = sorted.front().distance;

@@ -47,6 +47,7 @@ struct HnswRepair : HnswLinking<Codec> {
   using Graph::upper_;
   using Graph::distance_between;
   using Graph::query_of;
+  using Graph::measure_exactly;
   using Graph::stored;
 
   using typename HnswLinking<Codec>::LinkPlan;
@@ -342,6 +343,7 @@ struct HnswRepair : HnswLinking<Codec> {
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
     search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound());
     std::sort(scratch->results.begin(), scratch->results.end(), closer);
+    measure_exactly(stored(x), scratch->results);  // lists are chosen on exact distances
     return scratch;
   }
 

@@ -38,7 +38,10 @@ struct HnswSearch : HnswGraph<Codec> {
   using typename Graph::Candidate;
   using typename Graph::Scratch;
   using Graph::closer;
+  using Graph::codec_;
   using Graph::distance;
+  using Graph::exact_distance;
+  using Graph::with_query_form;
   using Graph::entry_;
   using Graph::farther;
   using Graph::keys_;
@@ -50,6 +53,8 @@ struct HnswSearch : HnswGraph<Codec> {
   using Graph::params_;
   using Graph::prefetch_list;
   using Graph::retired_;
+  using Graph::schema_;
+  using Graph::stored;
 
   using Graph::Graph;
 
@@ -161,8 +166,9 @@ struct HnswSearch : HnswGraph<Codec> {
     // least the entry count the walk is exhaustive.
     search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
     finish_walk(*scratch, options, "HNSW search");
-    // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
     auto& r = scratch->results;
+    if constexpr (is_approximate_codec_v<Codec>) rerank(q, k * options.rerank.value_or(Sq8::kDefaultRerank), r);
+    // Keep the k closest (and anything tied with the k-th), then order them by distance and key.
     if (r.size() > k) {
       std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k - 1), r.end(), closer);
       const Distance kth = r[k - 1].distance;
@@ -178,8 +184,27 @@ struct HnswSearch : HnswGraph<Codec> {
     return to_results(keys_, hits);
   }
 
+  // With an approximate codec: keeps the `count` closest of `r` by walk distance and gives them
+  // their exact distances, each kernel fetching the next candidate's exact vector while it runs
+  // (the exact vectors are not in cache: the walk read only the codes).
+  void rerank(const float* q, std::size_t count, std::vector<Candidate>& r) const {
+    if (r.size() > count) {
+      std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(count - 1), r.end(), closer);
+      r.resize(count);
+    }
+    if constexpr (is_approximate_codec_v<Codec>) {  // (an explicit instantiation compiles this for every codec)
+      if (r.empty()) return;
+      hnsw_work_done += r.size();
+      for (std::size_t i = 0; i + 1 < r.size(); ++i)
+        r[i].distance = Codec::exact_fetching(q, stored(r[i].id), schema_.dim, stored(r[i + 1].id));
+      r.back().distance = Codec::exact(q, stored(r.back().id), schema_.dim);
+    }
+  }
+
   // Range search in the manner of RediSearch: a best-first walk whose boundary starts at the
-  // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found.
+  // entry's distance and shrinks towards radius × (1 + epsilon) as closer nodes are found. With an
+  // approximate codec the walk goes by code distances out to the radius that holds every entry
+  // within `radius` (Codec::approximate_radius), and a hit is kept by its exact distance.
   template <class Accept>
   void range_walk(const float* q, Distance radius, double epsilon, std::vector<std::pair<Distance, Id>>& hits,
                   const SearchOptions& options, Accept&& accept) const {
@@ -189,13 +214,22 @@ struct HnswSearch : HnswGraph<Codec> {
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), s);
+    Distance walk_radius = radius;
+    if constexpr (is_approximate_codec_v<Codec>) walk_radius = codec_.approximate_radius(q, radius, schema_.dim);
+    auto hit = [&](Distance d, Id id) {
+      if constexpr (is_approximate_codec_v<Codec>) {
+        if (const Distance exact = exact_distance(q, id); exact <= radius) hits.emplace_back(exact, id);
+      } else {
+        if (d <= radius) hits.emplace_back(d, id);
+      }
+    };
     s.visited.begin(keys_.id_bound());
     s.candidates.clear();
     s.visited.insert(ep);
     s.candidates.push_back({d_ep, ep});
-    Distance dynamic = std::max(d_ep, radius);
+    Distance dynamic = std::max(d_ep, walk_radius);
     auto boundary = [&] { return static_cast<Distance>(dynamic + std::abs(dynamic) * epsilon); };
-    if (d_ep <= radius && accept(ep)) hits.emplace_back(d_ep, ep);
+    if (d_ep <= walk_radius && accept(ep)) hit(d_ep, ep);
     while (!s.candidates.empty()) {
       const Candidate c = s.candidates.front();
       if (c.distance > boundary()) break;
@@ -214,8 +248,8 @@ struct HnswSearch : HnswGraph<Codec> {
         if (d > boundary()) continue;
         s.candidates.push_back({d, n});
         std::push_heap(s.candidates.begin(), s.candidates.end(), farther);
-        if (d < dynamic) dynamic = std::max(d, radius);
-        if (d <= radius && accept(n)) hits.emplace_back(d, n);
+        if (d < dynamic) dynamic = std::max(d, walk_radius);
+        if (d <= walk_radius && accept(n)) hit(d, n);
       }
     }
     finish_walk(s, options, "HNSW range search");
@@ -270,7 +304,7 @@ struct HnswSearch : HnswGraph<Codec> {
       if (i % kScanStride == 0 && options.deadline.passed()) return !(timed_out = true);
       if (keys_.is_live(id) && filter.matches(keys_.key(id), id)) {
         ++distances;
-        emit(distance(q, id), id);
+        emit(exact_distance(q, id), id);
       }
       return true;
     };
@@ -295,9 +329,14 @@ struct HnswSearch : HnswGraph<Codec> {
   /// HnswIndex::search past its checks: the k nearest live entries to prepared query `q` that pass
   /// options.filter, by a walk at `ef` or, for a selective filter, an exact scan. Caller holds the
   /// shared lock.
-  std::vector<SearchResult> search_graph(const float* q, std::size_t k, std::size_t ef,
+  std::vector<SearchResult> search_graph(const float* prepared, std::size_t k, std::size_t ef,
                                          const SearchOptions& options) const {
     if (entry_ == kInvalidId) return {};
+    return with_query_form(prepared, [&](const float* q) { return search_form(q, k, ef, options); });
+  }
+  // search_graph with the query in the codec's form.
+  std::vector<SearchResult> search_form(const float* q, std::size_t k, std::size_t ef,
+                                        const SearchOptions& options) const {
     if (options.filter) {
       const Filter filter = resolve(*options.filter);
       if (prefer_exact(filter, ef)) return exact_search(q, k, filter, options);
@@ -310,9 +349,14 @@ struct HnswSearch : HnswGraph<Codec> {
 
   /// HnswIndex::range_search past its checks: the live entries within `r` of prepared query `q`
   /// that pass options.filter, closest first, ties by key. Caller holds the shared lock.
-  std::vector<SearchResult> range_search_graph(const float* q, Distance r, double epsilon,
+  std::vector<SearchResult> range_search_graph(const float* prepared, Distance r, double epsilon,
                                                const SearchOptions& options) const {
     if (entry_ == kInvalidId) return {};
+    return with_query_form(prepared, [&](const float* q) { return range_search_form(q, r, epsilon, options); });
+  }
+  // range_search_graph with the query in the codec's form.
+  std::vector<SearchResult> range_search_form(const float* q, Distance r, double epsilon,
+                                              const SearchOptions& options) const {
     std::vector<std::pair<Distance, Id>> hits;
     if (options.filter) {
       const Filter filter = resolve(*options.filter);

@@ -32,13 +32,14 @@ struct HnswParams {
 
 /// Where an index's memory goes (bytes); `total()` equals memory_bytes().
 struct HnswMemory {
-  std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes)
+  std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes); SQ8: the float copy
+  std::size_t codes = 0;    ///< SQ8: the 8-bit codes the walk reads (0 for other indexes)
   std::size_t links = 0;    ///< layer-0 and upper-layer neighbour lists
   std::size_t keys = 0;     ///< key bytes and the key ↔ id map
   std::size_t other = 0;    ///< block directories, cached block addresses, tombstone list
   std::size_t scratch = 0;  ///< idle query scratch: operator new, not in total() (see the header)
   /// Sum of the parts taken from the memory resource (scratch excluded).
-  std::size_t total() const noexcept { return vectors + links + keys + other; }
+  std::size_t total() const noexcept { return vectors + codes + links + keys + other; }
 };
 
 /// One node of a saved graph (persistence hook): its id, key, stored vector (COSINE: normalised),

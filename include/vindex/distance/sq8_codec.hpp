@@ -1,0 +1,319 @@
+// vindex/distance/sq8_codec.hpp — the SQ8 codec: an HNSW graph walked on 8-bit codes, with the
+// float vectors kept beside them for exact re-ranking and for choosing links.
+//
+// `Sq8Codec<MetricT>` has the interface of distance/vector_codec.hpp's codecs, plus a trained state
+// (quantize/scalar_quantizer.hpp), so the graph holds it as a member rather than calling it
+// statically. A stored record is
+//     [dim prepared floats][dim codes, padded to 4 bytes][L2 only: n(c) as a float]
+// and the hot loop reads only the part after the floats (`hot_offset`, `hot_bytes`): a 784-d
+// vector's walk touches 788 bytes instead of 3,136. What reads which part:
+//   * the walk (distance*, with a query in this codec's `Query` form): the codes, once trained;
+//     before training, the floats (exact), so an index that has not yet held enough vectors to
+//     train on is simply a float index;
+//   * stored-to-stored distances (the neighbour heuristic, repairs) and `exact`: the floats, so the
+//     lists are chosen on exact distances and the caller is given exact distances;
+//   * decode, equals, snapshots' given vectors: the floats.
+// A `Query` is one float buffer: [w: dim][K][the prepared query: dim] (see ScalarQuantizer).
+//
+// When it trains is the index's rule (index/hnsw_index.hpp); this codec only says whether a
+// training is due (`training_due`) and counts the vectors it encoded since the last one and the
+// elements it had to clamp (drift). Thread-safety: the const functions may run concurrently with each
+// other; train, encode and encode_codes are the writer's (the index calls them under its exclusive
+// lock). Next: storage/growth.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "vindex/core/element.hpp"
+#include "vindex/core/types.hpp"
+#include "vindex/distance/byte.hpp"
+#include "vindex/distance/metric.hpp"
+#include "vindex/distance/vector_codec.hpp"
+#include "vindex/quantize/scalar_quantizer.hpp"
+
+namespace vindex {
+
+/// Compression tag: vectors stored as given (HnswIndex's default).
+struct Uncompressed {};
+
+/// Compression tag: SQ8 codes walked, exact floats kept for re-ranking (detail::Sq8Codec).
+struct Sq8 {
+  /// Live vectors an index needs before it first trains its quantizer.
+  static constexpr std::size_t kTrainAt = 1024;
+  /// At most this many floats (vectors × dim) are sampled for one training.
+  static constexpr std::size_t kSampleFloats = std::size_t{1} << 22;
+  /// The index trains again each time its live vectors reach this multiple of the last sample,
+  /// until the sample reaches its cap; after that only compact() and retrain_quantizer() do.
+  static constexpr std::size_t kRetrainGrowth = 4;
+  /// Re-ranking factor when a query does not give one: the kDefaultRerank·k closest candidates by
+  /// code distance are measured exactly.
+  static constexpr std::size_t kDefaultRerank = 2;
+  /// Largest re-ranking factor a query may ask for.
+  static constexpr std::size_t kMaxRerank = 256;
+  /// Vectors one training samples from `live` (at most kSampleFloats / dim, at least kTrainAt).
+  static std::size_t sample_size(std::size_t live, std::size_t dim) noexcept {
+    return std::min(live, std::max(kTrainAt, kSampleFloats / std::max<std::size_t>(dim, 1)));
+  }
+};
+
+/// What an SQ8 index's quantizer was trained on and how well the data still fits it.
+struct QuantizerStats {
+  bool trained = false;            ///< whether the codes are in use
+  std::size_t trained_on = 0;      ///< vectors in the last training sample
+  std::size_t encoded_since = 0;   ///< vectors encoded since then (retraining re-encodes all)
+  std::size_t clamped_since = 0;   ///< of their elements, how many fell outside the trained range
+};
+
+/// A quantizer as saved and restored with an index: untrained when there was none.
+struct SavedQuantizer {
+  ScalarQuantizer quantizer;   ///< the ranges
+  std::size_t trained_on = 0;  ///< vectors in its training sample (steers the next retraining)
+};
+
+namespace detail {
+
+/// Whether a codec's distances are approximate (it then also has `exact` and re-ranks).
+template <class Codec>
+inline constexpr bool is_approximate_codec_v = requires { requires Codec::kApproximate; };
+
+/// Byte offset of the part of a stored record the walk reads (0 for codecs without one).
+template <class Codec>
+constexpr std::size_t hot_offset(std::size_t dim) noexcept {
+  if constexpr (requires { Codec::hot_offset(dim); }) return Codec::hot_offset(dim);
+  else return 0;
+}
+/// Bytes of the part of a stored record the walk reads.
+template <class Codec>
+constexpr std::size_t hot_bytes(std::size_t dim) noexcept {
+  if constexpr (requires { Codec::hot_bytes(dim); }) return Codec::hot_bytes(dim);
+  else return Codec::bytes(dim);
+}
+
+/// SQ8 codes beside prepared floats; see the header comment.
+template <class MetricT>
+class Sq8Codec {
+ public:
+  using Element = float;
+  using Metric = MetricT;
+  /// Distances from distance* are approximate once trained; `exact` is not.
+  static constexpr bool kApproximate = true;
+
+  /// A query in this codec's form: [w: dim][K][prepared query: dim].
+  class Query {
+   public:
+    /// The form's floats.
+    const float* data() const noexcept { return v_.data(); }
+
+   private:
+    friend class Sq8Codec;
+    std::vector<float> v_;
+  };
+  /// A prepared vector in stored form, as stored-to-stored distances read it: its floats.
+  class Encoded {
+   public:
+    /// The floats' bytes.
+    const std::byte* data() const noexcept { return p_; }
+
+   private:
+    friend class Sq8Codec;
+    explicit Encoded(const float* v) noexcept : p_(reinterpret_cast<const std::byte*>(v)) {}
+    const std::byte* p_;
+  };
+
+  /// Bytes of the floats of a record.
+  static constexpr std::size_t float_bytes(std::size_t dim) noexcept { return dim * sizeof(float); }
+  /// Bytes of the codes of a record (padded to 4).
+  static constexpr std::size_t code_bytes(std::size_t dim) noexcept { return (dim + 3) / 4 * 4; }
+  /// Bytes of one stored record.
+  static constexpr std::size_t bytes(std::size_t dim) noexcept {
+    return float_bytes(dim) + code_bytes(dim) + (kL2 ? sizeof(float) : 0);
+  }
+  /// Where the part the walk reads starts.
+  static constexpr std::size_t hot_offset(std::size_t dim) noexcept { return float_bytes(dim); }
+  /// Bytes of the part the walk reads.
+  static constexpr std::size_t hot_bytes(std::size_t dim) noexcept { return bytes(dim) - float_bytes(dim); }
+
+  /// Whether the codes are in use.
+  bool trained() const noexcept { return trained_; }
+  /// The quantizer (untrained before the first training).
+  const ScalarQuantizer& quantizer() const noexcept { return quantizer_; }
+  /// What the quantizer was trained on and the drift since.
+  QuantizerStats stats() const noexcept { return {trained_, trained_on_, encoded_since_, clamped_since_}; }
+  /// Whether an index holding `live` vectors should train now (see Sq8's constants).
+  bool training_due(std::size_t live, std::size_t dim) const noexcept {
+    if (!trained_) return live >= Sq8::kTrainAt;
+    return trained_on_ < Sq8::sample_size(live, dim) && live >= Sq8::kRetrainGrowth * trained_on_;
+  }
+
+  /// Trains on `count` prepared vectors (see ScalarQuantizer::train; on a throw nothing changed).
+  /// The caller then re-encodes every stored record (encode_codes).
+  void train(std::span<const float> sample, std::size_t count, std::size_t dim) {
+    quantizer_.train(sample, count, dim);
+    trained_ = true;
+    trained_on_ = count;
+    encoded_since_ = clamped_since_ = 0;
+  }
+  /// Takes a saved quantizer (trained); the caller then re-encodes every stored record.
+  void restore(const SavedQuantizer& saved) {
+    quantizer_ = saved.quantizer;
+    trained_ = true;
+    trained_on_ = saved.trained_on;
+    encoded_since_ = clamped_since_ = 0;
+  }
+  /// Back to untrained (an emptied index).
+  void reset() noexcept {
+    quantizer_ = ScalarQuantizer();
+    trained_ = false;
+    trained_on_ = encoded_since_ = clamped_since_ = 0;
+  }
+
+  /// The prepared query `q` in this codec's form.
+  Query form(const float* q, std::size_t dim) const {
+    Query f;
+    f.v_.assign(2 * dim + 1, 0.0f);
+    if (trained_) f.v_[dim] = quantizer_.query_form(q, f.v_.data(), kL2);
+    std::copy_n(q, dim, f.v_.data() + dim + 1);
+    return f;
+  }
+  /// The stored vector at `v` as a query.
+  Query query(const std::byte* v, std::size_t dim) const { return form(floats(v), dim); }
+
+  /// Every prepared vector can be stored.
+  static bool fits(const float* /*v*/, float /*magnitude*/, std::size_t /*dim*/) noexcept { return true; }
+  /// Writes the prepared vector `v` and its codes into the record at `out`.
+  void encode(const float* v, float /*magnitude*/, std::byte* out, std::size_t dim) noexcept {
+    std::copy_n(v, dim, floats(out));
+    encode_codes(out, dim);
+  }
+  /// (Re)writes the codes of the record at `out` from its floats (zeros before training).
+  void encode_codes(std::byte* out, std::size_t dim) noexcept {
+    std::uint8_t* c = codes(out, dim);
+    std::memset(c, 0, code_bytes(dim));
+    float offset = 0;
+    if (trained_) {
+      clamped_since_ += quantizer_.encode(floats(out), c);
+      ++encoded_since_;
+      if constexpr (kL2) offset = quantizer_.squared_offset(c);
+    }
+    if constexpr (kL2) std::memcpy(out + float_bytes(dim) + code_bytes(dim), &offset, sizeof offset);
+  }
+  /// Reads the floats of the record at `v` (prepared form).
+  static void decode(const std::byte* v, float* out, std::size_t dim) noexcept { std::copy_n(floats(v), dim, out); }
+  /// Reads the record at `v` as it was given (COSINE: times `magnitude`).
+  static void decode_given(const std::byte* v, float magnitude, float* out, std::size_t dim) noexcept {
+    decode(v, out, dim);
+    if constexpr (MetricT::kNormalizes)
+      for (std::size_t i = 0; i < dim; ++i) out[i] *= magnitude;
+  }
+  /// The prepared vector `v` as stored-to-stored distances read it.
+  static Encoded encoded(const float* v, float /*magnitude*/, std::size_t /*dim*/) noexcept { return Encoded(v); }
+  /// Whether the record at `v` holds exactly the prepared vector `q`.
+  static bool equals(const float* q, float /*magnitude*/, const std::byte* v, std::size_t dim) noexcept {
+    return std::equal(q, q + dim, floats(v));
+  }
+
+  /// Distance from the query form `q` to the record at `v`: by the codes once trained.
+  Distance distance(const float* q, const std::byte* v, std::size_t dim) const noexcept {
+    if (!trained_) return MetricT::distance(prepared(q, dim), floats(v), dim);
+    return from_dot(q, v, dim, dot_byte<UInt8>(q, codes(v, dim), dim));
+  }
+  /// distance(q, v, dim), also starting to load the part of the record at `next` it will read.
+  Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
+                             const std::byte* next) const noexcept {
+    if (!trained_) return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
+    return from_dot(q, v, dim, dot_byte_fetching<UInt8>(q, codes(v, dim), dim, codes(next, dim)));
+  }
+  /// distance_fetching; `bound` lets the float kernel stop early before training (see
+  /// VectorCodec<float>::distance_within_fetching) and is not used on codes.
+  Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance bound,
+                                    const std::byte* next) const noexcept {
+    if (!trained_) return MetricT::distance_within_fetching(prepared(q, dim), floats(v), dim, bound, floats(next));
+    return from_dot(q, v, dim, dot_byte_fetching<UInt8>(q, codes(v, dim), dim, codes(next, dim)));
+  }
+  /// distance_within_fetching without the fetching.
+  Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance bound) const noexcept {
+    if (!trained_) return MetricT::distance_within(prepared(q, dim), floats(v), dim, bound);
+    return distance(q, v, dim);
+  }
+  /// The exact distance from the query form `q` to the record at `v` (its floats).
+  static Distance exact(const float* q, const std::byte* v, std::size_t dim) noexcept {
+    return MetricT::distance(prepared(q, dim), floats(v), dim);
+  }
+  /// exact(q, v, dim), also starting to load the floats of the record at `next` into cache.
+  static Distance exact_fetching(const float* q, const std::byte* v, std::size_t dim, const std::byte* next) noexcept {
+    return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
+  }
+  /// The radius a walk on codes must reach so that every record within exact distance `r` of the
+  /// query form `q` is within it by code distance, for values inside the trained range (see
+  /// ScalarQuantizer::error_bound): L2 (√r + e)², IP r + ‖q‖·e, COSINE r + e.
+  Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
+    if (!trained_) return r;
+    const double e = quantizer_.error_bound();
+    if constexpr (kL2) {
+      const double s = std::sqrt(std::max<double>(r, 0)) + e;
+      return static_cast<Distance>(s * s);
+    } else {
+      const float* p = prepared(q, dim);
+      double norm = 0;
+      for (std::size_t i = 0; i < dim; ++i) norm += static_cast<double>(p[i]) * p[i];
+      return static_cast<Distance>(r + std::sqrt(norm) * e);
+    }
+  }
+  /// Exact distance between two records (their floats).
+  static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {
+    return MetricT::distance(floats(a), floats(b), dim);
+  }
+  /// between(a, b, dim) when below `bound`; otherwise some value >= bound.
+  static Distance between_within(const std::byte* a, const std::byte* b, std::size_t dim, Distance bound) noexcept {
+    return MetricT::distance_within(floats(a), floats(b), dim, bound);
+  }
+
+  /// Heap bytes held by the quantizer.
+  std::size_t memory_bytes() const noexcept { return quantizer_.memory_bytes(); }
+
+ private:
+  static constexpr bool kL2 = MetricT::kind == vindex::Metric::kL2;
+
+  static const float* prepared(const float* q, std::size_t dim) noexcept { return q + dim + 1; }
+  Distance from_dot(const float* q, const std::byte* v, std::size_t dim, float dot) const noexcept {
+    if constexpr (kL2) {
+      float offset;
+      std::memcpy(&offset, v + float_bytes(dim) + code_bytes(dim), sizeof offset);
+      return q[dim] + offset + dot;
+    } else {
+      return q[dim] + dot;
+    }
+  }
+  static const float* floats(const std::byte* v) noexcept { return reinterpret_cast<const float*>(v); }
+  static float* floats(std::byte* v) noexcept { return reinterpret_cast<float*>(v); }
+  static const std::uint8_t* codes(const std::byte* v, std::size_t dim) noexcept {
+    return reinterpret_cast<const std::uint8_t*>(v + float_bytes(dim));
+  }
+  static std::uint8_t* codes(std::byte* v, std::size_t dim) noexcept {
+    return reinterpret_cast<std::uint8_t*>(v + float_bytes(dim));
+  }
+
+  ScalarQuantizer quantizer_;
+  bool trained_ = false;
+  std::size_t trained_on_ = 0, encoded_since_ = 0, clamped_since_ = 0;
+};
+
+/// The codec HnswIndex<T, MetricT, Compression> stores vectors with.
+template <class T, class MetricT, class Compression>
+struct CodecFor {
+  using type = VectorCodec<T, MetricT>;
+};
+/// SQ8 over float vectors.
+template <class MetricT>
+struct CodecFor<float, MetricT, Sq8> {
+  using type = Sq8Codec<MetricT>;
+};
+
+}  // namespace detail
+}  // namespace vindex
