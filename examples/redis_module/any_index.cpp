@@ -36,6 +36,12 @@ class Impl final : public AnyIndex {
     else
       return false;
   }
+  std::optional<vindex::HnswMemory> memory_breakdown() const override {
+    if constexpr (vindex::MaintainedIndex<IndexT>)
+      return keyspace_->index().memory_breakdown();
+    else
+      return std::nullopt;
+  }
   std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const override {
     if constexpr (vindex::MaintainedIndex<IndexT>)
       return keyspace_->index().maintenance_stats();
@@ -85,6 +91,13 @@ std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValu
       return std::make_unique<Impl<I>>(std::move(memory), spec, source,
                                        std::make_unique<I>(spec.schema, spec.flat, vindex::Limits{}, resource));
     }
+    if constexpr (std::is_same_v<T, float>) {
+      if (spec.compression == Compression::kSq8) {
+        using I = vindex::HnswIndex<float, MetricT, vindex::Sq8>;
+        return std::make_unique<Impl<I>>(std::move(memory), spec, source,
+                                         std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
+      }
+    }
     using I = vindex::HnswIndex<T, MetricT>;
     return std::make_unique<Impl<I>>(std::move(memory), spec, source,
                                      std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
@@ -125,6 +138,9 @@ std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValu
   auto load = [&]<class T>() -> std::unique_ptr<AnyIndex> {
     if (spec.algorithm == Algorithm::kFlat)
       return load_as<vindex::FlatIndex<T, MetricT>>(spec, source, in, std::move(memory));
+    if constexpr (std::is_same_v<T, float>)
+      if (spec.compression == Compression::kSq8)
+        return load_as<vindex::HnswIndex<float, MetricT, vindex::Sq8>>(spec, source, in, std::move(memory));
     return load_as<vindex::HnswIndex<T, MetricT>>(spec, source, in, std::move(memory));
   };
   // A FLOAT16 / BFLOAT16 snapshot written when indexes widened them to floats loads too: its values

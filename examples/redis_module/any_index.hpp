@@ -59,6 +59,9 @@ class AnyIndex {
   virtual bool maintain_for(std::chrono::nanoseconds budget) = 0;
   /// True while the vector index has maintenance pending (the timer keeps running).
   virtual bool maintenance_pending() const = 0;
+  /// The vector index's memory split into vectors, SQ8 codes, links, keys, other (HNSW), or
+  /// nullopt (FLAT).
+  virtual std::optional<vindex::HnswMemory> memory_breakdown() const = 0;
   /// The vector index's maintenance counters (HNSW), or nullopt (FLAT).
   virtual std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const = 0;
   /// Filtered KNN; `keep`, when set, is a predicate on keys ANDed inside the search.

@@ -91,12 +91,20 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
       spec.hnsw.ef_construction = args.number("EF_CONSTRUCTION", 1, limits.max_ef);
     } else if (iequals(name, "EF_RUNTIME") && spec.algorithm == Algorithm::kHnsw) {
       spec.hnsw.ef_runtime = args.number("EF_RUNTIME", 1, limits.max_ef);
+    } else if (iequals(name, "COMPRESSION") && spec.algorithm == Algorithm::kHnsw) {
+      const std::string& value = args.next("COMPRESSION value");
+      if (iequals(value, "SQ8")) spec.compression = Compression::kSq8;
+      else if (iequals(value, "NONE")) spec.compression = Compression::kNone;
+      else fail("unknown COMPRESSION '" + value + "' (SQ8 or NONE)");
     } else {
       fail("unknown " + std::string(to_string(spec.algorithm)) + " attribute '" + name + "'");
     }
   }
   if (!have_type || !have_dim || !have_metric)
     fail("vector field needs TYPE, DIM and DISTANCE_METRIC");
+  if (spec.compression == Compression::kSq8 && spec.schema.type != vindex::ElementType::kFloat32)
+    fail("COMPRESSION SQ8 needs TYPE FLOAT32 (" + std::string(vindex::to_string(spec.schema.type)) +
+         " vectors are stored in their own width already)");
 }
 
 }  // namespace

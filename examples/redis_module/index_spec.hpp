@@ -22,6 +22,8 @@ namespace vindex_redis {
 
 /// Vector index algorithm of an index.
 enum class Algorithm { kFlat, kHnsw };
+/// How an HNSW index stores vectors: as given, or SQ8 (8-bit codes walked, float copy re-ranks).
+enum class Compression { kNone, kSq8 };
 
 /// A parsed FT.CREATE.
 struct IndexSpec {
@@ -31,6 +33,7 @@ struct IndexSpec {
   Algorithm algorithm = Algorithm::kFlat;    ///< FLAT or HNSW
   vindex::FlatParams flat;                   ///< FLAT: INITIAL_CAP, BLOCK_SIZE
   vindex::HnswParams hnsw;                   ///< HNSW: M, EF_CONSTRUCTION, EF_RUNTIME, INITIAL_CAP
+  Compression compression = Compression::kNone;  ///< HNSW: COMPRESSION SQ8 (TYPE FLOAT32 only)
   bool skip_initial_scan = false;            ///< SKIPINITIALSCAN: index only keys written later
   std::vector<std::string> arguments;        ///< the arguments after the name, as given
 };

@@ -46,6 +46,7 @@ InfoFigures local_figures(const IndexEntry& entry) {
     f.memory_limit_refusals = entry.memory->refused();
   }
   f.maintenance = entry.index->maintenance_stats().value_or(vindex::HnswMaintenanceStats{});
+  f.memory_parts = entry.index->memory_breakdown().value_or(vindex::HnswMemory{});
   return f;
 }
 
@@ -102,6 +103,7 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
         v.str("ef_construction").num(n(spec.hnsw.ef_construction));
         v.str("ef_runtime").num(n(spec.hnsw.ef_runtime));
         v.str("epsilon").real(spec.hnsw.epsilon);
+        v.str("compression").str(spec.compression == Compression::kSq8 ? "SQ8" : "NONE");
       }
     });
     for (const auto& a : spec.definition.attributes) {
@@ -165,6 +167,12 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   r.str("memory_peak_bytes").num(n(f.memory_peak_bytes));
   r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
   r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
+  // HNSW, this node's: the vector index's bytes by part. Under COMPRESSION SQ8 the walk reads the
+  // codes and the float copy serves exact re-ranking.
+  r.str("vector_memory_bytes").num(n(f.memory_parts.vectors));
+  r.str("vector_codes_memory_bytes").num(n(f.memory_parts.codes));
+  r.str("graph_memory_bytes").num(n(f.memory_parts.links));
+  r.str("key_memory_bytes").num(n(f.memory_parts.keys));
   if (extra) extra(r);
 }
 

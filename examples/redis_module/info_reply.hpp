@@ -37,6 +37,9 @@ struct InfoFigures {
   std::uint64_t memory_bytes = 0;       ///< bytes the index's memory account holds (exact)
   /// HNSW graph maintenance (zero for FLAT). This node's only: cluster mode does not carry them.
   vindex::HnswMaintenanceStats maintenance{};
+  /// HNSW: the vector index's memory by part (vectors, SQ8 codes, links, keys, other); this node's
+  /// only, like `maintenance`.
+  vindex::HnswMemory memory_parts{};
   /// The index's memory account: its peak, its limit (vindex.index-max-memory, 0: none) and the
   /// allocations that limit refused. This node's only, like `maintenance`.
   std::uint64_t memory_peak_bytes = 0;
