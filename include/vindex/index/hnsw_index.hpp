@@ -71,7 +71,9 @@
 // not in memory_bytes(): it is per concurrent query rather than per entry, and a search must never fail
 // because its index reached a limit; memory_breakdown().scratch reports it. Per-call temporaries (a
 // query's copy, results, an insert's plan, a sweep's work lists) use operator new and are freed before
-// the call returns. Storage grows one block at a time: INITIAL_CAP is a hint that allocates nothing
+// the call returns; so does an SQ8 training's sample (at most Sq8::kSampleFloats floats, 16 MB). An
+// SQ8 index's quantizer (two floats a dimension) is held from operator new too. Storage grows one
+// block at a time: INITIAL_CAP is a hint that allocates nothing
 // (the first insert takes one block of BLOCK_SIZE nodes), and BLOCK_SIZE × a node's bytes is clamped
 // to Limits::max_block_bytes (params() reports the block size in effect).
 //
