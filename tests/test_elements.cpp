@@ -844,3 +844,15 @@ TEST_CASE("a loader refuses damaged entries stored as their TYPE") {
   MemoryDeserializer in(bad);
   CHECK_THROWS_AS((load_hnsw<metric::L2, BFloat16>(in)), Error);
 }
+
+TEST_CASE("a COSINE vector whose given elements round to zero in the narrow type cannot be stored") {
+  // A snapshot with float entries (stored encoding 1) can hold such a vector; stored at its width
+  // it would save as the zero vector and not load again (found by fuzz_snapshot_load).
+  const std::vector<float> unit = {0.6f, 0.8f, 0.0f};
+  CHECK(detail::VectorCodec<Float16, metric::Cosine>::fits(unit.data(), 1.0f, 3));
+  CHECK_FALSE(detail::VectorCodec<Float16, metric::Cosine>::fits(unit.data(), 1e-9f, 3));
+  CHECK_FALSE(detail::VectorCodec<UInt8, metric::Cosine>::fits(unit.data(), 0.5f, 3));
+  CHECK(detail::VectorCodec<Float16, metric::L2>::fits(unit.data(), 1.0f, 3));
+  const std::vector<float> zero = {0.0f, 0.0f, 0.0f};
+  CHECK(detail::VectorCodec<UInt8, metric::L2>::fits(zero.data(), 1.0f, 3));  // zero is fine under L2
+}

@@ -167,11 +167,16 @@ struct VectorCodec<T, MetricT> {
     return element_bytes(dim) + (MetricT::kNormalizes ? sizeof(float) : 0);
   }
 
-  /// Whether the prepared vector `v` (with `magnitude`) narrows to values of T (see T::holds).
+  /// Whether the prepared vector `v` (with `magnitude`) narrows to values of T (see T::holds) and,
+  /// under COSINE, not to the zero vector (tiny values can round to 0; such a vector would not load).
   static bool fits(const float* v, float magnitude, std::size_t dim) noexcept {
-    for (std::size_t i = 0; i < dim; ++i)
-      if (!T::holds(given(v[i], magnitude))) return false;
-    return true;
+    bool nonzero = !MetricT::kNormalizes;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const float x = given(v[i], magnitude);
+      if (!T::holds(x)) return false;
+      if (!nonzero && T::to_float(T::from_float(x)) != 0.0f) nonzero = true;
+    }
+    return nonzero;
   }
   /// Writes the prepared vector `v` into `out`: its given elements (COSINE: `v` × `magnitude`,
   /// which rounds back to the given narrow values exactly) narrowed to T, then under COSINE
