@@ -25,9 +25,9 @@ void write_file(const std::string& path, std::span<const std::byte> bytes) {
   }
 }
 
-template <class MetricT>
+template <class MetricT, class Compression = Uncompressed>
 Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
-  FlatIndex<float, MetricT> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind}, {.initial_cap = 4, .block_size = 4});
+  FlatIndex<float, MetricT, Compression> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind}, {.initial_cap = 4, .block_size = 4});
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> value(-8, 8);
   for (int i = 0; i < n; ++i) {
@@ -39,6 +39,7 @@ Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t sect
     index.upsert(key, v);
   }
   for (int i = 0; i < n; i += 3) index.erase(std::string("k") + static_cast<char>(i));
+  if constexpr (std::is_same_v<Compression, Sq8>) index.retrain_quantizer();  // too few to train by the rule
   return snapshot_bytes(index, {.section_bytes = section_bytes});
 }
 
@@ -95,5 +96,7 @@ int main(int argc, char** argv) {
   write_file(dir + "/hnsw_ip_dim2_empty.vdx", small_hnsw<metric::InnerProduct>(2, 0, 8, 64));
   // HNSW with SQ8 codes: the quantizer's ranges in a skippable SQ8Q section.
   write_file(dir + "/hnsw_sq8_l2_dim3.vdx", small_hnsw<metric::L2, Sq8>(3, 14, 9, 64));
+  // FLAT with SQ8 codes: trained on what it holds (SQ8Q before the entries).
+  write_file(dir + "/flat_sq8_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 10, 64));
   return 0;
 }

@@ -15,7 +15,7 @@ using namespace vindex;
 namespace {
 
 // An index type of the contract, for a metric: Kind<FlatIndex>::Of<metric::L2>.
-template <template <class...> class IndexT>  // (HnswIndex has a third, defaulted parameter)
+template <template <class...> class IndexT>  // (both have a third, defaulted parameter)
 struct Kind {
   template <class MetricT>
   using Of = IndexT<float, MetricT>;

@@ -64,6 +64,14 @@ struct HnswSq8Loader {
   }
 };
 
+// FLAT with SQ8 codes: the same, over a scan instead of a graph.
+struct FlatSq8Loader {
+  static std::variant<std::unique_ptr<vindex::FlatIndex<float, vindex::metric::L2, vindex::Sq8>>> load(
+      vindex::Deserializer& in) {
+    return vindex::load_flat<vindex::metric::L2, float, vindex::Sq8>(in, options());
+  }
+};
+
 [[noreturn]] void bug() { std::abort(); }
 
 template <class Loader>
@@ -112,6 +120,7 @@ void check_both(std::span<const std::byte> bytes) {
   check_one<HnswFloat16Loader>(bytes);
   check_one<FlatUInt8Loader>(bytes);
   check_one<HnswSq8Loader>(bytes);
+  check_one<FlatSq8Loader>(bytes);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
   VINDEX_TEST_FRONT_END(PREFIX, vindex::FlatIndex, vindex::metric::Cosine)                 \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::L2>;                      \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::InnerProduct>;            \
+  PREFIX template class vindex::FlatIndex<float, vindex::metric::L2, vindex::Sq8>;          \
   PREFIX template class vindex::FlatIndex<float, vindex::metric::Cosine>;
 // HnswIndex's bases (index/hnsw/) for one metric, over float vectors.
 #define VINDEX_TEST_HNSW_PARTS(PREFIX, METRIC)                                           \

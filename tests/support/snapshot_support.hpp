@@ -2,6 +2,9 @@
 // snapshot's content, and taking snapshots apart and putting them back together.
 #pragma once
 
+#include <bit>
+#include <limits>
+#include <stdexcept>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -160,6 +163,48 @@ inline Bytes with_repaired_checksums(std::span<const std::byte> in) {
     at += framed.size() + s::kSectionTrailerBytes;
   }
   return out;
+}
+
+/// Copies of `snapshot` (of a trained SQ8 index of `dim` dimensions) whose SQ8Q section is damaged:
+/// a DIM mismatch, an empty sample, a NaN low, a negative step, a range whose top overflows, a
+/// truncated and an over-long payload; then SQ8Q twice, and SQ8Q after ENTR. Every reader must
+/// refuse each with kCorruptData.
+inline std::vector<Bytes> damaged_quantizer_snapshots(const Bytes& snapshot, std::size_t dim) {
+  using vindex::snapshot::tag::kEntries;
+  using vindex::snapshot::tag::kQuantizer;
+  const std::vector<RawSection> sections = split_sections(snapshot);
+  Bytes good;
+  for (const auto& sec : sections)
+    if (sec.tag == kQuantizer) good = sec.payload;
+  if (good.size() != 4 + 8 + 8 * dim) throw std::logic_error("not a snapshot of a trained SQ8 index of that DIM");
+  auto damaged = [&](auto mutate) {
+    Bytes p = good;
+    mutate(p);
+    std::vector<RawSection> out = sections;
+    for (auto& sec : out)
+      if (sec.tag == kQuantizer) sec.payload = p;
+    return assemble(out);
+  };
+  auto put_f32 = [](Bytes& p, std::size_t at, float v) { vindex::le::store(p.data() + at, std::bit_cast<std::uint32_t>(v)); };
+  std::vector<Bytes> cases = {
+      damaged([&](Bytes& p) { vindex::le::store(p.data(), static_cast<std::uint32_t>(dim - 1)); }),  // DIM mismatch
+      damaged([](Bytes& p) { vindex::le::store(p.data() + 4, std::uint64_t{0}); }),                 // empty sample
+      damaged([&](Bytes& p) { put_f32(p, 12, std::numeric_limits<float>::quiet_NaN()); }),          // NaN low
+      damaged([&](Bytes& p) { put_f32(p, 12 + 4 * dim, -1.0f); }),                                 // negative step
+      damaged([&](Bytes& p) { put_f32(p, 12 + 4 * dim, 3e38f); }),                                 // top overflows
+      damaged([](Bytes& p) { p.pop_back(); }),                                                       // truncated
+      damaged([](Bytes& p) { p.push_back(std::byte{0}); }),                                          // trailing byte
+  };
+  std::vector<RawSection> twice, late;
+  for (const auto& sec : sections) {
+    twice.push_back(sec);
+    if (sec.tag == kQuantizer) twice.push_back(sec);
+    if (sec.tag != kQuantizer) late.push_back(sec);
+    if (sec.tag == kEntries && late.back().tag == kEntries) late.push_back({kQuantizer, 1, good, 0});
+  }
+  cases.push_back(assemble(twice));
+  cases.push_back(assemble(late));
+  return cases;
 }
 
 }  // namespace vindex_test

@@ -95,9 +95,143 @@ constexpr std::size_t hot_bytes(std::size_t dim) noexcept {
   else return Codec::bytes(dim);
 }
 
+/// One vector's SQ8 codes, stored apart from its floats, and the quantizer they are read with: the
+/// part of Sq8Codec the walk reads, and the whole of FlatIndex<float, M, Sq8>'s code store. A code
+/// slot is [dim codes, padded to 4 bytes][L2 only: n(c) as a float]; a query form is one float
+/// buffer [w: dim][K][the prepared query: dim] (see ScalarQuantizer::query_form).
+template <class MetricT>
+class Sq8Codes {
+ public:
+  /// Bytes of the codes of a slot (padded to 4).
+  static constexpr std::size_t code_bytes(std::size_t dim) noexcept { return (dim + 3) / 4 * 4; }
+  /// Bytes of one code slot.
+  static constexpr std::size_t bytes(std::size_t dim) noexcept { return code_bytes(dim) + (kL2 ? sizeof(float) : 0); }
+  /// Floats of a query form.
+  static constexpr std::size_t form_floats(std::size_t dim) noexcept { return 2 * dim + 1; }
+  /// The prepared query inside the query form `q`.
+  static const float* prepared(const float* q, std::size_t dim) noexcept { return q + dim + 1; }
+
+  /// Whether the codes are in use.
+  bool trained() const noexcept { return trained_; }
+  /// The quantizer (untrained before the first training).
+  const ScalarQuantizer& quantizer() const noexcept { return quantizer_; }
+  /// What the quantizer was trained on and the drift since.
+  QuantizerStats stats() const noexcept { return {trained_, trained_on_, encoded_since_, clamped_since_}; }
+  /// Whether an index holding `live` vectors should train now (see Sq8's constants).
+  bool training_due(std::size_t live, std::size_t dim) const noexcept {
+    if (!trained_) return live >= Sq8::kTrainAt;
+    return trained_on_ < Sq8::sample_size(live, dim) && live >= Sq8::kRetrainGrowth * trained_on_;
+  }
+  /// Trains on `count` prepared vectors (see ScalarQuantizer::train; on a throw nothing changed).
+  /// The caller then re-encodes every stored vector.
+  void train(std::span<const float> sample, std::size_t count, std::size_t dim) {
+    quantizer_.train(sample, count, dim);
+    trained_ = true;
+    trained_on_ = count;
+    encoded_since_ = clamped_since_ = 0;
+  }
+  /// Takes a saved quantizer (trained); the caller then re-encodes every stored vector.
+  void restore(const SavedQuantizer& saved) {
+    quantizer_ = saved.quantizer;
+    trained_ = true;
+    trained_on_ = saved.trained_on;
+    encoded_since_ = clamped_since_ = 0;
+  }
+  /// Back to untrained (an emptied index).
+  void reset() noexcept {
+    quantizer_ = ScalarQuantizer();
+    trained_ = false;
+    trained_on_ = encoded_since_ = clamped_since_ = 0;
+  }
+
+  /// Writes the prepared query `q` in query form to `out` (form_floats(dim) floats; the weights and
+  /// K are zeros before training).
+  void form(const float* q, float* out, std::size_t dim) const {
+    std::fill_n(out, dim + 1, 0.0f);
+    if (trained_) out[dim] = quantizer_.query_form(q, out, kL2);
+    std::copy_n(q, dim, out + dim + 1);
+  }
+  /// Writes the codes of the prepared vector `v` to the slot at `out` (zeros before training).
+  void encode(const float* v, std::byte* out, std::size_t dim) noexcept {
+    auto* c = reinterpret_cast<std::uint8_t*>(out);
+    std::memset(c, 0, code_bytes(dim));
+    float offset = 0;
+    if (trained_) {
+      clamped_since_ += quantizer_.encode(v, c);
+      ++encoded_since_;
+      if constexpr (kL2) offset = quantizer_.squared_offset(c);
+    }
+    if constexpr (kL2) std::memcpy(out + code_bytes(dim), &offset, sizeof offset);
+  }
+  /// Code distance from the query form `q` to the slot at `c` (trained only).
+  Distance distance(const float* q, const std::byte* c, std::size_t dim) const noexcept {
+    return from_dot(q, c, dim, dot_byte<UInt8>(q, codes(c), dim));
+  }
+  /// distance(q, c, dim), also starting to load the slot at `next`.
+  Distance distance_fetching(const float* q, const std::byte* c, std::size_t dim, const std::byte* next) const noexcept {
+    return from_dot(q, c, dim, dot_byte_fetching<UInt8>(q, codes(c), dim, codes(next)));
+  }
+  /// The radius a scan on codes must reach so that every vector within exact distance `r` of the
+  /// query form `q` is within it by code distance, for values inside the trained range (see
+  /// ScalarQuantizer::error_bound): L2 (√r + e)², IP r + ‖q‖·e, COSINE r + e.
+  Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
+    if (!trained_) return r;
+    const double e = quantizer_.error_bound();
+    if constexpr (kL2) {
+      const double s = std::sqrt(std::max<double>(r, 0)) + e;
+      return static_cast<Distance>(s * s);
+    } else {
+      const float* p = prepared(q, dim);
+      double norm = 0;
+      for (std::size_t i = 0; i < dim; ++i) norm += static_cast<double>(p[i]) * p[i];
+      return static_cast<Distance>(r + std::sqrt(norm) * e);
+    }
+  }
+  /// Heap bytes held by the quantizer.
+  std::size_t memory_bytes() const noexcept { return quantizer_.memory_bytes(); }
+
+ private:
+  static constexpr bool kL2 = MetricT::kind == vindex::Metric::kL2;
+
+  static const std::uint8_t* codes(const std::byte* c) noexcept { return reinterpret_cast<const std::uint8_t*>(c); }
+  static Distance from_dot(const float* q, const std::byte* c, std::size_t dim, float dot) noexcept {
+    if constexpr (kL2) {
+      float offset;
+      std::memcpy(&offset, c + code_bytes(dim), sizeof offset);
+      return q[dim] + offset + dot;
+    } else {
+      return q[dim] + dot;
+    }
+  }
+
+  ScalarQuantizer quantizer_;
+  bool trained_ = false;
+  std::size_t trained_on_ = 0, encoded_since_ = 0, clamped_since_ = 0;
+};
+
+/// A training sample of an index's live vectors at evenly spread ids: Sq8::sample_size of them, each
+/// written by `decode(id, out)` (dim floats); `keys` is the index's KeyMap. Throws std::bad_alloc.
+template <class Keys, class Decode>
+std::vector<float> training_sample(const Keys& keys, std::size_t dim, Decode&& decode) {
+  const std::size_t live = keys.size();
+  const std::size_t count = Sq8::sample_size(live, dim);
+  std::vector<float> sample(count * dim);
+  std::size_t taken = 0, seen = 0;
+  for (std::size_t i = 0; i < keys.id_bound() && taken < count; ++i) {
+    const auto id = static_cast<Id>(i);
+    if (!keys.is_live(id)) continue;
+    const std::size_t j = seen++;  // the j-th live vector is taken when j·count/live steps up
+    if ((j * count) / live != ((j + 1) * count) / live) decode(id, sample.data() + dim * taken++);
+  }
+  sample.resize(taken * dim);
+  return sample;
+}
+
 /// SQ8 codes beside prepared floats; see the header comment.
 template <class MetricT>
 class Sq8Codec {
+  using Codes = Sq8Codes<MetricT>;
+
  public:
   using Element = float;
   using Metric = MetricT;
@@ -128,57 +262,34 @@ class Sq8Codec {
 
   /// Bytes of the floats of a record.
   static constexpr std::size_t float_bytes(std::size_t dim) noexcept { return dim * sizeof(float); }
-  /// Bytes of the codes of a record (padded to 4).
-  static constexpr std::size_t code_bytes(std::size_t dim) noexcept { return (dim + 3) / 4 * 4; }
   /// Bytes of one stored record.
-  static constexpr std::size_t bytes(std::size_t dim) noexcept {
-    return float_bytes(dim) + code_bytes(dim) + (kL2 ? sizeof(float) : 0);
-  }
+  static constexpr std::size_t bytes(std::size_t dim) noexcept { return float_bytes(dim) + Codes::bytes(dim); }
   /// Where the part the walk reads starts.
   static constexpr std::size_t hot_offset(std::size_t dim) noexcept { return float_bytes(dim); }
   /// Bytes of the part the walk reads.
-  static constexpr std::size_t hot_bytes(std::size_t dim) noexcept { return bytes(dim) - float_bytes(dim); }
+  static constexpr std::size_t hot_bytes(std::size_t dim) noexcept { return Codes::bytes(dim); }
 
   /// Whether the codes are in use.
-  bool trained() const noexcept { return trained_; }
+  bool trained() const noexcept { return codes_.trained(); }
   /// The quantizer (untrained before the first training).
-  const ScalarQuantizer& quantizer() const noexcept { return quantizer_; }
+  const ScalarQuantizer& quantizer() const noexcept { return codes_.quantizer(); }
   /// What the quantizer was trained on and the drift since.
-  QuantizerStats stats() const noexcept { return {trained_, trained_on_, encoded_since_, clamped_since_}; }
+  QuantizerStats stats() const noexcept { return codes_.stats(); }
   /// Whether an index holding `live` vectors should train now (see Sq8's constants).
-  bool training_due(std::size_t live, std::size_t dim) const noexcept {
-    if (!trained_) return live >= Sq8::kTrainAt;
-    return trained_on_ < Sq8::sample_size(live, dim) && live >= Sq8::kRetrainGrowth * trained_on_;
-  }
-
+  bool training_due(std::size_t live, std::size_t dim) const noexcept { return codes_.training_due(live, dim); }
   /// Trains on `count` prepared vectors (see ScalarQuantizer::train; on a throw nothing changed).
   /// The caller then re-encodes every stored record (encode_codes).
-  void train(std::span<const float> sample, std::size_t count, std::size_t dim) {
-    quantizer_.train(sample, count, dim);
-    trained_ = true;
-    trained_on_ = count;
-    encoded_since_ = clamped_since_ = 0;
-  }
+  void train(std::span<const float> sample, std::size_t count, std::size_t dim) { codes_.train(sample, count, dim); }
   /// Takes a saved quantizer (trained); the caller then re-encodes every stored record.
-  void restore(const SavedQuantizer& saved) {
-    quantizer_ = saved.quantizer;
-    trained_ = true;
-    trained_on_ = saved.trained_on;
-    encoded_since_ = clamped_since_ = 0;
-  }
+  void restore(const SavedQuantizer& saved) { codes_.restore(saved); }
   /// Back to untrained (an emptied index).
-  void reset() noexcept {
-    quantizer_ = ScalarQuantizer();
-    trained_ = false;
-    trained_on_ = encoded_since_ = clamped_since_ = 0;
-  }
+  void reset() noexcept { codes_.reset(); }
 
   /// The prepared query `q` in this codec's form.
   Query form(const float* q, std::size_t dim) const {
     Query f;
-    f.v_.assign(2 * dim + 1, 0.0f);
-    if (trained_) f.v_[dim] = quantizer_.query_form(q, f.v_.data(), kL2);
-    std::copy_n(q, dim, f.v_.data() + dim + 1);
+    f.v_.resize(Codes::form_floats(dim));
+    codes_.form(q, f.v_.data(), dim);
     return f;
   }
   /// The stored vector at `v` as a query.
@@ -192,17 +303,7 @@ class Sq8Codec {
     encode_codes(out, dim);
   }
   /// (Re)writes the codes of the record at `out` from its floats (zeros before training).
-  void encode_codes(std::byte* out, std::size_t dim) noexcept {
-    std::uint8_t* c = codes(out, dim);
-    std::memset(c, 0, code_bytes(dim));
-    float offset = 0;
-    if (trained_) {
-      clamped_since_ += quantizer_.encode(floats(out), c);
-      ++encoded_since_;
-      if constexpr (kL2) offset = quantizer_.squared_offset(c);
-    }
-    if constexpr (kL2) std::memcpy(out + float_bytes(dim) + code_bytes(dim), &offset, sizeof offset);
-  }
+  void encode_codes(std::byte* out, std::size_t dim) noexcept { codes_.encode(floats(out), out + hot_offset(dim), dim); }
   /// Reads the floats of the record at `v` (prepared form).
   static void decode(const std::byte* v, float* out, std::size_t dim) noexcept { std::copy_n(floats(v), dim, out); }
   /// Reads the record at `v` as it was given (COSINE: times `magnitude`).
@@ -220,25 +321,25 @@ class Sq8Codec {
 
   /// Distance from the query form `q` to the record at `v`: by the codes once trained.
   Distance distance(const float* q, const std::byte* v, std::size_t dim) const noexcept {
-    if (!trained_) return MetricT::distance(prepared(q, dim), floats(v), dim);
-    return from_dot(q, v, dim, dot_byte<UInt8>(q, codes(v, dim), dim));
+    if (!trained()) return MetricT::distance(prepared(q, dim), floats(v), dim);
+    return codes_.distance(q, v + hot_offset(dim), dim);
   }
   /// distance(q, v, dim), also starting to load the part of the record at `next` it will read.
   Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
                              const std::byte* next) const noexcept {
-    if (!trained_) return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
-    return from_dot(q, v, dim, dot_byte_fetching<UInt8>(q, codes(v, dim), dim, codes(next, dim)));
+    if (!trained()) return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
+    return codes_.distance_fetching(q, v + hot_offset(dim), dim, next + hot_offset(dim));
   }
   /// distance_fetching; `bound` lets the float kernel stop early before training (see
   /// VectorCodec<float>::distance_within_fetching) and is not used on codes.
   Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance bound,
                                     const std::byte* next) const noexcept {
-    if (!trained_) return MetricT::distance_within_fetching(prepared(q, dim), floats(v), dim, bound, floats(next));
-    return from_dot(q, v, dim, dot_byte_fetching<UInt8>(q, codes(v, dim), dim, codes(next, dim)));
+    if (!trained()) return MetricT::distance_within_fetching(prepared(q, dim), floats(v), dim, bound, floats(next));
+    return codes_.distance_fetching(q, v + hot_offset(dim), dim, next + hot_offset(dim));
   }
   /// distance_within_fetching without the fetching.
   Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance bound) const noexcept {
-    if (!trained_) return MetricT::distance_within(prepared(q, dim), floats(v), dim, bound);
+    if (!trained()) return MetricT::distance_within(prepared(q, dim), floats(v), dim, bound);
     return distance(q, v, dim);
   }
   /// The exact distance from the query form `q` to the record at `v` (its floats).
@@ -249,21 +350,9 @@ class Sq8Codec {
   static Distance exact_fetching(const float* q, const std::byte* v, std::size_t dim, const std::byte* next) noexcept {
     return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
   }
-  /// The radius a walk on codes must reach so that every record within exact distance `r` of the
-  /// query form `q` is within it by code distance, for values inside the trained range (see
-  /// ScalarQuantizer::error_bound): L2 (√r + e)², IP r + ‖q‖·e, COSINE r + e.
+  /// See Sq8Codes::approximate_radius (the radius itself before training).
   Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
-    if (!trained_) return r;
-    const double e = quantizer_.error_bound();
-    if constexpr (kL2) {
-      const double s = std::sqrt(std::max<double>(r, 0)) + e;
-      return static_cast<Distance>(s * s);
-    } else {
-      const float* p = prepared(q, dim);
-      double norm = 0;
-      for (std::size_t i = 0; i < dim; ++i) norm += static_cast<double>(p[i]) * p[i];
-      return static_cast<Distance>(r + std::sqrt(norm) * e);
-    }
+    return codes_.approximate_radius(q, r, dim);
   }
   /// Exact distance between two records (their floats).
   static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {
@@ -275,33 +364,14 @@ class Sq8Codec {
   }
 
   /// Heap bytes held by the quantizer.
-  std::size_t memory_bytes() const noexcept { return quantizer_.memory_bytes(); }
+  std::size_t memory_bytes() const noexcept { return codes_.memory_bytes(); }
 
  private:
-  static constexpr bool kL2 = MetricT::kind == vindex::Metric::kL2;
-
-  static const float* prepared(const float* q, std::size_t dim) noexcept { return q + dim + 1; }
-  Distance from_dot(const float* q, const std::byte* v, std::size_t dim, float dot) const noexcept {
-    if constexpr (kL2) {
-      float offset;
-      std::memcpy(&offset, v + float_bytes(dim) + code_bytes(dim), sizeof offset);
-      return q[dim] + offset + dot;
-    } else {
-      return q[dim] + dot;
-    }
-  }
+  static const float* prepared(const float* q, std::size_t dim) noexcept { return Codes::prepared(q, dim); }
   static const float* floats(const std::byte* v) noexcept { return reinterpret_cast<const float*>(v); }
   static float* floats(std::byte* v) noexcept { return reinterpret_cast<float*>(v); }
-  static const std::uint8_t* codes(const std::byte* v, std::size_t dim) noexcept {
-    return reinterpret_cast<const std::uint8_t*>(v + float_bytes(dim));
-  }
-  static std::uint8_t* codes(std::byte* v, std::size_t dim) noexcept {
-    return reinterpret_cast<std::uint8_t*>(v + float_bytes(dim));
-  }
 
-  ScalarQuantizer quantizer_;
-  bool trained_ = false;
-  std::size_t trained_on_ = 0, encoded_since_ = 0, clamped_since_ = 0;
+  Codes codes_;
 };
 
 /// The codec HnswIndex<T, MetricT, Compression> stores vectors with.

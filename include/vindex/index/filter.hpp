@@ -114,7 +114,7 @@ struct SearchOptions {
   /// HNSW: size of the dynamic candidate list (EF_RUNTIME) for this query only; the effective value
   /// is max(ef, k). Unset: the index's default. Ignored by FlatIndex.
   std::optional<std::size_t> ef{};
-  /// HNSW with SQ8 codes (HnswIndex<float, M, Sq8>): the rerank·k closest candidates by code
+  /// SQ8 indexes (HnswIndex / FlatIndex<float, M, Sq8>): the rerank·k closest candidates by code
   /// distance are measured exactly and the k closest of those returned; 1..Sq8::kMaxRerank. Unset:
   /// Sq8::kDefaultRerank. Other indexes check the range and otherwise ignore it.
   std::optional<std::size_t> rerank{};

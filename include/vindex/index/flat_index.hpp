@@ -15,6 +15,14 @@
 // takes one block of BLOCK_SIZE vectors), and BLOCK_SIZE × DIM × 4 is clamped to
 // Limits::max_block_bytes (params() reports the block size in effect).
 //
+// SQ8 (`FlatIndex<float, M, Sq8>`): beside the floats, each vector's 8-bit codes are kept in a store of
+// their own (distance/sq8_codec.hpp's Sq8Codes), so a single-query scan reads a quarter of the bytes;
+// the best SearchOptions::rerank·k candidates by code distance are measured again on the floats, so
+// the distances returned are exact. The quantizer is trained as HnswIndex's is (Sq8's constants: at
+// Sq8::kTrainAt live vectors, again at each Sq8::kRetrainGrowth-fold growth while the sample is below
+// its cap, on compact() and retrain_quantizer()); until then the index scans floats. Range search,
+// search_batch and key-list filters read the floats, so they stay exact.
+//
 // Errors: functions that take caller input throw `vindex::Error` (see core/error.hpp); a throwing
 // call leaves the index unchanged. An upsert that cannot get memory (std::bad_alloc, or a
 // MemoryAccount's MemoryLimitExceeded) throws it and leaves the index exactly as it was, having given
@@ -44,6 +52,7 @@
 #include "vindex/core/types.hpp"
 #include "vindex/distance/batch_dot.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/sq8_codec.hpp"
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
@@ -64,17 +73,34 @@ struct FlatParams {
   std::size_t block_size = 1024;
 };
 
+/// A FlatIndex's memory by part (memory_breakdown()); the parts add up to memory_bytes().
+struct FlatMemory {
+  std::size_t vectors = 0;  ///< vector elements (and COSINE magnitudes), with their block directories
+  std::size_t codes = 0;    ///< SQ8: the 8-bit codes single queries scan (0 for other indexes)
+  std::size_t keys = 0;     ///< key bytes and the key ↔ id map
+  std::size_t other = 0;    ///< anything else taken from the memory resource
+  /// Sum of the parts.
+  std::size_t total() const noexcept { return vectors + codes + keys + other; }
+};
+
 /// Exact KNN index. `T` is the stored element type: float, or Float16 / BFloat16 (core/element.hpp),
 /// which store each element in 16 bits as given, as HnswIndex does (see there); `MetricT` a policy
 /// of distance/metric.hpp. Vectors are read and written through detail::VectorCodec<T, MetricT>.
-template <class T, class MetricT>
-class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
+/// `Compression` is Uncompressed, or, for float, Sq8: single-query scans read 8-bit codes and re-rank
+/// exactly (see the header comment).
+template <class T, class MetricT, class Compression = Uncompressed>
+class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression>, MetricT> {
   static_assert(std::is_same_v<T, float> || is_narrow_element_v<T>,
                 "FlatIndex stores float, Float16, BFloat16, Int8 or UInt8");
+  static_assert(std::is_same_v<Compression, Uncompressed> || (std::is_same_v<Compression, Sq8> && std::is_same_v<T, float>),
+                "FlatIndex compresses float vectors with Sq8 (or stores them Uncompressed)");
+  static constexpr bool kQuantized = std::is_same_v<Compression, Sq8>;
   using FrontEnd = detail::IndexFrontEnd<FlatIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
+  using FrontEnd::check_rerank;
   using Codec = detail::VectorCodec<T, MetricT>;
+  using Codes = detail::Sq8Codes<MetricT>;
 
  public:
   using Metric = MetricT;
@@ -89,7 +115,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         memory_(memory, MemoryAccount::kUnlimited, "the FLAT index"),
         keys_(&memory_),
         vectors_(Codec::bytes(schema.dim), params_.block_size, &memory_),
-        magnitudes_(1, params_.block_size, &memory_) {}
+        magnitudes_(1, params_.block_size, &memory_),
+        code_slots_(Codes::bytes(schema.dim), params_.block_size, &memory_) {}
 
   /// The schema every vector follows.
   const VectorSchema& schema() const noexcept { return schema_; }
@@ -131,9 +158,21 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     return out;
   }
 
-  /// Bytes the index holds from its memory resource (vectors, magnitudes, keys, block directories):
-  /// exactly what the resource handed out and was not given back.
+  /// Bytes the index holds from its memory resource (vectors, magnitudes, SQ8 codes, keys, block
+  /// directories): exactly what the resource handed out and was not given back.
   std::size_t memory_bytes() const noexcept { return memory_.in_use(); }
+
+  /// memory_bytes() split into vectors (and magnitudes), SQ8 codes, keys and the rest.
+  FlatMemory memory_breakdown() const {
+    std::shared_lock lock(mutex_);
+    FlatMemory m;
+    m.vectors = vectors_.memory_bytes() + magnitudes_.memory_bytes();
+    m.codes = code_slots_.memory_bytes();
+    m.keys = keys_.memory_bytes();
+    const std::size_t total = memory_.in_use();
+    m.other = total - std::min(total, m.vectors + m.codes + m.keys);
+    return m;
+  }
 
   /// Bytes held by the slots of erased entries, waiting for reuse or `compact()`.
   std::size_t deleted_memory_bytes() const {
@@ -148,10 +187,51 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     const std::size_t moved = keys_.compact([&](Id from, Id to) {
       std::copy_n(vectors_.slot(from), vector_bytes(), vectors_.slot(to));
       if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
+      if constexpr (kQuantized) std::copy_n(code_slots_.slot(from), Codes::bytes(schema_.dim), code_slots_.slot(to));
     });
     vectors_.shrink_slots(keys_.id_bound());
     magnitudes_.shrink_slots(keys_.id_bound());
+    if constexpr (kQuantized) {
+      code_slots_.shrink_slots(keys_.id_bound());
+      if (keys_.size() != 0) try_train_locked();
+    }
     return moved;
+  }
+
+  /// SQ8: trains the quantizer again now on a sample of the live vectors (at most
+  /// Sq8::kSampleFloats floats) and re-encodes every entry; an empty index stays untrained. Costs
+  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before.
+  void retrain_quantizer()
+    requires kQuantized
+  {
+    std::unique_lock lock(mutex_);
+    if (keys_.size() != 0) train_locked();
+  }
+  // (The bodies below are `if constexpr`: clang 14 instantiates constrained members in an explicit
+  // instantiation of the class.)
+
+  /// SQ8: the quantizer as snapshots save it (untrained before the first training).
+  SavedQuantizer saved_quantizer() const
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::shared_lock lock(mutex_);
+      return {codes_.quantizer(), codes_.stats().trained_on};
+    } else {
+      return {};
+    }
+  }
+
+  /// SQ8: what the quantizer was trained on and the drift since (elements clamped to its range).
+  QuantizerStats quantizer_stats() const
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::shared_lock lock(mutex_);
+      return codes_.stats();
+    } else {
+      return {};
+    }
   }
 
   /// Removes every entry and releases all storage (memory_bytes() is 0 afterwards).
@@ -160,22 +240,44 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     keys_.clear();
     vectors_.shrink_slots(0);
     magnitudes_.shrink_slots(0);
+    code_slots_.shrink_slots(0);
+    codes_.reset();
   }
 
   /// The k nearest entries to `query`, closest first, ties by key; fewer when fewer match.
-  /// Throws kInvalidArgument for k outside 1..max_k, kSchemaMismatch / kInvalidVector for a bad query,
-  /// kTimeout when options.deadline passes (unless options.partial_on_timeout: then the best of the
-  /// entries scanned so far).
+  /// Throws kInvalidArgument for k outside 1..max_k or options.rerank outside 1..Sq8::kMaxRerank,
+  /// kSchemaMismatch / kInvalidVector for a bad query, kTimeout when options.deadline passes (unless
+  /// options.partial_on_timeout: then the best of the entries scanned so far). SQ8, once trained:
+  /// the rerank·k closest by code distance (key lists: every listed entry) are measured exactly and
+  /// the k closest of them returned, with exact distances.
   std::vector<SearchResult> search(std::span<const float> query, std::size_t k,
                                    const SearchOptions& options = {}) const {
     limits_.check_k(k);
+    check_rerank(options);
     std::vector<float> q = prepare_query(query);
     std::shared_lock lock(mutex_);
     const Filter resolved = resolve(options.filter);
     const Filter* filter = options.filter ? &resolved : nullptr;
+    const std::size_t dim = schema_.dim;
+    if constexpr (kQuantized) {
+      if (codes_.trained() && !(filter && filter->is_id_list())) {
+        std::vector<float> form(Codes::form_floats(dim));
+        codes_.form(q.data(), form.data(), dim);
+        TopK candidates(std::min(k * options.rerank.value_or(Sq8::kDefaultRerank), keys_.size()), key_of());
+        scan(
+            code_slots_, Codes::bytes(dim), [&](const std::byte* c) { return codes_.distance(form.data(), c, dim); },
+            filter, options, [&](Distance d, Id id) { candidates.push(d, id); },
+            [&] { return candidates.threshold(); });
+        TopK top(k, key_of());
+        for (auto [approx, id] : candidates.take_sorted())
+          top.push(Codec::distance(q.data(), vectors_.slot(id), dim), id);
+        return to_results(top.take_sorted());
+      }
+    }
     TopK top(k, key_of());
-    scan(q.data(), filter, options, [&](Distance d, Id id) { top.push(d, id); },
-         [&] { return top.threshold(); });
+    scan(
+        vectors_, vector_bytes(), [&](const std::byte* v) { return Codec::distance(q.data(), v, dim); }, filter,
+        options, [&](Distance d, Id id) { top.push(d, id); }, [&] { return top.threshold(); });
     return to_results(top.take_sorted());
   }
 
@@ -277,8 +379,10 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
     const Filter* filter = options.filter ? &resolved : nullptr;
     std::vector<std::pair<Distance, Id>> hits;
     const auto r = static_cast<Distance>(radius);
-    scan(q.data(), filter, options, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); },
-         [&] { return r; });
+    const std::size_t dim = schema_.dim;
+    scan(
+        vectors_, vector_bytes(), [&](const std::byte* v) { return Codec::distance(q.data(), v, dim); }, filter,
+        options, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); }, [&] { return r; });
     std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
     });
@@ -347,14 +451,25 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
                                                std::string(to_string(schema_.type)));
     std::unique_lock lock(mutex_);
     if (keys_.find(key)) return false;
-    const std::size_t want = keys_.next_id() + std::size_t{1};  // room for the id insert() hands out
-    auto vectors = vectors_.grow(want);
-    auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
-    const Id id = keys_.insert(key);
-    vectors.commit();
-    magnitudes.commit();
-    write(id, stored.data(), magnitude);
+    insert_locked(key, stored.data(), magnitude);
     return true;
+  }
+
+  /// Loader hook for an index nobody else uses yet (SQ8; other indexes ignore it): takes `saved`
+  /// (when trained; it must have the schema's DIM, else kCorruptData) and re-encodes what the index
+  /// holds, instead of training by the rule.
+  void restore_quantizer(const SavedQuantizer& saved) {
+    if constexpr (kQuantized) {
+      if (!saved.quantizer.trained()) return;
+      if (saved.quantizer.dim() != schema_.dim)
+        throw Error(ErrorCode::kCorruptData, "the saved SQ8 quantizer has " + std::to_string(saved.quantizer.dim()) +
+                                                 " dimensions, the schema " + std::to_string(schema_.dim));
+      std::unique_lock lock(mutex_);
+      codes_.restore(saved);
+      encode_all_locked();
+    } else {
+      (void)saved;
+    }
   }
 
  private:
@@ -385,14 +500,64 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   }
 
   std::size_t vector_bytes() const noexcept { return Codec::bytes(schema_.dim); }
-  // Writes the prepared vector `v` and its magnitude as the vector of `id`.
+  // Writes the prepared vector `v` and its magnitude (and SQ8: its codes) as the vector of `id`.
   void write(Id id, const float* v, float magnitude) noexcept {
     Codec::encode(v, magnitude, vectors_.slot(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+    if constexpr (kQuantized) codes_.encode(v, code_slots_.slot(id), schema_.dim);
+  }
+
+  // Appends `key` with the prepared vector `v`. Storage grows first (at most one block: INITIAL_CAP
+  // allocates nothing), then the key map, whose insert is strong; should it fail, the growth is
+  // given back, so the index is exactly as before. Caller holds the exclusive lock.
+  Id insert_locked(KeyView key, const float* v, float magnitude) {
+    const std::size_t want = keys_.next_id() + std::size_t{1};  // room for the id insert() hands out
+    auto vectors = vectors_.grow(want);
+    auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
+    auto codes = kQuantized ? code_slots_.grow(want) : BlockArray<std::byte>::Growth{};
+    const Id id = keys_.insert(key);
+    vectors.commit();
+    magnitudes.commit();
+    codes.commit();
+    write(id, v, magnitude);
+    if constexpr (kQuantized)
+      if (codes_.training_due(keys_.size(), schema_.dim)) try_train_locked();
+    return id;
+  }
+
+  // SQ8: trains on live vectors at evenly spread ids (Sq8::sample_size of them), then re-encodes
+  // every entry. Throws std::bad_alloc with nothing changed. Caller holds the exclusive lock.
+  void train_locked() {
+    if constexpr (kQuantized) {
+      const std::size_t dim = schema_.dim;
+      const std::vector<float> sample = detail::training_sample(
+          keys_, dim, [&](Id id, float* out) { Codec::decode(vectors_.slot(id), out, dim); });
+      codes_.train(sample, sample.size() / dim, dim);
+      encode_all_locked();
+    }
+  }
+  // train_locked() as part of a write that has already succeeded: without memory for the sample the
+  // quantizer stays as it was (the rule asks again on the next write).
+  void try_train_locked() noexcept {
+    try {
+      train_locked();
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  // SQ8: re-encodes every live entry's codes with the quantizer in use. Caller holds the lock.
+  void encode_all_locked() noexcept {
+    if constexpr (kQuantized) {
+      const std::size_t dim = schema_.dim;
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+        const Id id = static_cast<Id>(i);
+        if (keys_.is_live(id))
+          codes_.encode(reinterpret_cast<const float*>(vectors_.slot(id)), code_slots_.slot(id), dim);
+      }
+    }
   }
 
   std::size_t slot_bytes() const noexcept {
-    return vectors_.slot_bytes() + (MetricT::kNormalizes ? sizeof(float) : 0);
+    return vectors_.slot_bytes() + (MetricT::kNormalizes ? sizeof(float) : 0) + (kQuantized ? code_slots_.slot_bytes() : 0);
   }
 
   Filter resolve(const Filter* filter) const {
@@ -413,25 +578,18 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
       write(*existing, v.data(), magnitude);
       return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
     }
-    // Grow storage first (at most one block: INITIAL_CAP allocates nothing), then the key map, whose
-    // insert is strong; should it fail, the growth is given back, so the index is exactly as before.
-    const std::size_t want = keys_.next_id() + std::size_t{1};
-    auto vectors = vectors_.grow(want);
-    auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
-    const Id id = keys_.insert(key);
-    vectors.commit();
-    magnitudes.commit();
-    write(id, v.data(), magnitude);
+    const Id id = insert_locked(key, v.data(), magnitude);
     return {UpsertOutcome::kInserted, VectorFailure::kNone, id};
   }
 
-  // Visits every live (and filter-matching) entry with its distance to q. `bound` returns the
-  // current distance cut-off so the filter predicate runs only for candidates that could be kept.
-  // Looks at options.deadline first and every kScanStride ids: once passed, throws kTimeout, or with
-  // partial_on_timeout stops (what was emitted stands). Fills options.stats.
-  template <class Emit, class Bound>
-  void scan(const float* q, const Filter* filter, const SearchOptions& options, Emit&& emit, Bound&& bound) const {
-    const std::size_t dim = schema_.dim;
+  // Visits every live (and filter-matching) entry with its distance, `measure(slot)` of its slot in
+  // `store` (`bytes` a slot: the floats, or SQ8 codes). `bound` returns the current distance cut-off
+  // so the filter predicate runs only for candidates that could be kept. Looks at options.deadline
+  // first and every kScanStride ids: once passed, throws kTimeout, or with partial_on_timeout stops
+  // (what was emitted stands). Fills options.stats.
+  template <class Measure, class Emit, class Bound>
+  void scan(const BlockArray<std::byte>& store, std::size_t bytes, Measure&& measure, const Filter* filter,
+            const SearchOptions& options, Emit&& emit, Bound&& bound) const {
     std::size_t distances = 0;
     bool timed_out = false;
     auto report = [&] {
@@ -447,15 +605,14 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         }
         if (!keys_.is_live(ids[i])) continue;
         ++distances;
-        emit(Codec::distance(q, vectors_.slot(ids[i]), dim), ids[i]);
+        emit(measure(store.slot(ids[i])), ids[i]);
       }
       return report();
     }
     const std::size_t ids = keys_.id_bound();
     const std::size_t block = params_.block_size;
     for (std::size_t first = 0; first < ids && !timed_out; first += block) {
-      const std::byte* base = vectors_.block(first / block);
-      const std::size_t bytes = vector_bytes();
+      const std::byte* base = store.block(first / block);
       const std::size_t end = std::min(ids, first + block);
       for (std::size_t id = first; id < end; ++id) {
         if (id % kScanStride == 0 && options.deadline.passed()) {
@@ -464,7 +621,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
         }
         if (!keys_.is_live(static_cast<Id>(id))) continue;
         ++distances;
-        const Distance d = Codec::distance(q, base + (id - first) * bytes, dim);
+        const Distance d = measure(base + (id - first) * bytes);
         if (d > bound()) continue;
         if (filter && !filter->matches(keys_.key(static_cast<Id>(id)), static_cast<Id>(id))) continue;
         emit(d, static_cast<Id>(id));
@@ -488,6 +645,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT>, MetricT> {
   KeyMap keys_;
   BlockArray<std::byte> vectors_;  // Codec::bytes(DIM) a slot
   BlockArray<float> magnitudes_;
+  BlockArray<std::byte> code_slots_;  // SQ8: Codes::bytes(DIM) a slot (other indexes allocate none)
+  detail::Sq8Codes<MetricT> codes_;   // SQ8: the quantizer (held from operator new; untrained otherwise)
 };
 
 static_assert(VectorIndex<FlatIndex<float, metric::L2>>);

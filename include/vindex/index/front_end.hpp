@@ -2,7 +2,8 @@
 // is touched: the upsert family (a vector or a blob, throwing or reporting) and a query made ready
 // for the metric.
 //
-// The schema and storage parameter checks both constructors start with are here too.
+// The schema and storage parameter checks both constructors start with are here too, and the
+// check of a query's re-ranking factor.
 //
 // `detail::IndexFrontEnd<Index, MetricT>` is a base of both (the curiously recurring template
 // pattern: no virtual function). An index gives it `schema()`, `limits()` and a private
@@ -24,6 +25,8 @@
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/sq8_codec.hpp"
+#include "vindex/index/filter.hpp"
 #include "vindex/index/vector_index.hpp"
 
 namespace vindex::detail {
@@ -80,6 +83,12 @@ class IndexFrontEnd {
   static void check_storage(std::size_t block_size, std::size_t initial_cap, const Limits& limits) {
     limits.check_block_size(block_size);
     if (initial_cap > (std::size_t{1} << 32)) throw Error(ErrorCode::kInvalidArgument, "INITIAL_CAP exceeds 2^32");
+  }
+
+  /// Throws kInvalidArgument unless SearchOptions::rerank, when given, is 1..Sq8::kMaxRerank.
+  static void check_rerank(const SearchOptions& options) {
+    if (options.rerank && (*options.rerank == 0 || *options.rerank > Sq8::kMaxRerank))
+      throw Error(ErrorCode::kInvalidArgument, "rerank must be between 1 and " + std::to_string(Sq8::kMaxRerank));
   }
 
   /// `query` checked against the schema (kSchemaMismatch for a wrong size, kInvalidVector for a

@@ -150,7 +150,7 @@ namespace vindex {
 /// keeps, so results carry exact distances. An Sq8 index is a float index until it holds
 /// Sq8::kTrainAt vectors; it then trains its quantizer on them and trains again as it grows
 /// Sq8::kRetrainGrowth-fold while its sample is below the cap, on compact() and on
-/// retrain_quantizer() (see quantizer_stats() for drift). Snapshots do not hold Sq8 indexes yet.
+/// retrain_quantizer() (see quantizer_stats() for drift); snapshots keep its quantizer.
 template <class T, class MetricT, class Compression = Uncompressed>
 class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression>, MetricT>,
                   private detail::HnswInsert<typename detail::CodecFor<T, MetricT, Compression>::type> {
@@ -162,6 +162,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   using FrontEnd = detail::IndexFrontEnd<HnswIndex, MetricT>;
   friend FrontEnd;
   using FrontEnd::prepare_query;
+  using FrontEnd::check_rerank;
   // The parts (index/hnsw/), a chain of bases each adding one concern: graph state, layout and hot
   // loop ← search walks ← linking ← repair planning. Bases, not members, so the moved code reads as
   // it did and every call stays direct (no virtual function, no pointer to follow).
@@ -823,15 +824,20 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
       stats_.longest_write_ns.store(ns, std::memory_order_relaxed);
   }
 
-  // SQ8: trains when Sq8's rule says so (see the class comment). Caller holds writer_mutex_.
-  void train_if_due() {
+  // SQ8: trains when Sq8's rule says so (see the class comment), after writes that have already
+  // succeeded: without memory for the sample the quantizer stays as it was (the rule asks again
+  // after the next write). Caller holds writer_mutex_.
+  void train_if_due() noexcept {
     if constexpr (kQuantized) {
       {
         std::shared_lock lock(graph_mutex_);
         if (!codec_.training_due(keys_.size(), schema_.dim)) return;
       }
       std::unique_lock lock(graph_mutex_);
-      train_quantizer_locked();
+      try {
+        train_quantizer_locked();
+      } catch (const std::bad_alloc&) {
+      }
     }
   }
 
@@ -839,18 +845,10 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   // the codes of every node a walk can reach (live ones and tombstones). Caller holds both locks.
   void train_quantizer_locked() {
     if constexpr (kQuantized) {
-      const std::size_t dim = schema_.dim, live = keys_.size();
-      const std::size_t count = Sq8::sample_size(live, dim);
-      std::vector<float> sample(count * dim);
-      std::size_t taken = 0, seen = 0;
-      for (std::size_t i = 0; i < keys_.id_bound() && taken < count; ++i) {
-        const Id id = static_cast<Id>(i);
-        if (!keys_.is_live(id)) continue;
-        const std::size_t j = seen++;  // the j-th live vector is taken when j·count/live steps up
-        if ((j * count) / live != ((j + 1) * count) / live) Codec::decode(stored(id), sample.data() + dim * taken++, dim);
-      }
-      sample.resize(taken * dim);
-      codec_.train(sample, taken, dim);
+      const std::size_t dim = schema_.dim;
+      const std::vector<float> sample =
+          detail::training_sample(keys_, dim, [&](Id id, float* out) { Codec::decode(stored(id), out, dim); });
+      codec_.train(sample, sample.size() / dim, dim);
       encode_all_locked();
     }
   }
@@ -864,12 +862,6 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
       for (const Id id : retired_) codec_.encode_codes(Graph::record(id), schema_.dim);
       scratch_.clear();
     }
-  }
-
-  // SearchOptions::rerank, when given, must be 1..Sq8::kMaxRerank.
-  static void check_rerank(const SearchOptions& options) {
-    if (options.rerank && (*options.rerank == 0 || *options.rerank > Sq8::kMaxRerank))
-      throw Error(ErrorCode::kInvalidArgument, "rerank must be between 1 and " + std::to_string(Sq8::kMaxRerank));
   }
 
   // maintain() and each step of maintain_for() (`call`: the first step of a call). Starts a round

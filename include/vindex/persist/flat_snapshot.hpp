@@ -1,6 +1,7 @@
 // vindex/persist/flat_snapshot.hpp — saving a FlatIndex to a snapshot and loading it back.
 //
-// `save(index, out)` writes the index's schema, FLAT parameters, and every entry (key, stored vector
+// `save(index, out)` writes the index's schema, FLAT parameters, an SQ8 index's trained quantizer
+// (SQ8Q, skippable: older readers and float indexes load the floats alone), and every entry (key, stored vector
 // and, under COSINE, the original magnitude) in ascending id order, batched into sections of about
 // 1 MiB (see SaveOptions); the same index always gives the same bytes. `load_flat<Metric>(in)` reads
 // a snapshot into a new index, validating every field before trusting it, and returns it only when
@@ -39,11 +40,13 @@ namespace vindex {
 
 namespace detail {
 // Exact size of the snapshot `save` writes for `view`, mirroring its batching of entries, each of
-// `fixed` bytes plus its key.
+// `fixed` bytes plus its key, with an SQ8Q payload of `quantizer` bytes (0: none).
 template <class View>
-std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, std::uint64_t fixed) {
+std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, std::uint64_t fixed,
+                                  std::size_t quantizer) {
   constexpr std::uint64_t kFraming = snapshot::kSectionHeaderBytes + snapshot::kSectionTrailerBytes;
   std::uint64_t total = snapshot::kHeaderBytes + (kFraming + 16) * 2 + (kFraming + 8);  // INDX, FPRM, END
+  if (quantizer) total += kFraming + quantizer;
   std::uint64_t payload = 0;
   for (std::size_t i = 0; i < view.id_bound(); ++i) {
     if (!view.is_live(static_cast<Id>(i))) continue;
@@ -60,9 +63,26 @@ std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, s
 }  // namespace detail
 
 namespace detail {
-// Writes INDX, FPRM and the ENTR sections of `index`, whose stored data `view` shows (read_stored).
-template <class T, class MetricT, class View>
-void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, snapshot::SnapshotWriter& writer,
+// The SQ8Q payload of `index` (empty unless a trained SQ8 index).
+template <class T, class MetricT, class Compression>
+std::vector<std::byte> flat_quantizer_payload(const FlatIndex<T, MetricT, Compression>& index) {
+  if constexpr (std::is_same_v<Compression, Sq8>) {
+    const SavedQuantizer saved = index.saved_quantizer();
+    if (saved.quantizer.trained()) {
+      PayloadWriter p;
+      write_quantizer(p, saved);
+      return {p.view().begin(), p.view().end()};
+    }
+  }
+  (void)index;
+  return {};
+}
+
+// Writes INDX, FPRM, SQ8Q (when `quantizer` is not empty) and the ENTR sections of `index`, whose
+// stored data `view` shows (read_stored).
+template <class T, class MetricT, class Compression, class View>
+void write_flat_sections(const FlatIndex<T, MetricT, Compression>& index, const View& view,
+                         std::span<const std::byte> quantizer, snapshot::SnapshotWriter& writer,
                          std::size_t section_bytes) {
   using namespace snapshot;
   const VectorSchema& schema = index.schema();
@@ -75,6 +95,7 @@ void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, s
   p.u64(params.initial_cap);
   p.u64(params.block_size);
   writer.section(tag::kFlatParams, p.view());
+  if (!quantizer.empty()) writer.section(tag::kQuantizer, quantizer, section_flag::kSkippable);
 
   p.clear();
   std::uint32_t count = 0;
@@ -100,16 +121,20 @@ void write_flat_sections(const FlatIndex<T, MetricT>& index, const View& view, s
 }
 }  // namespace detail
 
-/// Writes `index` as a snapshot to `out`. Throws kIo when the stream fails.
-template <class T, class MetricT>
-void save(const FlatIndex<T, MetricT>& index, Serializer& out, const SaveOptions& options = {}) {
+/// Writes `index` as a snapshot to `out` (INDX, FPRM, [SQ8Q], ENTR…, END). Throws kIo when the
+/// stream fails. (An SQ8 index's quantizer is read before the entries: a writer running between the
+/// two may have retrained it, and the loaded index then re-encodes with the saved one, as a
+/// snapshot taken a moment earlier would.)
+template <class T, class MetricT, class Compression>
+void save(const FlatIndex<T, MetricT, Compression>& index, Serializer& out, const SaveOptions& options = {}) {
   const std::size_t section_bytes = detail::section_bytes_of(options);
+  const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(index);
   index.read_stored([&](const auto& view) {
-    out.expect_bytes(
-        detail::flat_snapshot_bytes(view, section_bytes,
-                                    detail::min_entry_bytes<MetricT>(index.schema(), detail::stored_encoding_v<T>)));
+    out.expect_bytes(detail::flat_snapshot_bytes(
+        view, section_bytes, detail::min_entry_bytes<MetricT>(index.schema(), detail::stored_encoding_v<T>),
+        quantizer.size()));
     snapshot::SnapshotWriter writer(out);
-    detail::write_flat_sections(index, view, writer, section_bytes);
+    detail::write_flat_sections(index, view, quantizer, writer, section_bytes);
     writer.finish();
   });
 }
@@ -158,12 +183,13 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
   return h;
 }
 
-// Reads the ENTR sections and END into a new index.
-template <class MetricT, class T>
-std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReader& reader, const FlatSnapshotHeader& h,
-                                                         const LoadOptions& options) {
+// Reads the SQ8Q and ENTR sections and END into a new index.
+template <class MetricT, class T, class Compression>
+std::unique_ptr<FlatIndex<T, MetricT, Compression>> read_flat_entries(snapshot::SnapshotReader& reader,
+                                                                      const FlatSnapshotHeader& h,
+                                                                      const LoadOptions& options) {
   using namespace snapshot;
-  using Index = FlatIndex<T, MetricT>;
+  using Index = FlatIndex<T, MetricT, Compression>;
   std::unique_ptr<Index> index;
   try {
     index = std::make_unique<Index>(h.schema, h.params, options.limits, options.memory);
@@ -173,13 +199,23 @@ std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReade
   std::vector<float> vector(h.schema.dim);
   const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
   std::uint64_t loaded = 0;
+  bool quantizer_seen = false, entries_seen = false;
   for (;;) {
     const Section& s = next_known_section(reader);
-    if (s.tag != tag::kEntries) {
+    if (s.tag != tag::kEntries && s.tag != tag::kQuantizer) {
       check_after_index(s);
       break;
     }
     PayloadCursor c = s.cursor();
+    if (s.tag == tag::kQuantizer) {
+      // Checked by every reader; used by an Sq8 index (another loads the float vectors alone).
+      if (quantizer_seen || entries_seen) c.fail("SQ8Q must come once, before ENTR");
+      quantizer_seen = true;
+      const SavedQuantizer saved = read_quantizer(c, h.schema);
+      if constexpr (std::is_same_v<Compression, Sq8>) index->restore_quantizer(saved);
+      continue;
+    }
+    entries_seen = true;
     const std::uint32_t count = read_entry_count<MetricT>(c, layout, loaded);
     for (std::uint32_t i = 0; i < count; ++i) {
       const StoredEntry e = read_entry<MetricT>(c, options.limits, layout, vector);
@@ -195,9 +231,10 @@ std::unique_ptr<FlatIndex<T, MetricT>> read_flat_entries(snapshot::SnapshotReade
   return index;
 }
 
-template <class MetricT, class T = float>
-std::unique_ptr<FlatIndex<T, MetricT>> load_flat_after_header(snapshot::SnapshotReader& reader,
-                                                              const FlatSnapshotHeader& h, const LoadOptions& options) {
+template <class MetricT, class T = float, class Compression = Uncompressed>
+std::unique_ptr<FlatIndex<T, MetricT, Compression>> load_flat_after_header(snapshot::SnapshotReader& reader,
+                                                                           const FlatSnapshotHeader& h,
+                                                                           const LoadOptions& options) {
   if (h.schema.metric != MetricT::kind)
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds a " + std::string(to_string(h.schema.metric)) +
                                                 " index, but a " + std::string(to_string(MetricT::kind)) +
@@ -206,7 +243,7 @@ std::unique_ptr<FlatIndex<T, MetricT>> load_flat_after_header(snapshot::Snapshot
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
                                                 " vectors, but a FlatIndex of " +
                                                 std::string(to_string(element_type_v<T>)) + " was asked for");
-  return read_flat_entries<MetricT, T>(reader, h, options);
+  return read_flat_entries<MetricT, T, Compression>(reader, h, options);
 }
 
 }  // namespace detail
@@ -214,12 +251,14 @@ std::unique_ptr<FlatIndex<T, MetricT>> load_flat_after_header(snapshot::Snapshot
 /// Reads a FLAT snapshot into a new index with metric `MetricT` storing elements of `T` (float: any
 /// TYPE, widened; Float16 / BFloat16: a snapshot of that TYPE). Throws (and builds nothing) on any
 /// problem: kCorruptData for a damaged or hostile snapshot, kSchemaMismatch for another kind of
-/// index, metric, TYPE or expected schema, kIo when the stream fails.
-template <class MetricT, class T = float>
-std::unique_ptr<FlatIndex<T, MetricT>> load_flat(Deserializer& in, const LoadOptions& options = {}) {
+/// index, metric, TYPE or expected schema, kIo when the stream fails. `Compression` Sq8 (float
+/// only): the index takes the saved quantizer (SQ8Q) when the snapshot has one, and otherwise trains
+/// on the loaded vectors as its rule says; a snapshot of an Sq8 index loads as a float index too.
+template <class MetricT, class T = float, class Compression = Uncompressed>
+std::unique_ptr<FlatIndex<T, MetricT, Compression>> load_flat(Deserializer& in, const LoadOptions& options = {}) {
   snapshot::SnapshotReader reader(in);
   const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
-  return detail::only_index(reader, detail::load_flat_after_header<MetricT, T>(reader, h, options));
+  return detail::only_index(reader, detail::load_flat_after_header<MetricT, T, Compression>(reader, h, options));
 }
 
 /// A loaded FlatIndex of whichever metric the snapshot holds.

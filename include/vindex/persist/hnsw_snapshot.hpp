@@ -116,11 +116,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT, Compression>& ind
   if constexpr (std::is_same_v<Compression, Sq8>) {
     const SavedQuantizer saved = index.saved_quantizer();
     if (saved.quantizer.trained()) {
-      const std::size_t dim = saved.quantizer.dim();
-      p.u32(static_cast<std::uint32_t>(dim));
-      p.u64(saved.trained_on);
-      for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.low(i));
-      for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.step(i));
+      write_quantizer(p, saved);
       out.quantizer.assign(p.view().begin(), p.view().end());
       p.clear();
     }
@@ -247,26 +243,6 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
   return h;
 }
 
-// An SQ8Q section: DIM (the schema's), the training sample's size, DIM lows, DIM steps.
-inline SavedQuantizer read_quantizer_section(PayloadCursor& c, const HnswSnapshotHeader& h) {
-  const std::uint32_t dim = c.u32("SQ8 dimensions");
-  if (dim != h.schema.dim)
-    c.fail("SQ8 quantizer of " + std::to_string(dim) + " dimensions, but DIM is " + std::to_string(h.schema.dim));
-  const std::uint64_t trained_on = c.u64("SQ8 training sample");
-  if (trained_on < 1 || trained_on > (std::uint64_t{1} << 32))
-    c.fail("SQ8 training sample of " + std::to_string(trained_on) + " vectors is outside 1..2^32");
-  c.check_count(dim, 8, "SQ8 dimensions");
-  std::vector<float> low(dim), step(dim);
-  c.floats(low, "SQ8 low");
-  c.floats(step, "SQ8 step");
-  c.expect_end();
-  try {
-    return {ScalarQuantizer::from_parts(std::move(low), std::move(step)), static_cast<std::size_t>(trained_on)};
-  } catch (const Error& e) {
-    c.fail(e.what());
-  }
-}
-
 template <class MetricT, class T = float, class Compression = Uncompressed>
 std::unique_ptr<HnswIndex<T, MetricT, Compression>> read_hnsw_body(snapshot::SnapshotReader& reader,
                                                                    const HnswSnapshotHeader& h,
@@ -299,7 +275,7 @@ std::unique_ptr<HnswIndex<T, MetricT, Compression>> read_hnsw_body(snapshot::Sna
       // Checked by every reader; used by an Sq8 index (another loads the float vectors alone).
       if (quantizer_seen || !nodes.empty()) c.fail("SQ8Q must come once, before ENTR");
       quantizer_seen = true;
-      saved = read_quantizer_section(c, h);
+      saved = read_quantizer(c, h.schema);
     } else if (s.tag == tag::kEntries) {
       if (linked > 0) c.fail("ENTR after HLNK");
       const std::uint32_t count = read_entry_count<MetricT>(c, layout, nodes.size());

@@ -3,7 +3,8 @@
 //
 // Both index kinds start with INDX (kind, element type, metric, stored encoding, DIM, entry count)
 // and store every live entry the same way in ENTR sections (key, COSINE magnitude, stored vector);
-// their own parameters (FPRM / HPRM) and the HNSW links (HLNK) are theirs. An index's sections end
+// their own parameters (FPRM / HPRM) and the HNSW links (HLNK) are theirs; an SQ8 index of either
+// kind adds its quantizer (SQ8Q, skippable) after its parameters. An index's sections end
 // at the first section that is not one of them: END for a bare index, KDEF when a keyspace snapshot
 // goes on (persist/keyspace_snapshot.hpp). Every reader here validates what it reads before trusting
 // it and throws Error(kCorruptData) naming the section, offset and field (kSchemaMismatch for an
@@ -18,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vindex/core/blob.hpp"
 #include "vindex/core/element.hpp"
@@ -26,6 +28,7 @@
 #include "vindex/core/schema.hpp"
 #include "vindex/core/types.hpp"
 #include "vindex/distance/metric.hpp"
+#include "vindex/distance/sq8_codec.hpp"
 #include "vindex/persist/payload.hpp"
 #include "vindex/persist/snapshot_format.hpp"
 #include "vindex/persist/snapshot_options.hpp"
@@ -222,6 +225,35 @@ StoredEntry read_entry(PayloadCursor& c, const Limits& limits, const IndexSectio
     if (std::abs(norm2 - 1.0) > 1e-3) c.fail("COSINE vector of key " + printable_key(e.key) + " is not unit length");
   }
   return e;
+}
+
+// The SQ8Q payload of a trained quantizer: DIM, the training sample's size, DIM lows, DIM steps.
+inline void write_quantizer(PayloadWriter& p, const SavedQuantizer& saved) {
+  const std::size_t dim = saved.quantizer.dim();
+  p.u32(static_cast<std::uint32_t>(dim));
+  p.u64(saved.trained_on);
+  for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.low(i));
+  for (std::size_t i = 0; i < dim; ++i) p.f32(saved.quantizer.step(i));
+}
+
+// Reads an SQ8Q payload for an index of `schema`.
+inline SavedQuantizer read_quantizer(PayloadCursor& c, const VectorSchema& schema) {
+  const std::uint32_t dim = c.u32("SQ8 dimensions");
+  if (dim != schema.dim)
+    c.fail("SQ8 quantizer of " + std::to_string(dim) + " dimensions, but DIM is " + std::to_string(schema.dim));
+  const std::uint64_t trained_on = c.u64("SQ8 training sample");
+  if (trained_on < 1 || trained_on > (std::uint64_t{1} << 32))
+    c.fail("SQ8 training sample of " + std::to_string(trained_on) + " vectors is outside 1..2^32");
+  c.check_count(dim, 8, "SQ8 dimensions");
+  std::vector<float> low(dim), step(dim);
+  c.floats(low, "SQ8 low");
+  c.floats(step, "SQ8 step");
+  c.expect_end();
+  try {
+    return {ScalarQuantizer::from_parts(std::move(low), std::move(step)), static_cast<std::size_t>(trained_on)};
+  } catch (const Error& e) {
+    c.fail(e.what());
+  }
 }
 
 // Called with the first section that is not one of an index's own: END, or KDEF when a keyspace

@@ -43,10 +43,11 @@ namespace detail {
 
 template <class T>
 struct snapshot_index_traits : std::false_type {};
-template <class T, class MetricT>
-struct snapshot_index_traits<FlatIndex<T, MetricT>> : std::true_type {
+template <class T, class MetricT, class Compression>
+struct snapshot_index_traits<FlatIndex<T, MetricT, Compression>> : std::true_type {
   using Metric = MetricT;
   using Element = T;
+  using Compressed = Compression;
   static constexpr bool kHnsw = false;
 };
 template <class T, class MetricT, class Compression>
@@ -163,9 +164,10 @@ void save(const KeyspaceIndex<IndexT>& keyspace, Serializer& out, const SaveOpti
     detail::write_keyspace_sections(state, writer, section_bytes);
     writer.finish();
   } else {
+    const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(keyspace.index());
     keyspace.index().read_stored([&](const auto& view) {
       snapshot::SnapshotWriter writer(out);
-      detail::write_flat_sections(keyspace.index(), view, writer, section_bytes);
+      detail::write_flat_sections(keyspace.index(), view, quantizer, writer, section_bytes);
       detail::write_keyspace_sections(state, writer, section_bytes);
       writer.finish();
     });
@@ -306,7 +308,8 @@ std::unique_ptr<KeyspaceIndex<IndexT>> load_keyspace(Deserializer& in, KeyValueS
     index = detail::read_hnsw_body<MetricT, typename Traits::Element, typename Traits::Compressed>(reader, h, options);
   } else {
     const detail::FlatSnapshotHeader h = detail::read_flat_header(reader, options);
-    index = detail::load_flat_after_header<MetricT, typename Traits::Element>(reader, h, options);
+    index = detail::load_flat_after_header<MetricT, typename Traits::Element, typename Traits::Compressed>(reader, h,
+                                                                                                           options);
   }
   if (reader.finished())
     throw Error(ErrorCode::kSchemaMismatch, "snapshot holds a bare index without a keyspace (no KDEF section)");

@@ -7,6 +7,7 @@
 // byte within the payload and the field. Not synchronised. Next: persist/snapshot_options.hpp.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -42,11 +43,11 @@ class PayloadWriter {
   /// Appends one byte.
   void u8(std::uint8_t v) { buf_.push_back(static_cast<std::byte>(v)); }
   /// Appends a 32-bit unsigned integer.
-  void u32(std::uint32_t v) { le::store(grow(4), v); }
+  void u32(std::uint32_t v) { put(v); }
   /// Appends a 64-bit unsigned integer.
-  void u64(std::uint64_t v) { le::store(grow(8), v); }
+  void u64(std::uint64_t v) { put(v); }
   /// Appends a binary32 float.
-  void f32(float v) { le::store(grow(4), std::bit_cast<std::uint32_t>(v)); }
+  void f32(float v) { put(std::bit_cast<std::uint32_t>(v)); }
   /// Appends floats as consecutive binary32 values.
   void floats(std::span<const float> v) { le::store_floats(grow(v.size_bytes()), v); }
   /// Appends raw bytes (no length prefix).
@@ -66,6 +67,14 @@ class PayloadWriter {
   void clear() noexcept { buf_.clear(); }
 
  private:
+  // One integer, appended from a local copy: resize() here made gcc 12 see a memset past the end
+  // of a small payload (-Warray-bounds, a false positive) once the call was inlined deeply enough.
+  template <class U>
+  void put(U v) {
+    std::array<std::byte, sizeof(U)> b;
+    le::store(b.data(), v);
+    buf_.insert(buf_.end(), b.begin(), b.end());
+  }
   std::byte* grow(std::size_t n) {
     buf_.resize(buf_.size() + n);
     return buf_.data() + buf_.size() - n;
