@@ -1,4 +1,5 @@
-// examples/redis_module/any_index.cpp — the six instantiations behind AnyIndex.
+// examples/redis_module/any_index.cpp — the instantiations behind AnyIndex: FLAT and HNSW for each
+// metric and TYPE, and their SQ8 forms over FLOAT32.
 #include "any_index.hpp"
 
 #include <chrono>
@@ -37,10 +38,12 @@ class Impl final : public AnyIndex {
       return false;
   }
   std::optional<vindex::HnswMemory> memory_breakdown() const override {
-    if constexpr (vindex::MaintainedIndex<IndexT>)
+    if constexpr (vindex::MaintainedIndex<IndexT>) {
       return keyspace_->index().memory_breakdown();
-    else
-      return std::nullopt;
+    } else {
+      const vindex::FlatMemory m = keyspace_->index().memory_breakdown();
+      return vindex::HnswMemory{.vectors = m.vectors, .codes = m.codes, .keys = m.keys, .other = m.other};
+    }
   }
   std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const override {
     if constexpr (vindex::MaintainedIndex<IndexT>)
@@ -86,21 +89,18 @@ std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValu
                                           std::shared_ptr<vindex::MemoryAccount> memory) {
   vindex::MemoryAccount* resource = memory.get();
   auto make = [&]<class T>() -> std::unique_ptr<AnyIndex> {
-    if (spec.algorithm == Algorithm::kFlat) {
-      using I = vindex::FlatIndex<T, MetricT>;
+    auto with = [&]<class I>(const auto& params) -> std::unique_ptr<AnyIndex> {
       return std::make_unique<Impl<I>>(std::move(memory), spec, source,
-                                       std::make_unique<I>(spec.schema, spec.flat, vindex::Limits{}, resource));
-    }
+                                       std::make_unique<I>(spec.schema, params, vindex::Limits{}, resource));
+    };
+    const bool sq8 = spec.compression == Compression::kSq8;
     if constexpr (std::is_same_v<T, float>) {
-      if (spec.compression == Compression::kSq8) {
-        using I = vindex::HnswIndex<float, MetricT, vindex::Sq8>;
-        return std::make_unique<Impl<I>>(std::move(memory), spec, source,
-                                         std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
-      }
+      if (sq8 && spec.algorithm == Algorithm::kFlat)
+        return with.template operator()<vindex::FlatIndex<float, MetricT, vindex::Sq8>>(spec.flat);
+      if (sq8) return with.template operator()<vindex::HnswIndex<float, MetricT, vindex::Sq8>>(spec.hnsw);
     }
-    using I = vindex::HnswIndex<T, MetricT>;
-    return std::make_unique<Impl<I>>(std::move(memory), spec, source,
-                                     std::make_unique<I>(spec.schema, spec.hnsw, vindex::Limits{}, resource));
+    if (spec.algorithm == Algorithm::kFlat) return with.template operator()<vindex::FlatIndex<T, MetricT>>(spec.flat);
+    return with.template operator()<vindex::HnswIndex<T, MetricT>>(spec.hnsw);
   };
   // FLOAT16 / BFLOAT16 / INT8 / UINT8 vectors stay in their width, as the hash holds them.
   switch (spec.schema.type) {
@@ -136,11 +136,14 @@ template <class MetricT>
 std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValueSource& source,
                                           vindex::Deserializer& in, std::shared_ptr<vindex::MemoryAccount> memory) {
   auto load = [&]<class T>() -> std::unique_ptr<AnyIndex> {
+    const bool sq8 = spec.compression == Compression::kSq8;
+    if constexpr (std::is_same_v<T, float>) {
+      if (sq8 && spec.algorithm == Algorithm::kFlat)
+        return load_as<vindex::FlatIndex<float, MetricT, vindex::Sq8>>(spec, source, in, std::move(memory));
+      if (sq8) return load_as<vindex::HnswIndex<float, MetricT, vindex::Sq8>>(spec, source, in, std::move(memory));
+    }
     if (spec.algorithm == Algorithm::kFlat)
       return load_as<vindex::FlatIndex<T, MetricT>>(spec, source, in, std::move(memory));
-    if constexpr (std::is_same_v<T, float>)
-      if (spec.compression == Compression::kSq8)
-        return load_as<vindex::HnswIndex<float, MetricT, vindex::Sq8>>(spec, source, in, std::move(memory));
     return load_as<vindex::HnswIndex<T, MetricT>>(spec, source, in, std::move(memory));
   };
   // A FLOAT16 / BFLOAT16 snapshot written when indexes widened them to floats loads too: its values

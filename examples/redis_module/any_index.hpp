@@ -59,8 +59,8 @@ class AnyIndex {
   virtual bool maintain_for(std::chrono::nanoseconds budget) = 0;
   /// True while the vector index has maintenance pending (the timer keeps running).
   virtual bool maintenance_pending() const = 0;
-  /// The vector index's memory split into vectors, SQ8 codes, links, keys, other (HNSW), or
-  /// nullopt (FLAT).
+  /// The vector index's memory split into vectors, SQ8 codes, links (HNSW; 0 for FLAT), keys and
+  /// other; never nullopt today.
   virtual std::optional<vindex::HnswMemory> memory_breakdown() const = 0;
   /// The vector index's maintenance counters (HNSW), or nullopt (FLAT).
   virtual std::optional<vindex::HnswMaintenanceStats> maintenance_stats() const = 0;

@@ -91,7 +91,7 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
       spec.hnsw.ef_construction = args.number("EF_CONSTRUCTION", 1, limits.max_ef);
     } else if (iequals(name, "EF_RUNTIME") && spec.algorithm == Algorithm::kHnsw) {
       spec.hnsw.ef_runtime = args.number("EF_RUNTIME", 1, limits.max_ef);
-    } else if (iequals(name, "COMPRESSION") && spec.algorithm == Algorithm::kHnsw) {
+    } else if (iequals(name, "COMPRESSION")) {
       const std::string& value = args.next("COMPRESSION value");
       if (iequals(value, "SQ8")) spec.compression = Compression::kSq8;
       else if (iequals(value, "NONE")) spec.compression = Compression::kNone;

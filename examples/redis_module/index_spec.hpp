@@ -33,7 +33,7 @@ struct IndexSpec {
   Algorithm algorithm = Algorithm::kFlat;    ///< FLAT or HNSW
   vindex::FlatParams flat;                   ///< FLAT: INITIAL_CAP, BLOCK_SIZE
   vindex::HnswParams hnsw;                   ///< HNSW: M, EF_CONSTRUCTION, EF_RUNTIME, INITIAL_CAP
-  Compression compression = Compression::kNone;  ///< HNSW: COMPRESSION SQ8 (TYPE FLOAT32 only)
+  Compression compression = Compression::kNone;  ///< FLAT or HNSW: COMPRESSION SQ8 (TYPE FLOAT32 only)
   bool skip_initial_scan = false;            ///< SKIPINITIALSCAN: index only keys written later
   std::vector<std::string> arguments;        ///< the arguments after the name, as given
 };

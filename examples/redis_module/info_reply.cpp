@@ -103,8 +103,8 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
         v.str("ef_construction").num(n(spec.hnsw.ef_construction));
         v.str("ef_runtime").num(n(spec.hnsw.ef_runtime));
         v.str("epsilon").real(spec.hnsw.epsilon);
-        v.str("compression").str(spec.compression == Compression::kSq8 ? "SQ8" : "NONE");
       }
+      v.str("compression").str(spec.compression == Compression::kSq8 ? "SQ8" : "NONE");
     });
     for (const auto& a : spec.definition.attributes) {
       attributes.array([&](ReplyArray& t) {
@@ -167,8 +167,8 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   r.str("memory_peak_bytes").num(n(f.memory_peak_bytes));
   r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
   r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
-  // HNSW, this node's: the vector index's bytes by part. Under COMPRESSION SQ8 the walk reads the
-  // codes and the float copy serves exact re-ranking.
+  // This node's vector index bytes by part (FLAT: no graph). Under COMPRESSION SQ8 the walk or scan
+  // reads the codes and the float copy serves exact re-ranking.
   r.str("vector_memory_bytes").num(n(f.memory_parts.vectors));
   r.str("vector_codes_memory_bytes").num(n(f.memory_parts.codes));
   r.str("graph_memory_bytes").num(n(f.memory_parts.links));
