@@ -392,23 +392,8 @@ TEST_CASE("SQ8 snapshots: the quantizer is saved, and the loaded index answers e
   MemoryDeserializer in(bytes);
   const auto loaded = load_hnsw<metric::L2, float, Sq8>(in);
   CHECK(loaded->size() == index->size());
-  const SavedQuantizer a = index->saved_quantizer(), b = loaded->saved_quantizer();
-  REQUIRE(b.quantizer.trained());
-  CHECK(b.trained_on == a.trained_on);
-  for (std::size_t i = 0; i < dim; ++i) {
-    CHECK(b.quantizer.low(i) == a.quantizer.low(i));
-    CHECK(b.quantizer.step(i) == a.quantizer.step(i));
-  }
-  const auto queries = gaussian(20, dim, 42);
-  for (std::size_t q = 0; q < 20; ++q) {
-    const std::span<const float> query{queries.data() + q * dim, dim};
-    const auto x = index->search(query, 10, {.rerank = 1}), y = loaded->search(query, 10, {.rerank = 1});
-    REQUIRE(x.size() == y.size());
-    for (std::size_t r = 0; r < x.size(); ++r) {
-      CHECK(x[r].key == y[r].key);
-      CHECK(x[r].distance == y[r].distance);
-    }
-  }
+  vindex_test::check_same_quantizer(index->saved_quantizer(), loaded->saved_quantizer());
+  vindex_test::check_same_answers(*index, *loaded, gaussian(20 * dim, 1, 42), dim, {.rerank = 1});
   // The same bytes again: saving is deterministic, the quantizer included.
   CHECK(vindex_test::snapshot_bytes(*loaded) == bytes);
   // A reader that wants a float index takes the vectors and leaves the quantizer.

@@ -13,24 +13,13 @@ creating nothing.
 import numpy as np
 import redis
 
-from harness import Checks, Server, to_str, wait_ready
+from harness import Checks, Server, reference_knn, to_str, wait_ready
 
 check = Checks()
 DIM = 40
 N = 1600
 SMALL = 400
 rng = np.random.default_rng(1919)
-
-
-def reference(base, q, metric, k=10):
-    if metric == "L2":
-        d = ((base - q) ** 2).sum(axis=1)
-    elif metric == "IP":
-        d = 1 - base @ q
-    else:
-        d = 1 - (base @ q) / (np.linalg.norm(base, axis=1) * np.linalg.norm(q))
-    order = sorted(range(len(d)), key=lambda i: (d[i], f"{i:05d}"))[:k]
-    return order, d[order], d
 
 
 def create(r, name, prefix, metric, compression="SQ8", vtype="FLOAT32", algo="HNSW"):
@@ -91,7 +80,8 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
             out[name] = []
             for q in queries:
                 keys, scores = search(r, name, q, ef=200)
-                f, e = compare(keys, scores, prefix, *reference(data.astype(np.float64), q.astype(np.float64), metric))
+                want = reference_knn(data.astype(np.float64), q.astype(np.float64), metric)
+                f, e = compare(keys, scores, prefix, *want)
                 found += f
                 exact += e
                 out[name].append((keys, scores))

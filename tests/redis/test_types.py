@@ -11,7 +11,7 @@ another TYPE's size is an indexing failure.
 """
 import numpy as np
 
-from harness import Checks, Server, to_str, wait_ready
+from harness import Checks, Server, reference_knn, to_str, wait_ready
 
 check = Checks()
 DIM = 48
@@ -37,18 +37,6 @@ def to_type(x, vtype):
     u = x.view(np.uint32).astype(np.uint64)
     b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
     return b.tobytes(), (b.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-
-
-def reference(base, q, metric, k=10):
-    """The k nearest positions (ties by key), their distances, and every position's distance."""
-    if metric == "L2":
-        d = ((base - q) ** 2).sum(axis=1)
-    elif metric == "IP":
-        d = 1 - base @ q
-    else:
-        d = 1 - (base @ q) / (np.linalg.norm(base, axis=1) * np.linalg.norm(q))
-    order = sorted(range(len(d)), key=lambda i: (d[i], f"{i:05d}"))[:k]
-    return order, d[order], d
 
 
 def create(r, name, prefix, vtype, metric, algo="HNSW"):
@@ -119,7 +107,7 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
             for q in queries32:
                 qblob, qvalues = to_type(q, vtype)
                 keys, scores = search(r, name, qblob, ef=N + 100)
-                order, distances, every = reference(decoded[vtype], qvalues, metric)
+                order, distances, every = reference_knn(decoded[vtype], qvalues, metric)
                 good += agrees(keys, scores, f"{vtype}:", order, distances, every)
                 results[name].append(keys)
             check(good == len(queries32), f"{tag}: {name}: {good}/{len(queries32)} queries as numpy")
@@ -131,7 +119,7 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
         for q in queries32:
             qblob, qvalues = to_type(q, vtype)
             keys, scores = search(r, flat, qblob)
-            good += agrees(keys, scores, f"{vtype}:", *reference(decoded[vtype], qvalues, metric))
+            good += agrees(keys, scores, f"{vtype}:", *reference_knn(decoded[vtype], qvalues, metric))
         check(good == len(queries32), f"FLAT {vtype}: {good}/{len(queries32)} queries as numpy")
         saved = int(r.ft("flat32").info()["total_memory_bytes"]) - int(r.ft(flat).info()["total_memory_bytes"])
         print(f"FLAT {vtype}: {saved} bytes saved against FLAT FLOAT32")
