@@ -13,7 +13,8 @@
 //   * stored-to-stored distances (the neighbour heuristic, repairs) and `exact`: the floats, so the
 //     lists are chosen on exact distances and the caller is given exact distances;
 //   * decode, equals, snapshots' given vectors: the floats.
-// A `Query` is one float buffer: [w: dim][K][the prepared query: dim] (see ScalarQuantizer).
+// A `Query` is Sq8Codes' query form: the query's weights against the codes are rounded to 8-bit
+// integers, so a code distance is one exact integer sum (distance/code_dot.hpp) and a scale.
 //
 // When it trains is the index's rule (index/hnsw_index.hpp); this codec only says whether a
 // training is due (`training_due`) and counts the vectors it encoded since the last one and the
@@ -32,7 +33,7 @@
 
 #include "vindex/core/element.hpp"
 #include "vindex/core/types.hpp"
-#include "vindex/distance/byte.hpp"
+#include "vindex/distance/code_dot.hpp"
 #include "vindex/distance/metric.hpp"
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/quantize/scalar_quantizer.hpp"
@@ -97,8 +98,13 @@ constexpr std::size_t hot_bytes(std::size_t dim) noexcept {
 
 /// One vector's SQ8 codes, stored apart from its floats, and the quantizer they are read with: the
 /// part of Sq8Codec the walk reads, and the whole of FlatIndex<float, M, Sq8>'s code store. A code
-/// slot is [dim codes, padded to 4 bytes][L2 only: n(c) as a float]; a query form is one float
-/// buffer [w: dim][K][the prepared query: dim] (see ScalarQuantizer::query_form).
+/// slot is [dim codes, padded to 4 bytes][L2 only: n(c) as a float].
+///
+/// A query form is one float buffer [K][s][δ][the prepared query: dim][w: dim][w8: dim bytes]. The
+/// distance to the vector the codes c decode to is K + n(c) + Σ w·c (ScalarQuantizer::query_form);
+/// the weights are then rounded to integers, w ≈ s·w8 with |w8| ≤ 127, so that the code distance is
+/// K + n(c) + s·Σ w8·c with an exact integer sum (distance/code_dot.hpp), and it differs from the
+/// distance to the decoded vector by at most δ = 255·Σ|w − s·w8|.
 template <class MetricT>
 class Sq8Codes {
  public:
@@ -107,9 +113,11 @@ class Sq8Codes {
   /// Bytes of one code slot.
   static constexpr std::size_t bytes(std::size_t dim) noexcept { return code_bytes(dim) + (kL2 ? sizeof(float) : 0); }
   /// Floats of a query form.
-  static constexpr std::size_t form_floats(std::size_t dim) noexcept { return 2 * dim + 1; }
+  static constexpr std::size_t form_floats(std::size_t dim) noexcept { return kHead + 2 * dim + (dim + 3) / 4; }
   /// The prepared query inside the query form `q`.
-  static const float* prepared(const float* q, std::size_t dim) noexcept { return q + dim + 1; }
+  static const float* prepared(const float* q, std::size_t /*dim*/) noexcept { return q + kHead; }
+  /// δ of the query form `q`: how far a code distance may be from the distance to the decoded vector.
+  static float rounding_bound(const float* q) noexcept { return q[2]; }
 
   /// Whether the codes are in use.
   bool trained() const noexcept { return trained_; }
@@ -144,12 +152,27 @@ class Sq8Codes {
     trained_on_ = encoded_since_ = clamped_since_ = 0;
   }
 
-  /// Writes the prepared query `q` in query form to `out` (form_floats(dim) floats; the weights and
-  /// K are zeros before training).
-  void form(const float* q, float* out, std::size_t dim) const {
-    std::fill_n(out, dim + 1, 0.0f);
-    if (trained_) out[dim] = quantizer_.query_form(q, out, kL2);
-    std::copy_n(q, dim, out + dim + 1);
+  /// Writes the prepared query `q` in query form to `out` (form_floats(dim) floats; all but the
+  /// query are zeros before training).
+  void form(const float* q, float* out, std::size_t dim) const noexcept {
+    std::fill_n(out, form_floats(dim), 0.0f);
+    std::copy_n(q, dim, out + kHead);
+    if (!trained_) return;
+    float* w = out + kHead + dim;
+    out[0] = quantizer_.query_form(q, w, kL2);
+    float largest = 0;
+    for (std::size_t i = 0; i < dim; ++i) largest = std::max(largest, std::abs(w[i]));
+    if (!(largest > 0)) return;  // no weight: the sum is 0 and exact
+    const float s = largest / kMaxWeight;
+    auto* w8 = reinterpret_cast<std::int8_t*>(w + dim);
+    double error = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const float r = std::clamp(std::nearbyint(w[i] / s), -kMaxWeight, kMaxWeight);
+      w8[i] = static_cast<std::int8_t>(r);
+      error += std::abs(static_cast<double>(w[i]) - static_cast<double>(s) * r);
+    }
+    out[1] = s;
+    out[2] = static_cast<float>(255.0 * error);
   }
   /// Writes the codes of the prepared vector `v` to the slot at `out` (zeros before training).
   void encode(const float* v, std::byte* out, std::size_t dim) noexcept {
@@ -164,27 +187,28 @@ class Sq8Codes {
     if constexpr (kL2) std::memcpy(out + code_bytes(dim), &offset, sizeof offset);
   }
   /// Code distance from the query form `q` to the slot at `c` (trained only).
-  Distance distance(const float* q, const std::byte* c, std::size_t dim) const noexcept {
-    return from_dot(q, c, dim, dot_byte<UInt8>(q, codes(c), dim));
+  static Distance distance(const float* q, const std::byte* c, std::size_t dim) noexcept {
+    return from_dot(q, c, dim, code_dot(codes(c), weights(q, dim), dim));
   }
   /// distance(q, c, dim), also starting to load the slot at `next`.
-  Distance distance_fetching(const float* q, const std::byte* c, std::size_t dim, const std::byte* next) const noexcept {
-    return from_dot(q, c, dim, dot_byte_fetching<UInt8>(q, codes(c), dim, codes(next)));
+  static Distance distance_fetching(const float* q, const std::byte* c, std::size_t dim, const std::byte* next) noexcept {
+    return from_dot(q, c, dim, code_dot_fetching(codes(c), weights(q, dim), dim, codes(next)));
   }
   /// The radius a scan on codes must reach so that every vector within exact distance `r` of the
   /// query form `q` is within it by code distance, for values inside the trained range (see
-  /// ScalarQuantizer::error_bound): L2 (√r + e)², IP r + ‖q‖·e, COSINE r + e.
+  /// ScalarQuantizer::error_bound, e): L2 (√r + e)² + δ, IP r + ‖q‖·e + δ, COSINE r + e + δ.
   Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
     if (!trained_) return r;
     const double e = quantizer_.error_bound();
+    const double delta = rounding_bound(q);
     if constexpr (kL2) {
       const double s = std::sqrt(std::max<double>(r, 0)) + e;
-      return static_cast<Distance>(s * s);
+      return static_cast<Distance>(s * s + delta);
     } else {
       const float* p = prepared(q, dim);
       double norm = 0;
       for (std::size_t i = 0; i < dim; ++i) norm += static_cast<double>(p[i]) * p[i];
-      return static_cast<Distance>(r + std::sqrt(norm) * e);
+      return static_cast<Distance>(r + std::sqrt(norm) * e + delta);
     }
   }
   /// Heap bytes held by the quantizer.
@@ -192,15 +216,21 @@ class Sq8Codes {
 
  private:
   static constexpr bool kL2 = MetricT::kind == vindex::Metric::kL2;
+  static constexpr std::size_t kHead = 3;   // K, s, δ
+  static constexpr float kMaxWeight = 127;  // |w8|
 
   static const std::uint8_t* codes(const std::byte* c) noexcept { return reinterpret_cast<const std::uint8_t*>(c); }
-  static Distance from_dot(const float* q, const std::byte* c, std::size_t dim, float dot) noexcept {
+  static const std::int8_t* weights(const float* q, std::size_t dim) noexcept {
+    return reinterpret_cast<const std::int8_t*>(q + kHead + 2 * dim);
+  }
+  static Distance from_dot(const float* q, const std::byte* c, std::size_t dim, std::int32_t dot) noexcept {
+    const float sum = q[0] + q[1] * static_cast<float>(dot);
     if constexpr (kL2) {
       float offset;
       std::memcpy(&offset, c + code_bytes(dim), sizeof offset);
-      return q[dim] + offset + dot;
+      return sum + offset;
     } else {
-      return q[dim] + dot;
+      return sum;
     }
   }
 
@@ -243,6 +273,8 @@ class Sq8Codec {
    public:
     /// The form's floats.
     const float* data() const noexcept { return v_.data(); }
+    /// How far a code distance may be from the distance to the decoded vector (Sq8Codes' δ).
+    float rounding_bound() const noexcept { return Codes::rounding_bound(v_.data()); }
 
    private:
     friend class Sq8Codec;
