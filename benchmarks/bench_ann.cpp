@@ -1,7 +1,8 @@
 // bench_ann — one dataset, everything the benchmark suite (scripts/bench_suite.sh) reports about it:
 //   1. ground truth (vindex FlatIndex, cached) spot-checked against FAISS's exact search; exits 3
 //      when fewer than 99.9 % of the top-10 ids agree (ties at rank 10 count as agreeing);
-//   2. exact search: vindex FlatIndex vs FAISS IndexFlat, single-query and batched q/s, and the
+//   2. exact search: vindex FlatIndex vs FAISS IndexFlat, single-query and batched q/s (and
+//      vindex SQ8 FLAT single queries, with its recall), and the
 //      single-query scan's GB/s next to the machine's measured read bandwidth;
 //   3. HNSW: vindex HnswIndex, hnswlib and FAISS IndexHNSWFlat with the same M / EF_CONSTRUCTION
 //      (and, for L2 data of integers 0..255 such as fashion-mnist, vindex storing them as UINT8):
@@ -521,6 +522,8 @@ int main(int argc, char** argv) {
               flat.batch_queries);
   std::printf("| vindex FlatIndex | %.0f | %.1f | %.0f %% | %.0f |\n", flat.vindex_single_qps, flat.vindex_single_gbs(),
               100 * flat.vindex_single_gbs() / bandwidth, flat.vindex_batch_qps);
+  std::printf("| vindex FlatIndex SQ8, rerank %zu (recall@10 %.4f) | %.0f | | | |\n", flat.sq8_rerank, flat.sq8_recall,
+              flat.sq8_single_qps);
 #ifdef VINDEX_BENCH_HAVE_FAISS
   const double faiss_gbs = flat.scan_bytes * flat.faiss_single_qps / 1e9;
   std::printf("| FAISS %s, OpenBLAS for batches%s | %.0f | %.1f | %.0f %% | %.0f |\n",
@@ -539,6 +542,9 @@ int main(int argc, char** argv) {
   verdicts.push_back({"FLAT single query ≥ 80 % of measured read bandwidth",
                       fmt("%.0f %%", 100 * flat.vindex_single_gbs() / bandwidth),
                       judge(flat.vindex_single_gbs() / bandwidth, 0.8, true)});
+  verdicts.push_back({"FLAT SQ8 single query ≥ 2.5× float FLAT at recall@10 ≥ 0.99",
+                      fmt("%.2fx", flat.sq8_single_qps / flat.vindex_single_qps) + fmt(" at %.4f", flat.sq8_recall),
+                      judge(flat.sq8_recall >= 0.99 ? flat.sq8_single_qps / flat.vindex_single_qps : 0.0, 2.5, true)});
   verdicts.push_back({"FLAT batched ≥ 1.4× FAISS (OpenBLAS)", fmt("%.2fx", flat.vindex_batch_qps / flat.faiss_batch_qps),
                       judge(flat.vindex_batch_qps / flat.faiss_batch_qps, 1.4, true)});
 

@@ -2,7 +2,9 @@
 // (IndexFlatIP on normalised rows for COSINE / IP), single-query and batched, one thread.
 //
 // Timed passes alternate between the libraries and the best pass counts. Single queries: vindex
-// `search` vs FAISS `search(n = 1)`; batches: vindex `search_batch` vs FAISS `search(n = batch)`,
+// `search` vs FAISS `search(n = 1)`, and vindex's SQ8 FLAT (FlatIndex<float, M, Sq8>: codes scanned,
+// the best rerank·k measured again on the floats) at the smallest re-ranking factor of 1, 2, 4, 8, 16
+// whose recall@10 against the float FLAT's exact answers reaches 0.99; batches: vindex `search_batch` vs FAISS `search(n = batch)`,
 // which goes through BLAS (run with OPENBLAS_NUM_THREADS=1). FAISS is optional
 // (VINDEX_BENCH_HAVE_FAISS); without it its fields stay NaN.
 #pragma once
@@ -30,6 +32,9 @@ struct FlatComparison {
   double scan_bytes = 0;  ///< bytes of vectors one single-query scan reads (n × dim × 4)
   double vindex_single_qps = NAN, vindex_batch_qps = NAN;
   double faiss_single_qps = NAN, faiss_batch_qps = NAN;
+  double sq8_single_qps = NAN;  ///< vindex SQ8 FLAT single queries/s at `sq8_rerank`
+  double sq8_recall = NAN;      ///< its recall@10 against the exact answers
+  std::size_t sq8_rerank = 0;   ///< the re-ranking factor it was timed at
   /// Effective read rate of vindex's single-query scan, GB/s.
   double vindex_single_gbs() const { return scan_bytes * vindex_single_qps / 1e9; }
 };
@@ -42,8 +47,29 @@ void time_vindex_flat(const Dataset& d, FlatComparison& r, int passes, const std
       vindex::FlatParams{.initial_cap = d.n});
   for (std::size_t i = 0; i < d.n; ++i)
     index.upsert(std::to_string(i), std::span<const float>(d.base.data() + i * d.dim, d.dim));
+  vindex::FlatIndex<float, MetricT, vindex::Sq8> sq8(
+      vindex::VectorSchema{static_cast<std::uint32_t>(d.dim), vindex::ElementType::kFloat32, MetricT::kind},
+      vindex::FlatParams{.initial_cap = d.n});
+  for (std::size_t i = 0; i < d.n; ++i)
+    sq8.upsert(std::to_string(i), std::span<const float>(d.base.data() + i * d.dim, d.dim));
+  auto query = [&](std::size_t q) { return std::span<const float>(d.queries.data() + q * d.dim, d.dim); };
+  // Untimed: the smallest re-ranking factor whose recall@10 reaches 0.99.
+  std::vector<std::vector<vindex::SearchResult>> exact(r.single_queries);
+  for (std::size_t q = 0; q < r.single_queries; ++q) exact[q] = index.search(query(q), 10);
+  for (const std::size_t rerank : {1, 2, 4, 8, 16}) {
+    std::size_t found = 0, total = 0;
+    for (std::size_t q = 0; q < r.single_queries; ++q) {
+      const auto got = sq8.search(query(q), 10, {.rerank = rerank});
+      for (const auto& e : exact[q])
+        for (const auto& g : got) found += g.key == e.key;
+      total += exact[q].size();
+    }
+    r.sq8_rerank = rerank;
+    r.sq8_recall = double(found) / double(std::max<std::size_t>(total, 1));
+    if (r.sq8_recall >= 0.99) break;
+  }
   const std::span<const float> batch(d.queries.data(), r.batch_queries * d.dim);
-  double single = 1e300, batched = 1e300;
+  double single = 1e300, batched = 1e300, sq8_single = 1e300;
   for (int pass = 0; pass < passes; ++pass) {
     double t0 = now_s();
     std::size_t sink = 0;
@@ -51,12 +77,16 @@ void time_vindex_flat(const Dataset& d, FlatComparison& r, int passes, const std
       sink += index.search(std::span<const float>(d.queries.data() + q * d.dim, d.dim), 10).size();
     single = std::min(single, now_s() - t0);
     t0 = now_s();
+    for (std::size_t q = 0; q < r.single_queries; ++q) sink += sq8.search(query(q), 10, {.rerank = r.sq8_rerank}).size();
+    sq8_single = std::min(sq8_single, now_s() - t0);
+    t0 = now_s();
     sink += index.search_batch(batch, 10).size();
     batched = std::min(batched, now_s() - t0);
     if (sink == 0) std::fprintf(stderr, "flat: no results\n");
     between();  // the peer's pass of the same round
   }
   r.vindex_single_qps = double(r.single_queries) / single;
+  r.sq8_single_qps = double(r.single_queries) / sq8_single;
   r.vindex_batch_qps = double(r.batch_queries) / batched;
 }
 }  // namespace detail
