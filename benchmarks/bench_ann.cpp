@@ -524,6 +524,8 @@ int main(int argc, char** argv) {
               100 * flat.vindex_single_gbs() / bandwidth, flat.vindex_batch_qps);
   std::printf("| vindex FlatIndex SQ8, rerank %zu (recall@10 %.4f) | %.0f | | | |\n", flat.sq8_rerank, flat.sq8_recall,
               flat.sq8_single_qps);
+  std::printf("| vindex FlatIndex SQ8 re-ranking from the host, rerank %zu (recall@10 %.4f) | %.0f | | | |\n",
+              flat.sq8_rerank, flat.sq8_host_recall, flat.sq8_host_single_qps);
 #ifdef VINDEX_BENCH_HAVE_FAISS
   const double faiss_gbs = flat.scan_bytes * flat.faiss_single_qps / 1e9;
   std::printf("| FAISS %s, OpenBLAS for batches%s | %.0f | %.1f | %.0f %% | %.0f |\n",
@@ -532,6 +534,9 @@ int main(int argc, char** argv) {
   std::printf("| vindex / FAISS | %.2fx | | | %.2fx |\n", flat.vindex_single_qps / flat.faiss_single_qps,
               flat.vindex_batch_qps / flat.faiss_batch_qps);
 #endif
+  std::printf("\nIndex memory a vector (memory_bytes() / n): float FLAT %.0f B, SQ8 keeping its floats %.0f B, SQ8 "
+              "re-ranking from the host %.0f B (%.0f %% of the float FLAT).\n",
+              flat.float_bytes, flat.sq8_bytes, flat.sq8_host_bytes, 100 * flat.sq8_host_bytes / flat.float_bytes);
   std::printf("\nSingle-thread read bandwidth measured here: %.1f GB/s (1 GiB array); one scan reads %.1f MB (%zu single "
               "queries timed, best of 3 alternated passes).",
               bandwidth, flat.scan_bytes / 1e6, flat.single_queries);

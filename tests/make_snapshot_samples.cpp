@@ -26,8 +26,10 @@ void write_file(const std::string& path, std::span<const std::byte> bytes) {
 }
 
 template <class MetricT, class Compression = Uncompressed>
-Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
-  FlatIndex<float, MetricT, Compression> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind}, {.initial_cap = 4, .block_size = 4});
+Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes,
+                  ExactVectors exact = ExactVectors::kIndex) {
+  FlatIndex<float, MetricT, Compression> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind},
+                                               {.initial_cap = 4, .block_size = 4, .exact_vectors = exact});
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> value(-8, 8);
   for (int i = 0; i < n; ++i) {
@@ -98,5 +100,7 @@ int main(int argc, char** argv) {
   write_file(dir + "/hnsw_sq8_l2_dim3.vdx", small_hnsw<metric::L2, Sq8>(3, 14, 9, 64));
   // FLAT with SQ8 codes: trained on what it holds (SQ8Q before the entries).
   write_file(dir + "/flat_sq8_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 10, 64));
+  // FLAT SQ8 re-ranking from the host: FPRM's third field, EXACT_VECTORS = 1.
+  write_file(dir + "/flat_sq8_host_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 11, 64, ExactVectors::kHost));
   return 0;
 }

@@ -220,7 +220,16 @@ TEST_CASE("a snapshot with valid checksums but impossible content is refused wit
   CHECK(message(replace(1, payload_of({16, 1u << 21}))).find("BLOCK_SIZE") != std::string::npos);
   CHECK(message(replace(1, payload_of({std::uint64_t{1} << 33, 8}))).find("INITIAL_CAP") != std::string::npos);
   CHECK(message(replace(1, payload_of({16}))).find("BLOCK_SIZE needs 8 bytes") != std::string::npos);
-  CHECK(message(replace(1, payload_of({16, 8, 0}))).find("unexpected bytes") != std::string::npos);
+  CHECK(message(replace(1, payload_of({16, 8, 0}))).find("EXACT_VECTORS 0 is not 1") != std::string::npos);
+  CHECK(message(replace(1, payload_of({16, 8, 1, 0}))).find("unexpected bytes") != std::string::npos);
+  // EXACT_VECTORS 1: codes as vectors, which a float index refuses to load
+  try {
+    load_any(replace(1, payload_of({16, 8, 1})));
+    FAIL("a float FLAT loaded codes as vectors");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kSchemaMismatch);
+    CHECK(std::string(e.what()).find("re-ranking from the host") != std::string::npos);
+  }
   // sections out of order
   auto swapped = sections;
   std::swap(swapped[0], swapped[1]);

@@ -123,6 +123,11 @@ std::unique_ptr<AnyIndex> load_as(const IndexSpec& spec, vindex::KeyValueSource&
   if (!(loaded->definition() == spec.definition))
     throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
                         "the snapshot's index definition (prefixes, fields) differs from FT.CREATE's");
+  if constexpr (vindex::HostRerankingIndex<IndexT>) {
+    if (loaded->index().reranks_from_host() != (spec.flat.exact_vectors == vindex::ExactVectors::kHost))
+      throw vindex::Error(vindex::ErrorCode::kSchemaMismatch,
+                          "the snapshot's EXACT_VECTORS (INDEX or HASH) differs from FT.CREATE's");
+  }
   if constexpr (vindex::GraphIndex<IndexT>) {
     const auto& p = loaded->index().params();
     if (p.m != spec.hnsw.m || p.ef_construction != spec.hnsw.ef_construction || p.ef_runtime != spec.hnsw.ef_runtime)

@@ -96,6 +96,13 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
       if (iequals(value, "SQ8")) spec.compression = Compression::kSq8;
       else if (iequals(value, "NONE")) spec.compression = Compression::kNone;
       else fail("unknown COMPRESSION '" + value + "' (SQ8 or NONE)");
+    } else if (iequals(name, "EXACT_VECTORS")) {
+      const std::string& value = args.next("EXACT_VECTORS value");
+      if (iequals(value, "HASH")) spec.flat.exact_vectors = vindex::ExactVectors::kHost;
+      else if (iequals(value, "INDEX")) spec.flat.exact_vectors = vindex::ExactVectors::kIndex;
+      else fail("unknown EXACT_VECTORS '" + value + "' (INDEX or HASH)");
+      if (spec.algorithm != Algorithm::kFlat)
+        fail("EXACT_VECTORS HASH/INDEX is a FLAT attribute so far (HNSW re-ranks on its own float copy)");
     } else {
       fail("unknown " + std::string(to_string(spec.algorithm)) + " attribute '" + name + "'");
     }
@@ -105,6 +112,8 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
   if (spec.compression == Compression::kSq8 && spec.schema.type != vindex::ElementType::kFloat32)
     fail("COMPRESSION SQ8 needs TYPE FLOAT32 (" + std::string(vindex::to_string(spec.schema.type)) +
          " vectors are stored in their own width already)");
+  if (spec.flat.exact_vectors == vindex::ExactVectors::kHost && spec.compression != Compression::kSq8)
+    fail("EXACT_VECTORS HASH needs COMPRESSION SQ8 (without codes the index's vectors are the exact ones)");
 }
 
 }  // namespace

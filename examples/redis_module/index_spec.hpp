@@ -22,7 +22,8 @@ namespace vindex_redis {
 
 /// Vector index algorithm of an index.
 enum class Algorithm { kFlat, kHnsw };
-/// How an HNSW index stores vectors: as given, or SQ8 (8-bit codes walked, float copy re-ranks).
+/// How an index stores vectors: as given, or SQ8 (8-bit codes walked or scanned; candidates re-ranked
+/// on the index's float copy, or with FLAT's EXACT_VECTORS HASH on the hash's own field).
 enum class Compression { kNone, kSq8 };
 
 /// A parsed FT.CREATE.
@@ -31,7 +32,7 @@ struct IndexSpec {
   vindex::IndexDefinition definition;        ///< prefixes, vector field, attributes
   vindex::VectorSchema schema;               ///< DIM, TYPE, DISTANCE_METRIC
   Algorithm algorithm = Algorithm::kFlat;    ///< FLAT or HNSW
-  vindex::FlatParams flat;                   ///< FLAT: INITIAL_CAP, BLOCK_SIZE
+  vindex::FlatParams flat;                   ///< FLAT: INITIAL_CAP, BLOCK_SIZE, EXACT_VECTORS (SQ8)
   vindex::HnswParams hnsw;                   ///< HNSW: M, EF_CONSTRUCTION, EF_RUNTIME, INITIAL_CAP
   Compression compression = Compression::kNone;  ///< FLAT or HNSW: COMPRESSION SQ8 (TYPE FLOAT32 only)
   bool skip_initial_scan = false;            ///< SKIPINITIALSCAN: index only keys written later

@@ -105,6 +105,8 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
         v.str("epsilon").real(spec.hnsw.epsilon);
       }
       v.str("compression").str(spec.compression == Compression::kSq8 ? "SQ8" : "NONE");
+      if (!hnsw && spec.compression == Compression::kSq8)
+        v.str("exact_vectors").str(spec.flat.exact_vectors == vindex::ExactVectors::kHost ? "HASH" : "INDEX");
     });
     for (const auto& a : spec.definition.attributes) {
       attributes.array([&](ReplyArray& t) {
@@ -168,7 +170,8 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
   r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
   // This node's vector index bytes by part (FLAT: no graph). Under COMPRESSION SQ8 the walk or scan
-  // reads the codes and the float copy serves exact re-ranking.
+  // reads the codes and the float copy serves exact re-ranking; with EXACT_VECTORS HASH the float
+  // copy goes (vector_memory_bytes: COSINE magnitudes only) once the quantizer's training is final.
   r.str("vector_memory_bytes").num(n(f.memory_parts.vectors));
   r.str("vector_codes_memory_bytes").num(n(f.memory_parts.codes));
   r.str("graph_memory_bytes").num(n(f.memory_parts.links));

@@ -63,6 +63,13 @@ struct Sq8 {
   }
 };
 
+/// Where an SQ8 index reads the exact vectors it re-ranks with (FlatParams::exact_vectors).
+enum class ExactVectors {
+  kIndex,  ///< a float copy the index keeps beside the codes
+  kHost,   ///< the host's own copy, read per query through SearchOptions::host_vectors; the index
+           ///< keeps floats only until its quantizer's training is final (Sq8Codes::training_final)
+};
+
 /// What an SQ8 index's quantizer was trained on and how well the data still fits it.
 struct QuantizerStats {
   bool trained = false;            ///< whether the codes are in use
@@ -130,6 +137,11 @@ class Sq8Codes {
     if (!trained_) return live >= Sq8::kTrainAt;
     return trained_on_ < Sq8::sample_size(live, dim) && live >= Sq8::kRetrainGrowth * trained_on_;
   }
+  /// Whether growth will never train it again (its last sample reached Sq8::sample_size's cap): only
+  /// compact() and retrain_quantizer() would.
+  bool training_final(std::size_t dim) const noexcept {
+    return trained_ && trained_on_ >= Sq8::sample_size(static_cast<std::size_t>(-1), dim);
+  }
   /// Trains on `count` prepared vectors (see ScalarQuantizer::train; on a throw nothing changed).
   /// The caller then re-encodes every stored vector.
   void train(std::span<const float> sample, std::size_t count, std::size_t dim) {
@@ -186,6 +198,15 @@ class Sq8Codes {
     }
     if constexpr (kL2) std::memcpy(out + code_bytes(dim), &offset, sizeof offset);
   }
+  /// Whether the prepared vector `v` encodes to the codes of the slot at `c` (trained only; counts
+  /// nothing). Throws std::bad_alloc.
+  bool encodes_to(const float* v, const std::byte* c, std::size_t dim) const {
+    std::vector<std::uint8_t> mine(dim);
+    quantizer_.encode(v, mine.data());
+    return std::memcmp(mine.data(), c, dim) == 0;
+  }
+  /// Writes the vector the slot at `c` decodes to (dim floats; trained only) to `out`.
+  void decode(const std::byte* c, float* out, std::size_t /*dim*/) const noexcept { quantizer_.decode(codes(c), out); }
   /// Code distance from the query form `q` to the slot at `c` (trained only).
   static Distance distance(const float* q, const std::byte* c, std::size_t dim) noexcept {
     return from_dot(q, c, dim, code_dot(codes(c), weights(q, dim), dim));

@@ -1,7 +1,7 @@
 // vindex/index/capabilities.hpp — what an index may offer beyond the VectorIndex shape, named.
 //
 // KeyspaceIndex and hosts are generic over any `VectorIndex`; some of them use more when an index
-// has it (HnswIndex has all of these, FlatIndex the first two). Each capability is a concept here,
+// has it (HnswIndex has the first five, FlatIndex the first two and the last). Each capability is a concept here,
 // so a host writes `if constexpr (MaintainedIndex<I>)` instead of spelling out a `requires`
 // expression at each use, and the list of what a third-party index can plug into is in one place.
 // Next: index/front_end.hpp.
@@ -60,6 +60,13 @@ concept GraphIndex = VectorIndex<I> && requires(const I& index) {
   index.params().m;
   index.params().ef_construction;
   index.params().ef_runtime;
+};
+
+/// An index that may re-rank on vectors read from the host (SQ8 with ExactVectors::kHost): when
+/// `reranks_from_host()` says so, a host passes SearchOptions::host_vectors with every search.
+template <class I>
+concept HostRerankingIndex = VectorIndex<I> && requires(const I& index) {
+  { index.reranks_from_host() } -> std::same_as<bool>;
 };
 
 }  // namespace vindex

@@ -109,6 +109,12 @@ struct SearchStats {
   bool timed_out = false;      ///< the deadline passed; with partial_on_timeout the results are partial
 };
 
+/// Reads the vector the host holds for `key` into `out` (DIM floats, as the host gives it: not
+/// normalised) and returns true; false when the host has no valid vector for it any more (the
+/// candidate is then left out). May throw; the search then throws it. An index that re-ranks from
+/// the host calls it during a search, under its shared lock, from the searching thread.
+using HostVectorReader = std::function<bool(KeyView key, std::span<float> out)>;
+
 /// Per-query options shared by every index type.
 struct SearchOptions {
   /// HNSW: size of the dynamic candidate list (EF_RUNTIME) for this query only; the effective value
@@ -118,6 +124,10 @@ struct SearchOptions {
   /// distance are measured exactly and the k closest of those returned; 1..Sq8::kMaxRerank. Unset:
   /// Sq8::kDefaultRerank. Other indexes check the range and otherwise ignore it.
   std::optional<std::size_t> rerank{};
+  /// SQ8 indexes that re-rank from the host (ExactVectors::kHost): where the exact vectors of the
+  /// candidates are read; required once the index has released its floats (KeyspaceIndex sets it
+  /// from its KeyValueSource). Ignored by other indexes. Must outlive the call.
+  const HostVectorReader* host_vectors = nullptr;
   /// Restricts results to matching entries; null means no restriction. Must outlive the call.
   const Filter* filter = nullptr;
   /// Range search on approximate indexes: widens the candidate boundary to radius × (1 + epsilon)

@@ -23,6 +23,18 @@
 // its cap, on compact() and retrain_quantizer()); until then the index scans floats. Range search,
 // search_batch and key-list filters read the floats, so they stay exact.
 //
+// SQ8 re-ranking from the host (FlatParams::exact_vectors = ExactVectors::kHost): the index keeps
+// its floats only until its quantizer's training is final (Sq8Codes::training_final: the last
+// sample reached its cap, so growth will not train it again — at most 4 × max(2^22 floats, 1,024
+// vectors) of floats, held while the index grows to that size), then releases them and keeps codes,
+// COSINE magnitudes and keys only. From then on every search measures its candidates exactly on
+// vectors read through SearchOptions::host_vectors (required; KeyspaceIndex passes one reading its
+// KeyValueSource), and a candidate the host no longer has is left out: single queries and key lists
+// re-rank their rerank·k best by code distance, search_batch runs them one by one, range_search
+// re-reads every entry within the radius widened by the code error. compact() then no longer
+// retrains (there is nothing to sample); retrain_quantizer(reader) does, reading every entry from
+// the host. get_vector, for_each and snapshots give the vectors the codes decode to.
+//
 // Errors: functions that take caller input throw `vindex::Error` (see core/error.hpp); a throwing
 // call leaves the index unchanged. An upsert that cannot get memory (std::bad_alloc, or a
 // MemoryAccount's MemoryLimitExceeded) throws it and leaves the index exactly as it was, having given
@@ -71,6 +83,9 @@ struct FlatParams {
   /// [BLOCK_SIZE] vectors per storage block; clamped so that a block takes at most
   /// Limits::max_block_bytes (see Limits::effective_block_size).
   std::size_t block_size = 1024;
+  /// FlatIndex<float, M, Sq8> only: where re-ranking reads exact vectors (see the header comment);
+  /// other indexes reject kHost.
+  ExactVectors exact_vectors = ExactVectors::kIndex;
 };
 
 /// A FlatIndex's memory by part (memory_breakdown()); the parts add up to memory_bytes().
@@ -126,6 +141,13 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   std::pmr::memory_resource* memory_resource() const noexcept { return memory_.upstream(); }
   /// The limits requests are checked against.
   const Limits& limits() const noexcept { return limits_; }
+  /// Whether searches re-rank on vectors read from the host (FlatParams::exact_vectors kHost).
+  bool reranks_from_host() const noexcept { return params_.exact_vectors == ExactVectors::kHost; }
+  /// Whether the index has released its floats (re-ranking from the host, once trained for good).
+  bool floats_released() const {
+    std::shared_lock lock(mutex_);
+    return floats_released_;
+  }
 
   // upsert, upsert_blob, try_upsert, try_upsert_blob: index/front_end.hpp.
 
@@ -153,8 +175,14 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     const auto id = keys_.find(key);
     if (!id) return std::nullopt;
     std::vector<float> out(schema_.dim);
-    Codec::decode_given(vectors_.slot(*id), MetricT::kNormalizes ? *magnitudes_.slot(*id) : 1.0f, out.data(),
-                        schema_.dim);
+    const float magnitude = MetricT::kNormalizes ? *magnitudes_.slot(*id) : 1.0f;
+    if (floats_released_) {
+      stored_vector(*id, out.data());
+      if constexpr (MetricT::kNormalizes)
+        for (float& x : out) x *= magnitude;
+      return out;
+    }
+    Codec::decode_given(vectors_.slot(*id), magnitude, out.data(), schema_.dim);
     return out;
   }
 
@@ -185,7 +213,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   std::size_t compact() {
     std::unique_lock lock(mutex_);
     const std::size_t moved = keys_.compact([&](Id from, Id to) {
-      std::copy_n(vectors_.slot(from), vector_bytes(), vectors_.slot(to));
+      if (!floats_released_) std::copy_n(vectors_.slot(from), vector_bytes(), vectors_.slot(to));
       if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
       if constexpr (kQuantized) std::copy_n(code_slots_.slot(from), Codes::bytes(schema_.dim), code_slots_.slot(to));
     });
@@ -193,19 +221,41 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     magnitudes_.shrink_slots(keys_.id_bound());
     if constexpr (kQuantized) {
       code_slots_.shrink_slots(keys_.id_bound());
-      if (keys_.size() != 0) try_train_locked();
+      if (keys_.size() != 0 && !floats_released_) try_train_locked();
     }
     return moved;
   }
 
   /// SQ8: trains the quantizer again now on a sample of the live vectors (at most
   /// Sq8::kSampleFloats floats) and re-encodes every entry; an empty index stays untrained. Costs
-  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before.
+  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before, and
+  /// kInvalidArgument once the floats are released (use the overload taking a reader).
   void retrain_quantizer()
     requires kQuantized
   {
     std::unique_lock lock(mutex_);
+    if (floats_released_)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "this SQ8 index has released its floats: retrain it with vectors read from the host");
     if (keys_.size() != 0) train_locked();
+  }
+
+  /// SQ8: retrain_quantizer(), with the vectors read through `host` when the index has released its
+  /// floats (otherwise `host` is not called): the sample and then every entry, one read each, under
+  /// the exclusive lock. An entry the host no longer has keeps its codes, decoded with the old
+  /// quantizer and encoded with the new. Whatever `host` throws (and std::bad_alloc) leaves the index
+  /// as it was.
+  void retrain_quantizer(const HostVectorReader& host)
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::unique_lock lock(mutex_);
+      if (!floats_released_) {
+        if (keys_.size() != 0) train_locked();
+        return;
+      }
+      retrain_from_host_locked(host);
+    }
   }
   // (The bodies below are `if constexpr`: clang 14 instantiates constrained members in an explicit
   // instantiation of the class.)
@@ -242,6 +292,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     magnitudes_.shrink_slots(0);
     code_slots_.shrink_slots(0);
     codes_.reset();
+    floats_released_ = false;
   }
 
   /// The k nearest entries to `query`, closest first, ties by key; fewer when fewer match.
@@ -260,6 +311,22 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     const Filter* filter = options.filter ? &resolved : nullptr;
     const std::size_t dim = schema_.dim;
     if constexpr (kQuantized) {
+      if (floats_released_) {
+        const HostVectorReader& host = host_of(options);
+        std::vector<float> form(Codes::form_floats(dim));
+        codes_.form(q.data(), form.data(), dim);
+        const std::size_t listed = filter && filter->is_id_list() ? filter->ids().size() : keys_.size();
+        TopK candidates(std::min(k * options.rerank.value_or(Sq8::kDefaultRerank), listed), key_of());
+        scan(
+            code_slots_, Codes::bytes(dim), [&](const std::byte* c) { return codes_.distance(form.data(), c, dim); },
+            filter, options, [&](Distance d, Id id) { candidates.push(d, id); },
+            [&] { return candidates.threshold(); });
+        std::vector<SearchResult> picked = to_results(candidates.take_sorted());
+        lock.unlock();  // the host is read without the index's lock
+        measure_on_host(picked, host, q.data(), options);
+        if (picked.size() > k) picked.resize(k);
+        return picked;
+      }
       if (codes_.trained() && !(filter && filter->is_id_list())) {
         std::vector<float> form(Codes::form_floats(dim));
         codes_.form(q.data(), form.data(), dim);
@@ -303,6 +370,12 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
       if constexpr (MetricT::kind == vindex::Metric::kL2) term[i] = vindex::dot(one.data(), one.data(), dim);
     }
     std::shared_lock lock(mutex_);
+    if (floats_released_) {  // no floats to multiply: each query scans the codes and re-ranks
+      lock.unlock();
+      std::vector<std::vector<SearchResult>> each(nq);
+      for (std::size_t i = 0; i < nq; ++i) each[i] = search(queries.subspan(i * dim, dim), k, options);
+      return each;
+    }
     const Filter resolved = resolve(options.filter);
     const Filter* filter = options.filter ? &resolved : nullptr;
     std::vector<std::vector<SearchResult>> out(nq);
@@ -380,17 +453,34 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     std::vector<std::pair<Distance, Id>> hits;
     const auto r = static_cast<Distance>(radius);
     const std::size_t dim = schema_.dim;
+    if constexpr (kQuantized) {
+      if (floats_released_) {
+        // Every entry within r is within the widened radius by code distance; each of those is
+        // measured on the host's vector.
+        const HostVectorReader& host = host_of(options);
+        std::vector<float> form(Codes::form_floats(dim));
+        codes_.form(q.data(), form.data(), dim);
+        const Distance wide = codes_.approximate_radius(form.data(), r, dim);
+        scan(
+            code_slots_, Codes::bytes(dim), [&](const std::byte* c) { return codes_.distance(form.data(), c, dim); },
+            filter, options, [&](Distance d, Id id) { if (d <= wide) hits.emplace_back(d, id); }, [&] { return wide; });
+        std::vector<SearchResult> picked = to_results(hits);
+        lock.unlock();  // the host is read without the index's lock
+        measure_on_host(picked, host, q.data(), options);
+        const auto beyond = std::find_if(picked.begin(), picked.end(), [&](const SearchResult& h) { return h.distance > r; });
+        picked.erase(beyond, picked.end());
+        return picked;
+      }
+    }
     scan(
         vectors_, vector_bytes(), [&](const std::byte* v) { return Codec::distance(q.data(), v, dim); }, filter,
         options, [&](Distance d, Id id) { if (d <= r) hits.emplace_back(d, id); }, [&] { return r; });
-    std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
-    });
-    return to_results(hits);
+    return sorted_results(hits);
   }
 
-  /// Calls `visit(key, id, vector)` for every entry (stored, i.e. normalised, form) under a shared
-  /// lock; used by snapshots and reconcile. `visit` must not call back into this index.
+  /// Calls `visit(key, id, vector)` for every entry (stored, i.e. normalised, form; once the floats
+  /// are released, what the codes decode to) under a shared lock; used by snapshots and reconcile.
+  /// `visit` must not call back into this index.
   template <class Visit>
   void for_each(Visit&& visit) const {
     std::shared_lock lock(mutex_);
@@ -398,7 +488,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
       const Id id = static_cast<Id>(i);
       if (!keys_.is_live(id)) continue;
-      Codec::decode(vectors_.slot(id), vector.data(), schema_.dim);
+      stored_vector(id, vector.data());
       visit(keys_.key(id), id, std::span<const float>(vector));
     }
   }
@@ -416,8 +506,15 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     bool is_live(Id id) const noexcept { return index_.keys_.is_live(id); }
     /// Key of a live id.
     KeyView key(Id id) const noexcept { return index_.keys_.key(id); }
-    /// Writes the stored vector of a live id (COSINE: unit length) to `out` (DIM floats).
-    void vector(Id id, float* out) const noexcept { Codec::decode(index_.vectors_.slot(id), out, index_.schema_.dim); }
+    /// Writes the stored vector of a live id (COSINE: unit length; once the floats are released,
+    /// what its codes decode to) to `out` (DIM floats).
+    void vector(Id id, float* out) const noexcept { index_.stored_vector(id, out); }
+    /// SQ8: the quantizer as saved_quantizer() gives it (untrained for other indexes), consistent with
+    /// vector().
+    SavedQuantizer quantizer() const {
+      if constexpr (kQuantized) return {index_.codes_.quantizer(), index_.codes_.stats().trained_on};
+      return {};
+    }
     /// Original length of a live id's vector under COSINE; 1 for other metrics.
     float magnitude(Id id) const noexcept {
       if constexpr (MetricT::kNormalizes) return *index_.magnitudes_.slot(id);
@@ -467,6 +564,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
       std::unique_lock lock(mutex_);
       codes_.restore(saved);
       encode_all_locked();
+      release_if_final_locked();
     } else {
       (void)saved;
     }
@@ -492,6 +590,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
       throw Error(ErrorCode::kInvalidArgument, "a FlatIndex of " + std::string(to_string(element_type_v<T>)) +
                                                    " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
                                                    ", not " + std::string(to_string(schema.type)));
+    if (params.exact_vectors == ExactVectors::kHost && !kQuantized)
+      throw Error(ErrorCode::kInvalidArgument, "only an SQ8 FlatIndex re-ranks from the host (EXACT_VECTORS HOST)");
     return schema;
   }
   static FlatParams in_effect(FlatParams params, const VectorSchema& schema, const Limits& limits) {
@@ -502,7 +602,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   std::size_t vector_bytes() const noexcept { return Codec::bytes(schema_.dim); }
   // Writes the prepared vector `v` and its magnitude (and SQ8: its codes) as the vector of `id`.
   void write(Id id, const float* v, float magnitude) noexcept {
-    Codec::encode(v, magnitude, vectors_.slot(id), schema_.dim);
+    if (!floats_released_) Codec::encode(v, magnitude, vectors_.slot(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
     if constexpr (kQuantized) codes_.encode(v, code_slots_.slot(id), schema_.dim);
   }
@@ -512,7 +612,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   // given back, so the index is exactly as before. Caller holds the exclusive lock.
   Id insert_locked(KeyView key, const float* v, float magnitude) {
     const std::size_t want = keys_.next_id() + std::size_t{1};  // room for the id insert() hands out
-    auto vectors = vectors_.grow(want);
+    auto vectors = floats_released_ ? BlockArray<std::byte>::Growth{} : vectors_.grow(want);
     auto magnitudes = MetricT::kNormalizes ? magnitudes_.grow(want) : BlockArray<float>::Growth{};
     auto codes = kQuantized ? code_slots_.grow(want) : BlockArray<std::byte>::Growth{};
     const Id id = keys_.insert(key);
@@ -520,9 +620,108 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     magnitudes.commit();
     codes.commit();
     write(id, v, magnitude);
-    if constexpr (kQuantized)
-      if (codes_.training_due(keys_.size(), schema_.dim)) try_train_locked();
+    if constexpr (kQuantized) {
+      if (!floats_released_ && codes_.training_due(keys_.size(), schema_.dim)) try_train_locked();
+      release_if_final_locked();
+    }
     return id;
+  }
+
+  // Re-ranking from the host: releases the floats once the quantizer's training is final.
+  void release_if_final_locked() noexcept {
+    if constexpr (kQuantized) {
+      if (!reranks_from_host() || floats_released_ || !codes_.training_final(schema_.dim)) return;
+      floats_released_ = true;
+      vectors_.shrink_slots(0);
+    }
+  }
+
+  // SQ8, floats released: retrain_quantizer(host) under the exclusive lock (strong guarantee: the new
+  // codes are built aside and copied in only when every read succeeded).
+  void retrain_from_host_locked(const HostVectorReader& host) {
+    if constexpr (kQuantized) {
+      if (keys_.size() == 0) return;
+      const std::size_t dim = schema_.dim, slot = Codes::bytes(dim);
+      std::vector<float> v(dim);
+      // The host's vector of `id` prepared, or (gone from the host) what its codes decode to.
+      auto read = [&](Id id, float* out) {
+        std::span<float> into(out, dim);
+        if (host(keys_.key(id), into) && check_vector(schema_, into) == VectorFailure::kNone) {
+          metric::prepare<MetricT>(into);
+        } else {
+          codes_.decode(code_slots_.slot(id), out, dim);
+        }
+      };
+      const std::vector<float> sample = detail::training_sample(keys_, dim, read);
+      Codes fresh;
+      fresh.train(sample, sample.size() / dim, dim);
+      std::vector<std::byte> encoded(keys_.id_bound() * slot);
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+        const Id id = static_cast<Id>(i);
+        if (!keys_.is_live(id)) continue;
+        read(id, v.data());
+        fresh.encode(v.data(), encoded.data() + i * slot, dim);
+      }
+      codes_ = fresh;
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i)
+        if (keys_.is_live(static_cast<Id>(i))) std::copy_n(encoded.data() + i * slot, slot, code_slots_.slot(static_cast<Id>(i)));
+    }
+  }
+
+  // The host reader of a search on an index that has released its floats (kInvalidArgument without).
+  static const HostVectorReader& host_of(const SearchOptions& options) {
+    if (!options.host_vectors || !*options.host_vectors)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "this SQ8 index re-ranks from the host: the search needs SearchOptions::host_vectors");
+    return *options.host_vectors;
+  }
+
+  // Replaces the distance of each of `hits` (candidates by code distance) with the exact distance
+  // from the prepared query `q` to the vector the host holds for its key, leaves out those the host
+  // no longer has a valid vector for, and sorts them closest first, ties by key. Reads only the
+  // schema, so the caller need not hold the lock (and does not: the host is read without it). Looks
+  // at options.deadline every kScanStride reads: once passed, throws kTimeout, or with
+  // partial_on_timeout keeps what was measured (flagging options.stats).
+  void measure_on_host(std::vector<SearchResult>& hits, const HostVectorReader& host, const float* q,
+                       const SearchOptions& options) const {
+    const std::size_t dim = schema_.dim;
+    std::vector<float> v(dim);
+    std::vector<std::byte> stored(vector_bytes());
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+      if (i % kScanStride == 0 && i != 0 && options.deadline.passed()) {
+        if (options.stats) options.stats->timed_out = true;
+        if (!options.partial_on_timeout) throw timeout_error("re-ranking");
+        break;
+      }
+      if (!host(hits[i].key, std::span<float>(v)) || check_vector(schema_, v) != VectorFailure::kNone) continue;
+      const float magnitude = metric::prepare<MetricT>(v);
+      Codec::encode(v.data(), magnitude, stored.data(), dim);
+      hits[i].distance = Codec::distance(q, stored.data(), dim);
+      if (kept != i) hits[kept] = std::move(hits[i]);
+      ++kept;
+    }
+    hits.resize(kept);
+    std::sort(hits.begin(), hits.end(), [](const SearchResult& a, const SearchResult& b) {
+      return a.distance != b.distance ? a.distance < b.distance : a.key < b.key;
+    });
+  }
+
+  // Writes the stored (prepared) vector of a live `id` to `out`: its floats, or once they are
+  // released, what its codes decode to.
+  void stored_vector(Id id, float* out) const noexcept {
+    if constexpr (kQuantized) {
+      if (floats_released_) return codes_.decode(code_slots_.slot(id), out, schema_.dim);
+    }
+    Codec::decode(vectors_.slot(id), out, schema_.dim);
+  }
+
+  // `hits` sorted closest first, ties by key, as results.
+  std::vector<SearchResult> sorted_results(std::vector<std::pair<Distance, Id>>& hits) const {
+    std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : keys_.key(a.second) < keys_.key(b.second);
+    });
+    return to_results(hits);
   }
 
   // SQ8: trains on live vectors at evenly spread ids (Sq8::sample_size of them), then re-encodes
@@ -557,7 +756,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   }
 
   std::size_t slot_bytes() const noexcept {
-    return vectors_.slot_bytes() + (MetricT::kNormalizes ? sizeof(float) : 0) + (kQuantized ? code_slots_.slot_bytes() : 0);
+    return (floats_released_ ? 0 : vectors_.slot_bytes()) + (MetricT::kNormalizes ? sizeof(float) : 0) + (kQuantized ? code_slots_.slot_bytes() : 0);
   }
 
   Filter resolve(const Filter* filter) const {
@@ -572,14 +771,22 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
     const float magnitude = metric::prepare<MetricT>(v);
     std::unique_lock lock(mutex_);
     if (const auto existing = keys_.find(key)) {
-      if (Codec::equals(v.data(), magnitude, vectors_.slot(*existing), schema_.dim) &&
-          (!MetricT::kNormalizes || *magnitudes_.slot(*existing) == magnitude))
-        return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *existing};
+      if (same_vector(*existing, v.data(), magnitude)) return {UpsertOutcome::kUnchanged, VectorFailure::kNone, *existing};
       write(*existing, v.data(), magnitude);
       return {UpsertOutcome::kUpdated, VectorFailure::kNone, *existing};
     }
     const Id id = insert_locked(key, v.data(), magnitude);
     return {UpsertOutcome::kInserted, VectorFailure::kNone, id};
+  }
+
+  // Whether the prepared vector `v` (with `magnitude`) is what `id` holds: its floats, or once they
+  // are released, its codes (a change within the codes' rounding is then no change to the index).
+  bool same_vector(Id id, const float* v, float magnitude) const {
+    if (MetricT::kNormalizes && *magnitudes_.slot(id) != magnitude) return false;
+    if constexpr (kQuantized) {
+      if (floats_released_) return codes_.encodes_to(v, code_slots_.slot(id), schema_.dim);
+    }
+    return Codec::equals(v, magnitude, vectors_.slot(id), schema_.dim);
   }
 
   // Visits every live (and filter-matching) entry with its distance, `measure(slot)` of its slot in
@@ -647,6 +854,7 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
   BlockArray<float> magnitudes_;
   BlockArray<std::byte> code_slots_;  // SQ8: Codes::bytes(DIM) a slot (other indexes allocate none)
   detail::Sq8Codes<MetricT> codes_;   // SQ8: the quantizer (held from operator new; untrained otherwise)
+  bool floats_released_ = false;      // re-ranking from the host: vectors_ given back for good
 };
 
 static_assert(VectorIndex<FlatIndex<float, metric::L2>>);

@@ -43,9 +43,9 @@ namespace detail {
 // `fixed` bytes plus its key, with an SQ8Q payload of `quantizer` bytes (0: none).
 template <class View>
 std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, std::uint64_t fixed,
-                                  std::size_t quantizer) {
+                                  std::size_t quantizer, std::size_t params) {
   constexpr std::uint64_t kFraming = snapshot::kSectionHeaderBytes + snapshot::kSectionTrailerBytes;
-  std::uint64_t total = snapshot::kHeaderBytes + (kFraming + 16) * 2 + (kFraming + 8);  // INDX, FPRM, END
+  std::uint64_t total = snapshot::kHeaderBytes + (kFraming + 16) + (kFraming + params) + (kFraming + 8);  // INDX, FPRM, END
   if (quantizer) total += kFraming + quantizer;
   std::uint64_t payload = 0;
   for (std::size_t i = 0; i < view.id_bound(); ++i) {
@@ -63,19 +63,26 @@ std::uint64_t flat_snapshot_bytes(const View& view, std::size_t section_bytes, s
 }  // namespace detail
 
 namespace detail {
-// The SQ8Q payload of `index` (empty unless a trained SQ8 index).
-template <class T, class MetricT, class Compression>
-std::vector<std::byte> flat_quantizer_payload(const FlatIndex<T, MetricT, Compression>& index) {
-  if constexpr (std::is_same_v<Compression, Sq8>) {
-    const SavedQuantizer saved = index.saved_quantizer();
-    if (saved.quantizer.trained()) {
-      PayloadWriter p;
-      write_quantizer(p, saved);
-      return {p.view().begin(), p.view().end()};
-    }
-  }
-  (void)index;
-  return {};
+// Writes the FPRM payload: INITIAL_CAP, BLOCK_SIZE, and for an index re-ranking from the host a third
+// u64, EXACT_VECTORS = 1 (older readers refuse such a snapshot rather than load codes as floats).
+inline void write_flat_params(PayloadWriter& p, const FlatParams& params) {
+  p.u64(params.initial_cap);
+  p.u64(params.block_size);
+  if (params.exact_vectors == ExactVectors::kHost) p.u64(1);
+}
+// Bytes of the FPRM payload of `params`.
+inline std::size_t flat_params_bytes(const FlatParams& params) {
+  return params.exact_vectors == ExactVectors::kHost ? 24 : 16;
+}
+
+// The SQ8Q payload of the index `view` shows (empty unless a trained SQ8 index).
+template <class View>
+std::vector<std::byte> flat_quantizer_payload(const View& view) {
+  const SavedQuantizer saved = view.quantizer();
+  if (!saved.quantizer.trained()) return {};
+  PayloadWriter p;
+  write_quantizer(p, saved);
+  return {p.view().begin(), p.view().end()};
 }
 
 // Writes INDX, FPRM, SQ8Q (when `quantizer` is not empty) and the ENTR sections of `index`, whose
@@ -92,8 +99,7 @@ void write_flat_sections(const FlatIndex<T, MetricT, Compression>& index, const 
   writer.section(tag::kIndex, p.view());
 
   p.clear();
-  p.u64(params.initial_cap);
-  p.u64(params.block_size);
+  write_flat_params(p, params);
   writer.section(tag::kFlatParams, p.view());
   if (!quantizer.empty()) writer.section(tag::kQuantizer, quantizer, section_flag::kSkippable);
 
@@ -122,17 +128,17 @@ void write_flat_sections(const FlatIndex<T, MetricT, Compression>& index, const 
 }  // namespace detail
 
 /// Writes `index` as a snapshot to `out` (INDX, FPRM, [SQ8Q], ENTR…, END). Throws kIo when the
-/// stream fails. (An SQ8 index's quantizer is read before the entries: a writer running between the
-/// two may have retrained it, and the loaded index then re-encodes with the saved one, as a
-/// snapshot taken a moment earlier would.)
+/// stream fails. An SQ8 index that re-ranks from the host and has released its floats saves, as each
+/// entry's vector, what its codes decode to; the loaded index takes the saved quantizer first and
+/// encodes them back to the same codes.
 template <class T, class MetricT, class Compression>
 void save(const FlatIndex<T, MetricT, Compression>& index, Serializer& out, const SaveOptions& options = {}) {
   const std::size_t section_bytes = detail::section_bytes_of(options);
-  const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(index);
   index.read_stored([&](const auto& view) {
+    const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(view);
     out.expect_bytes(detail::flat_snapshot_bytes(
         view, section_bytes, detail::min_entry_bytes<MetricT>(index.schema(), detail::stored_encoding_v<T>),
-        quantizer.size()));
+        quantizer.size(), detail::flat_params_bytes(index.params())));
     snapshot::SnapshotWriter writer(out);
     detail::write_flat_sections(index, view, quantizer, writer, section_bytes);
     writer.finish();
@@ -163,6 +169,12 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
     PayloadCursor c = expect_section(reader, tag::kFlatParams).cursor();
     const std::uint64_t initial_cap = c.u64("INITIAL_CAP");
     const std::uint64_t block_size = c.u64("BLOCK_SIZE");
+    ExactVectors exact = ExactVectors::kIndex;
+    if (c.remaining() != 0) {
+      const std::uint64_t from = c.u64("EXACT_VECTORS");
+      if (from != 1) c.fail("EXACT_VECTORS " + std::to_string(from) + " is not 1 (the host)");
+      exact = ExactVectors::kHost;
+    }
     c.expect_end();
     if (initial_cap > (std::uint64_t{1} << 32)) c.fail("INITIAL_CAP " + std::to_string(initial_cap) + " exceeds 2^32");
     if (block_size < 1 || block_size > options.limits.max_block_size)
@@ -178,7 +190,7 @@ inline FlatSnapshotHeader read_flat_header(snapshot::SnapshotReader& reader, con
     // min(INITIAL_CAP, max(entries, BLOCK_SIZE)), as older versions did when it still sized the
     // first allocation.
     const std::uint64_t cap = std::min(initial_cap, std::max(h.entry_count, block_size));
-    h.params = FlatParams{static_cast<std::size_t>(cap), static_cast<std::size_t>(block_size)};
+    h.params = FlatParams{static_cast<std::size_t>(cap), static_cast<std::size_t>(block_size), exact};
   }
   return h;
 }
@@ -243,6 +255,10 @@ std::unique_ptr<FlatIndex<T, MetricT, Compression>> load_flat_after_header(snaps
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
                                                 " vectors, but a FlatIndex of " +
                                                 std::string(to_string(element_type_v<T>)) + " was asked for");
+  if (h.params.exact_vectors == ExactVectors::kHost && !std::is_same_v<Compression, Sq8>)
+    throw Error(ErrorCode::kSchemaMismatch,
+                "the snapshot holds an SQ8 FLAT index re-ranking from the host (its vectors are codes): load it "
+                "as FlatIndex<float, M, Sq8>");
   return read_flat_entries<MetricT, T, Compression>(reader, h, options);
 }
 

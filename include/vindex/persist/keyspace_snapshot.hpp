@@ -164,8 +164,8 @@ void save(const KeyspaceIndex<IndexT>& keyspace, Serializer& out, const SaveOpti
     detail::write_keyspace_sections(state, writer, section_bytes);
     writer.finish();
   } else {
-    const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(keyspace.index());
     keyspace.index().read_stored([&](const auto& view) {
+      const std::vector<std::byte> quantizer = detail::flat_quantizer_payload(view);
       snapshot::SnapshotWriter writer(out);
       detail::write_flat_sections(keyspace.index(), view, quantizer, writer, section_bytes);
       detail::write_keyspace_sections(state, writer, section_bytes);

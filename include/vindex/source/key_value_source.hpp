@@ -8,7 +8,8 @@
 // the callback, so a host can serve them straight from its own memory without copying.
 //
 // Thread-safety: vindex calls a source from one thread at a time (whichever thread drives the
-// backfill or calls a mutation hook, see source/keyspace_index.hpp); a source need not be
+// backfill, calls a mutation hook, or searches an index that re-ranks from the host: see
+// source/keyspace_index.hpp); a source need not be
 // synchronised unless the host itself uses it from several threads. A source reports failures by
 // throwing (any std::exception); vindex catches them at its API edge. Next: source/index_definition.hpp.
 #pragma once

@@ -30,7 +30,10 @@
 // as FlatIndex's are; there only the blob decoding overlaps).
 // Searches, `progress()` and the other const members may run on any thread, concurrently with each
 // other and with mutations; a search running during a mutation sees each key either before or after
-// it (its attributes may briefly lag its vector).
+// it (its attributes may briefly lag its vector). One exception: an index that re-ranks from the host
+// (HostRerankingIndex, e.g. an SQ8 FlatIndex with ExactVectors::kHost) reads its candidates' vectors
+// from the source during a search, so such searches take the mutation mutex: they run one at a time,
+// between steps and hooks, never beside them.
 //
 // Memory. The keyspace index allocates from the vector index's memory resource (its
 // `memory_resource()`, when it has one; else operator new): attribute values and their indexes
@@ -62,10 +65,12 @@
 #include <optional>
 #include <shared_mutex>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "vindex/core/blob.hpp"
 #include "vindex/core/error.hpp"
 #include "vindex/core/limits.hpp"
 #include "vindex/core/types.hpp"
@@ -242,16 +247,44 @@ class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
     if (options.filter)
       throw Error(ErrorCode::kInvalidArgument,
                   "KeyspaceIndex::search takes its filter as a FilterExpr, not SearchOptions::filter");
+    // Re-ranking from the host reads the source, so the search holds the mutation lock (taken first,
+    // as every mutation takes it): the source stays called from one thread at a time. The index reads
+    // the source after releasing its own lock, and data_mutex_ is not taken, so no lock of vindex's
+    // is held below the source's (a step holds the source's, if any, while it writes).
+    std::unique_lock<std::mutex> reading_source;
+    HostVectorReader host;
+    if constexpr (HostRerankingIndex<IndexT>) {
+      if (index_->reranks_from_host()) {
+        reading_source = std::unique_lock(mutation_mutex_);
+        host = [this](KeyView key, std::span<float> out) { return read_host_vector(key, out); };
+        options.host_vectors = &host;
+      }
+    }
     if (const auto constant = constant_value(filter)) {
       const std::optional<Filter> f = detail::constant_filter(*constant, keep);
       options.filter = f ? &*f : nullptr;
       return index_->search(query, k, options);
     }
-    std::shared_lock data(data_mutex_);  // the filter reads the attributes until the search returns
+    // The filter reads the attributes until the search returns; the mutation lock, when held, keeps
+    // them still already (every writer holds it), and the source is then read without data_mutex_.
+    std::shared_lock data(data_mutex_, std::defer_lock);
+    if (!reading_source) data.lock();
     const Filter f = detail::attribute_filter(attributes_, filter, keep, options.deadline, limits().max_filter_depth,
                                               options_.allow_list_max);
     options.filter = &f;
     return index_->search(query, k, options);
+  }
+
+  /// Re-ranking from the host (HostRerankingIndex): reads the vector of every entry from the source
+  /// and retrains the index's quantizer on them (IndexT::retrain_quantizer(reader)); an index that
+  /// still keeps its floats retrains on those. Holds the mutation lock throughout, so it waits for a
+  /// running step and hooks wait for it: O(entries) source reads. Throws Error(kSourceFailure) when a
+  /// read throws (the index is then as it was), std::bad_alloc likewise.
+  void retrain_quantizer_from_source()
+    requires HostRerankingIndex<IndexT>
+  {
+    std::lock_guard mutation(mutation_mutex_);
+    index_->retrain_quantizer([this](KeyView key, std::span<float> out) { return read_host_vector(key, out); });
   }
 
   /// Same, with the filter in RediSearch syntax (see source/filter_expression.hpp), parsed within the
@@ -378,6 +411,25 @@ class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
   using Parts::scan_progress;
   using Parts::state_;
   using Parts::step_scan;
+  using Parts::source_;
+
+  // The vector the source holds for `key`, decoded into `out` (DIM floats): false when the key, its
+  // vector field or a valid vector is gone. Called with mutation_mutex_ held (the source's one thread
+  // at a time). A read that throws becomes Error(kSourceFailure).
+  bool read_host_vector(KeyView key, std::span<float> out) const {
+    bool valid = false;
+    try {
+      source_.read(key, [&](const FieldReader& fields) {
+        const std::optional<std::string_view> blob = fields.field(definition_.vector_field);
+        valid = blob && decode_blob(index_->schema(), *blob, out) == VectorFailure::kNone;
+      });
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kSourceFailure, "reading key " + printable_key(key) + " failed: " + e.what());
+    }
+    return valid;
+  }
 };
 
 }  // namespace vindex
