@@ -283,8 +283,10 @@ class KeyspaceIndex : private detail::KeyspaceRestore<IndexT> {
   void retrain_quantizer_from_source()
     requires HostRerankingIndex<IndexT>
   {
-    std::lock_guard mutation(mutation_mutex_);
-    index_->retrain_quantizer([this](KeyView key, std::span<float> out) { return read_host_vector(key, out); });
+    if constexpr (HostRerankingIndex<IndexT>) {  // (clang 14 instantiates constrained members anyway)
+      std::lock_guard mutation(mutation_mutex_);
+      index_->retrain_quantizer([this](KeyView key, std::span<float> out) { return read_host_vector(key, out); });
+    }
   }
 
   /// Same, with the filter in RediSearch syntax (see source/filter_expression.hpp), parsed within the
