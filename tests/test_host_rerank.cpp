@@ -297,8 +297,9 @@ TEST_CASE("host re-ranking: the host's changes, writes after the release, retrai
 }
 
 TEST_CASE("host re-ranking is for SQ8 indexes only; a float FLAT refuses it") {
-  CHECK_THROWS_AS((FlatIndex<float, metric::L2>(schema_of<metric::L2>(), FlatParams{.exact_vectors = ExactVectors::kHost})),
-                  Error);
+  CHECK_THROWS_WITH_AS(
+      (FlatIndex<float, metric::L2>(schema_of<metric::L2>(), FlatParams{.exact_vectors = ExactVectors::kHost})),
+      doctest::Contains("only an SQ8 FlatIndex re-ranks from the host"), Error);
 }
 
 TEST_CASE("host re-ranking through KeyspaceIndex: vectors read from the KeyValueSource, under the mutation lock") {

@@ -591,7 +591,8 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
                                                    " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
                                                    ", not " + std::string(to_string(schema.type)));
     if (params.exact_vectors == ExactVectors::kHost && !kQuantized)
-      throw Error(ErrorCode::kInvalidArgument, "only an SQ8 FlatIndex re-ranks from the host (EXACT_VECTORS HOST)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "only an SQ8 FlatIndex re-ranks from the host (ExactVectors::kHost; EXACT_VECTORS HASH in Redis)");
     return schema;
   }
   static FlatParams in_effect(FlatParams params, const VectorSchema& schema, const Limits& limits) {
