@@ -46,10 +46,11 @@ Bytes small_index(std::uint32_t dim, int n, std::uint32_t seed, std::size_t sect
 }
 
 template <class MetricT, class Compression = Uncompressed>
-Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes) {
+Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t section_bytes,
+                 ExactVectors exact = ExactVectors::kIndex) {
   HnswIndex<float, MetricT, Compression> index(VectorSchema{dim, ElementType::kFloat32, MetricT::kind},
                                   {.m = 2, .ef_construction = 8, .ef_runtime = 4, .initial_cap = 4, .block_size = 4,
-                                   .seed = seed});
+                                   .seed = seed, .exact_vectors = exact});
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> value(-8, 8);
   for (int i = 0; i < n; ++i) {
@@ -102,5 +103,7 @@ int main(int argc, char** argv) {
   write_file(dir + "/flat_sq8_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 10, 64));
   // FLAT SQ8 re-ranking from the host: FPRM's third field, EXACT_VECTORS = 1.
   write_file(dir + "/flat_sq8_host_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 11, 64, ExactVectors::kHost));
+  // HNSW SQ8 re-ranking from the host: HPRM's field after the generator state, EXACT_VECTORS = 1.
+  write_file(dir + "/hnsw_sq8_host_l2_dim3.vdx", small_hnsw<metric::L2, Sq8>(3, 14, 12, 64, ExactVectors::kHost));
   return 0;
 }

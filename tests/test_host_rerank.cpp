@@ -415,3 +415,21 @@ TEST_CASE("host re-ranking: a keyspace snapshot loads, reconciles against the so
                                vindex_test::brute_force<M>(model, query, 10), model, query);
   }
 }
+
+TEST_CASE("host re-ranking snapshots under COSINE: decoded codes are not unit length, and load all the same") {
+  // Clamped elements shorten a vector's decoding, so a released COSINE index's ENTR vectors are
+  // near unit length only; the loader takes them (EXACT_VECTORS) and encodes them back.
+  using M = metric::Cosine;
+  std::mt19937 rng(16);
+  Pair<M> p;
+  for (std::size_t i = 0; i < kCount; ++i) p.put(key_of(i), vector_of(rng));
+  REQUIRE(p.host_side.floats_released());
+  const auto bytes = vindex_test::snapshot_bytes(p.host_side);
+  MemoryDeserializer in(bytes);
+  const auto loaded = load_flat<M, float, Sq8>(in);
+  CHECK(loaded->floats_released());
+  for (int q = 0; q < 4; ++q) {
+    const auto query = vector_of(rng);
+    check_equal(loaded->search(query, 10, p.options()), p.host_side.search(query, 10, p.options()));
+  }
+}

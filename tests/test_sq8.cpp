@@ -168,7 +168,7 @@ TEST_CASE_TEMPLATE("Sq8Codec: the code distance is the distance to the decoded v
       CHECK(std::abs(codec.distance(form.data(), record.data(), dim) - want) <= delta + scale);
       CHECK(std::abs(codec.distance_within(form.data(), record.data(), dim, 0.0f) - want) <= delta + scale);
       // The exact distance reads the floats.
-      CHECK(Codec::exact(form.data(), record.data(), dim) ==
+      CHECK(codec.exact(form.data(), record.data(), dim) ==
             MetricT::distance(query.data(), data.data() + r * dim, dim));
     }
   }

@@ -56,6 +56,9 @@ std::vector<std::string> canonical_arguments(const IndexSpec& spec) {
     attrs.insert(attrs.end(), {"M", number(spec.hnsw.m), "EF_CONSTRUCTION", number(spec.hnsw.ef_construction),
                                "EF_RUNTIME", number(spec.hnsw.ef_runtime)});
   }
+  // Only when not the default, so that the fingerprints of indexes without them stay as they were.
+  if (spec.compression == Compression::kSq8) attrs.insert(attrs.end(), {"COMPRESSION", "SQ8"});
+  if (spec.flat.exact_vectors == vindex::ExactVectors::kHost) attrs.insert(attrs.end(), {"EXACT_VECTORS", "HASH"});
   out.push_back(number(attrs.size()));
   out.insert(out.end(), attrs.begin(), attrs.end());
   for (const vindex::AttributeField& a : spec.definition.attributes) {

@@ -101,8 +101,7 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
       if (iequals(value, "HASH")) spec.flat.exact_vectors = vindex::ExactVectors::kHost;
       else if (iequals(value, "INDEX")) spec.flat.exact_vectors = vindex::ExactVectors::kIndex;
       else fail("unknown EXACT_VECTORS '" + value + "' (INDEX or HASH)");
-      if (spec.algorithm != Algorithm::kFlat)
-        fail("EXACT_VECTORS HASH/INDEX is a FLAT attribute so far (HNSW re-ranks on its own float copy)");
+      spec.hnsw.exact_vectors = spec.flat.exact_vectors;
     } else {
       fail("unknown " + std::string(to_string(spec.algorithm)) + " attribute '" + name + "'");
     }

@@ -105,7 +105,7 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
         v.str("epsilon").real(spec.hnsw.epsilon);
       }
       v.str("compression").str(spec.compression == Compression::kSq8 ? "SQ8" : "NONE");
-      if (!hnsw && spec.compression == Compression::kSq8)
+      if (spec.compression == Compression::kSq8)
         v.str("exact_vectors").str(spec.flat.exact_vectors == vindex::ExactVectors::kHost ? "HASH" : "INDEX");
     });
     for (const auto& a : spec.definition.attributes) {

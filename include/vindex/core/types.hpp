@@ -25,6 +25,14 @@ using Distance = float;
 /// The id that names no slot.
 inline constexpr Id kInvalidId = std::numeric_limits<Id>::max();
 
+/// Where an SQ8 index reads the exact vectors it re-ranks with (FlatParams::exact_vectors,
+/// HnswParams::exact_vectors).
+enum class ExactVectors {
+  kIndex,  ///< a float copy the index keeps beside the codes
+  kHost,   ///< the host's own copy, read per query through SearchOptions::host_vectors; the index
+           ///< keeps floats only until its quantizer's training is final (Sq8Codes::training_final)
+};
+
 /// One search hit: the entry's key, its internal id and its distance to the query.
 struct SearchResult {
   Key key;

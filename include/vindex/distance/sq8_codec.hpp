@@ -63,13 +63,6 @@ struct Sq8 {
   }
 };
 
-/// Where an SQ8 index reads the exact vectors it re-ranks with (FlatParams::exact_vectors).
-enum class ExactVectors {
-  kIndex,  ///< a float copy the index keeps beside the codes
-  kHost,   ///< the host's own copy, read per query through SearchOptions::host_vectors; the index
-           ///< keeps floats only until its quantizer's training is final (Sq8Codes::training_final)
-};
-
 /// What an SQ8 index's quantizer was trained on and how well the data still fits it.
 struct QuantizerStats {
   bool trained = false;            ///< whether the codes are in use
@@ -198,6 +191,36 @@ class Sq8Codes {
     }
     if constexpr (kL2) std::memcpy(out + code_bytes(dim), &offset, sizeof offset);
   }
+  /// encode(v, out, dim) of a trained quantizer, counting nothing (a vector compared, not stored).
+  void encode_quietly(const float* v, std::byte* out, std::size_t dim) const noexcept {
+    auto* c = reinterpret_cast<std::uint8_t*>(out);
+    std::memset(c, 0, code_bytes(dim));
+    quantizer_.encode(v, c);
+    if constexpr (kL2) {
+      const float offset = quantizer_.squared_offset(c);
+      std::memcpy(out + code_bytes(dim), &offset, sizeof offset);
+    }
+  }
+  /// The distance between the vectors the slots at `a` and `b` decode to (trained only): what an
+  /// index that keeps no floats chooses its links by. Plain loops, which the compiler vectorises.
+  Distance between(const std::byte* a, const std::byte* b, std::size_t dim) const noexcept {
+    const std::uint8_t* ca = codes(a);
+    const std::uint8_t* cb = codes(b);
+    float sum = 0;
+    if constexpr (kL2) {
+      for (std::size_t i = 0; i < dim; ++i) {
+        const float d = quantizer_.step(i) * (static_cast<float>(ca[i]) - static_cast<float>(cb[i]));
+        sum += d * d;
+      }
+      return sum;
+    } else {
+      for (std::size_t i = 0; i < dim; ++i) {
+        const float low = quantizer_.low(i), step = quantizer_.step(i);
+        sum += (low + step * static_cast<float>(ca[i])) * (low + step * static_cast<float>(cb[i]));
+      }
+      return 1.0f - sum;
+    }
+  }
   /// Whether the prepared vector `v` encodes to the codes of the slot at `c` (trained only; counts
   /// nothing). Throws std::bad_alloc.
   bool encodes_to(const float* v, const std::byte* c, std::size_t dim) const {
@@ -278,7 +301,11 @@ std::vector<float> training_sample(const Keys& keys, std::size_t dim, Decode&& d
   return sample;
 }
 
-/// SQ8 codes beside prepared floats; see the header comment.
+/// SQ8 codes beside prepared floats; see the header comment. Once `release()`d (an index that
+/// re-ranks from the host, its training final) a record is its code slot alone, and everything that
+/// read the floats reads the codes: stored-to-stored distances are those between the decoded
+/// vectors, `exact` is the code distance (the index re-ranks on the host's vectors), decode gives
+/// the decoded vector.
 template <class MetricT>
 class Sq8Codec {
   using Codes = Sq8Codes<MetricT>;
@@ -286,10 +313,10 @@ class Sq8Codec {
  public:
   using Element = float;
   using Metric = MetricT;
-  /// Distances from distance* are approximate once trained; `exact` is not.
+  /// Distances from distance* are approximate once trained; `exact` is not (until released).
   static constexpr bool kApproximate = true;
 
-  /// A query in this codec's form: [w: dim][K][prepared query: dim].
+  /// A query in this codec's form (Sq8Codes' query form).
   class Query {
    public:
     /// The form's floats.
@@ -301,42 +328,59 @@ class Sq8Codec {
     friend class Sq8Codec;
     std::vector<float> v_;
   };
-  /// A prepared vector in stored form, as stored-to-stored distances read it: its floats.
+  /// A prepared vector in stored form, as stored-to-stored distances read it: its floats, or once
+  /// released, its code slot.
   class Encoded {
    public:
-    /// The floats' bytes.
-    const std::byte* data() const noexcept { return p_; }
+    /// The stored form's bytes.
+    const std::byte* data() const noexcept { return codes_.empty() ? p_ : codes_.data(); }
 
    private:
     friend class Sq8Codec;
-    explicit Encoded(const float* v) noexcept : p_(reinterpret_cast<const std::byte*>(v)) {}
-    const std::byte* p_;
+    const std::byte* p_ = nullptr;
+    std::vector<std::byte> codes_;
   };
 
   /// Bytes of the floats of a record.
   static constexpr std::size_t float_bytes(std::size_t dim) noexcept { return dim * sizeof(float); }
-  /// Bytes of one stored record.
+  /// Bytes of one stored record while the floats are kept.
   static constexpr std::size_t bytes(std::size_t dim) noexcept { return float_bytes(dim) + Codes::bytes(dim); }
-  /// Where the part the walk reads starts.
+  /// Where the part the walk reads starts while the floats are kept.
   static constexpr std::size_t hot_offset(std::size_t dim) noexcept { return float_bytes(dim); }
   /// Bytes of the part the walk reads.
   static constexpr std::size_t hot_bytes(std::size_t dim) noexcept { return Codes::bytes(dim); }
+  /// Bytes of one stored record now: bytes(dim), or once released, the code slot alone.
+  std::size_t stored_bytes(std::size_t dim) const noexcept { return released_ ? Codes::bytes(dim) : bytes(dim); }
+  /// Where the codes of a record start now.
+  std::size_t code_offset(std::size_t dim) const noexcept { return released_ ? 0 : float_bytes(dim); }
 
   /// Whether the codes are in use.
   bool trained() const noexcept { return codes_.trained(); }
+  /// Whether records hold codes only (see release()).
+  bool released() const noexcept { return released_; }
+  /// From now on records hold codes only: the owner rewrites every record as its code slot alone
+  /// (at code_offset's old value) right after. Trained only.
+  void release() noexcept { released_ = true; }
   /// The quantizer (untrained before the first training).
   const ScalarQuantizer& quantizer() const noexcept { return codes_.quantizer(); }
   /// What the quantizer was trained on and the drift since.
   QuantizerStats stats() const noexcept { return codes_.stats(); }
   /// Whether an index holding `live` vectors should train now (see Sq8's constants).
   bool training_due(std::size_t live, std::size_t dim) const noexcept { return codes_.training_due(live, dim); }
+  /// Whether growth will never train it again (Sq8Codes::training_final).
+  bool training_final(std::size_t dim) const noexcept { return codes_.training_final(dim); }
   /// Trains on `count` prepared vectors (see ScalarQuantizer::train; on a throw nothing changed).
   /// The caller then re-encodes every stored record (encode_codes).
   void train(std::span<const float> sample, std::size_t count, std::size_t dim) { codes_.train(sample, count, dim); }
   /// Takes a saved quantizer (trained); the caller then re-encodes every stored record.
   void restore(const SavedQuantizer& saved) { codes_.restore(saved); }
-  /// Back to untrained (an emptied index).
-  void reset() noexcept { codes_.reset(); }
+  /// Takes the quantizer of `other` (a retraining done aside), keeping this one's release.
+  void take_quantizer(const Codes& other) { codes_ = other; }
+  /// Back to untrained, floats kept (an emptied index).
+  void reset() noexcept {
+    codes_.reset();
+    released_ = false;
+  }
 
   /// The prepared query `q` in this codec's form.
   Query form(const float* q, std::size_t dim) const {
@@ -345,74 +389,105 @@ class Sq8Codec {
     codes_.form(q, f.v_.data(), dim);
     return f;
   }
-  /// The stored vector at `v` as a query.
-  Query query(const std::byte* v, std::size_t dim) const { return form(floats(v), dim); }
+  /// The stored vector at `v` as a query (once released, the vector its codes decode to).
+  Query query(const std::byte* v, std::size_t dim) const {
+    if (!released_) return form(floats(v), dim);
+    std::vector<float> decoded(dim);
+    codes_.decode(v, decoded.data(), dim);
+    return form(decoded.data(), dim);
+  }
 
   /// Every prepared vector can be stored.
   static bool fits(const float* /*v*/, float /*magnitude*/, std::size_t /*dim*/) noexcept { return true; }
-  /// Writes the prepared vector `v` and its codes into the record at `out`.
+  /// Writes the prepared vector `v` (once released: its codes) into the record at `out`.
   void encode(const float* v, float /*magnitude*/, std::byte* out, std::size_t dim) noexcept {
+    if (released_) return codes_.encode(v, out, dim);
     std::copy_n(v, dim, floats(out));
     encode_codes(out, dim);
   }
-  /// (Re)writes the codes of the record at `out` from its floats (zeros before training).
-  void encode_codes(std::byte* out, std::size_t dim) noexcept { codes_.encode(floats(out), out + hot_offset(dim), dim); }
-  /// Reads the floats of the record at `v` (prepared form).
-  static void decode(const std::byte* v, float* out, std::size_t dim) noexcept { std::copy_n(floats(v), dim, out); }
+  /// (Re)writes the codes of the record at `out` from its floats (zeros before training). Not
+  /// once released: there are no floats.
+  void encode_codes(std::byte* out, std::size_t dim) noexcept {
+    if (!released_) codes_.encode(floats(out), out + hot_offset(dim), dim);
+  }
+  /// Reads the record at `v` in prepared form: its floats, or the vector its codes decode to.
+  void decode(const std::byte* v, float* out, std::size_t dim) const noexcept {
+    if (released_) return codes_.decode(v, out, dim);
+    std::copy_n(floats(v), dim, out);
+  }
   /// Reads the record at `v` as it was given (COSINE: times `magnitude`).
-  static void decode_given(const std::byte* v, float magnitude, float* out, std::size_t dim) noexcept {
+  void decode_given(const std::byte* v, float magnitude, float* out, std::size_t dim) const noexcept {
     decode(v, out, dim);
     if constexpr (MetricT::kNormalizes)
       for (std::size_t i = 0; i < dim; ++i) out[i] *= magnitude;
   }
-  /// The prepared vector `v` as stored-to-stored distances read it.
-  static Encoded encoded(const float* v, float /*magnitude*/, std::size_t /*dim*/) noexcept { return Encoded(v); }
-  /// Whether the record at `v` holds exactly the prepared vector `q`.
-  static bool equals(const float* q, float /*magnitude*/, const std::byte* v, std::size_t dim) noexcept {
+  /// The prepared vector `v` as stored-to-stored distances read it (once released, its codes: this
+  /// allocates, and throws std::bad_alloc).
+  Encoded encoded(const float* v, float /*magnitude*/, std::size_t dim) const {
+    Encoded e;
+    e.p_ = reinterpret_cast<const std::byte*>(v);
+    if (released_) {
+      e.codes_.resize(Codes::bytes(dim));
+      codes_.encode_quietly(v, e.codes_.data(), dim);
+    }
+    return e;
+  }
+  /// Whether the record at `v` holds exactly the prepared vector `q` (once released: whether `q`
+  /// encodes to its codes, the host holding the vector itself). Throws std::bad_alloc once released.
+  bool equals(const float* q, float /*magnitude*/, const std::byte* v, std::size_t dim) const {
+    if (released_) return codes_.encodes_to(q, v, dim);
     return std::equal(q, q + dim, floats(v));
   }
 
   /// Distance from the query form `q` to the record at `v`: by the codes once trained.
   Distance distance(const float* q, const std::byte* v, std::size_t dim) const noexcept {
     if (!trained()) return MetricT::distance(prepared(q, dim), floats(v), dim);
-    return codes_.distance(q, v + hot_offset(dim), dim);
+    return codes_.distance(q, v + code_offset(dim), dim);
   }
   /// distance(q, v, dim), also starting to load the part of the record at `next` it will read.
   Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
                              const std::byte* next) const noexcept {
     if (!trained()) return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
-    return codes_.distance_fetching(q, v + hot_offset(dim), dim, next + hot_offset(dim));
+    const std::size_t at = code_offset(dim);
+    return codes_.distance_fetching(q, v + at, dim, next + at);
   }
   /// distance_fetching; `bound` lets the float kernel stop early before training (see
   /// VectorCodec<float>::distance_within_fetching) and is not used on codes.
   Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance bound,
                                     const std::byte* next) const noexcept {
     if (!trained()) return MetricT::distance_within_fetching(prepared(q, dim), floats(v), dim, bound, floats(next));
-    return codes_.distance_fetching(q, v + hot_offset(dim), dim, next + hot_offset(dim));
+    const std::size_t at = code_offset(dim);
+    return codes_.distance_fetching(q, v + at, dim, next + at);
   }
   /// distance_within_fetching without the fetching.
   Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance bound) const noexcept {
     if (!trained()) return MetricT::distance_within(prepared(q, dim), floats(v), dim, bound);
     return distance(q, v, dim);
   }
-  /// The exact distance from the query form `q` to the record at `v` (its floats).
-  static Distance exact(const float* q, const std::byte* v, std::size_t dim) noexcept {
+  /// The exact distance from the query form `q` to the record at `v` (its floats); once released,
+  /// the code distance (the index re-ranks on the host's vectors).
+  Distance exact(const float* q, const std::byte* v, std::size_t dim) const noexcept {
+    if (released_) return codes_.distance(q, v, dim);
     return MetricT::distance(prepared(q, dim), floats(v), dim);
   }
   /// exact(q, v, dim), also starting to load the floats of the record at `next` into cache.
-  static Distance exact_fetching(const float* q, const std::byte* v, std::size_t dim, const std::byte* next) noexcept {
+  Distance exact_fetching(const float* q, const std::byte* v, std::size_t dim, const std::byte* next) const noexcept {
+    if (released_) return codes_.distance_fetching(q, v, dim, next);
     return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
   }
   /// See Sq8Codes::approximate_radius (the radius itself before training).
   Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
     return codes_.approximate_radius(q, r, dim);
   }
-  /// Exact distance between two records (their floats).
-  static Distance between(const std::byte* a, const std::byte* b, std::size_t dim) noexcept {
+  /// Exact distance between two records (their floats); once released, between what their codes
+  /// decode to.
+  Distance between(const std::byte* a, const std::byte* b, std::size_t dim) const noexcept {
+    if (released_) return codes_.between(a, b, dim);
     return MetricT::distance(floats(a), floats(b), dim);
   }
   /// between(a, b, dim) when below `bound`; otherwise some value >= bound.
-  static Distance between_within(const std::byte* a, const std::byte* b, std::size_t dim, Distance bound) noexcept {
+  Distance between_within(const std::byte* a, const std::byte* b, std::size_t dim, Distance bound) const noexcept {
+    if (released_) return codes_.between(a, b, dim);
     return MetricT::distance_within(floats(a), floats(b), dim, bound);
   }
 
@@ -425,6 +500,7 @@ class Sq8Codec {
   static float* floats(std::byte* v) noexcept { return reinterpret_cast<float*>(v); }
 
   Codes codes_;
+  bool released_ = false;
 };
 
 /// The codec HnswIndex<T, MetricT, Compression> stores vectors with.

@@ -112,7 +112,8 @@ struct SearchStats {
 /// Reads the vector the host holds for `key` into `out` (DIM floats, as the host gives it: not
 /// normalised) and returns true; false when the host has no valid vector for it any more (the
 /// candidate is then left out). May throw; the search then throws it. An index that re-ranks from
-/// the host calls it during a search, under its shared lock, from the searching thread.
+/// the host calls it during a search, from the searching thread, after letting go of its lock
+/// (retrain_quantizer(reader) calls it under its exclusive lock).
 using HostVectorReader = std::function<bool(KeyView key, std::span<float> out)>;
 
 /// Per-query options shared by every index type.

@@ -68,6 +68,7 @@
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
+#include "vindex/index/host_rerank.hpp"
 #include "vindex/index/top_k.hpp"
 #include "vindex/index/vector_index.hpp"
 #include "vindex/storage/block_array.hpp"
@@ -671,41 +672,14 @@ class FlatIndex : public detail::IndexFrontEnd<FlatIndex<T, MetricT, Compression
 
   // The host reader of a search on an index that has released its floats (kInvalidArgument without).
   static const HostVectorReader& host_of(const SearchOptions& options) {
-    if (!options.host_vectors || !*options.host_vectors)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "this SQ8 index re-ranks from the host: the search needs SearchOptions::host_vectors");
-    return *options.host_vectors;
+    return detail::host_reader_of(options, "FlatIndex");
   }
 
-  // Replaces the distance of each of `hits` (candidates by code distance) with the exact distance
-  // from the prepared query `q` to the vector the host holds for its key, leaves out those the host
-  // no longer has a valid vector for, and sorts them closest first, ties by key. Reads only the
-  // schema, so the caller need not hold the lock (and does not: the host is read without it). Looks
-  // at options.deadline every kScanStride reads: once passed, throws kTimeout, or with
-  // partial_on_timeout keeps what was measured (flagging options.stats).
+  // detail::measure_on_host (index/host_rerank.hpp) with this index's schema: reads only the schema,
+  // so the caller need not hold the lock (and does not: the host is read without it).
   void measure_on_host(std::vector<SearchResult>& hits, const HostVectorReader& host, const float* q,
                        const SearchOptions& options) const {
-    const std::size_t dim = schema_.dim;
-    std::vector<float> v(dim);
-    std::vector<std::byte> stored(vector_bytes());
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < hits.size(); ++i) {
-      if (i % kScanStride == 0 && i != 0 && options.deadline.passed()) {
-        if (options.stats) options.stats->timed_out = true;
-        if (!options.partial_on_timeout) throw timeout_error("re-ranking");
-        break;
-      }
-      if (!host(hits[i].key, std::span<float>(v)) || check_vector(schema_, v) != VectorFailure::kNone) continue;
-      const float magnitude = metric::prepare<MetricT>(v);
-      Codec::encode(v.data(), magnitude, stored.data(), dim);
-      hits[i].distance = Codec::distance(q, stored.data(), dim);
-      if (kept != i) hits[kept] = std::move(hits[i]);
-      ++kept;
-    }
-    hits.resize(kept);
-    std::sort(hits.begin(), hits.end(), [](const SearchResult& a, const SearchResult& b) {
-      return a.distance != b.distance ? a.distance < b.distance : a.key < b.key;
-    });
+    detail::measure_on_host<MetricT>(hits, host, q, schema_, options);
   }
 
   // Writes the stored (prepared) vector of a live `id` to `out`: its floats, or once they are

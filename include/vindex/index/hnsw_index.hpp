@@ -121,6 +121,7 @@
 #include "vindex/distance/vector_codec.hpp"
 #include "vindex/index/filter.hpp"
 #include "vindex/index/front_end.hpp"
+#include "vindex/index/host_rerank.hpp"
 #include "vindex/index/hnsw/graph.hpp"
 #include "vindex/index/hnsw/insert.hpp"
 #include "vindex/index/hnsw/linking.hpp"
@@ -150,7 +151,13 @@ namespace vindex {
 /// keeps, so results carry exact distances. An Sq8 index is a float index until it holds
 /// Sq8::kTrainAt vectors; it then trains its quantizer on them and trains again as it grows
 /// Sq8::kRetrainGrowth-fold while its sample is below the cap, on compact() and on
-/// retrain_quantizer() (see quantizer_stats() for drift); snapshots keep its quantizer.
+/// retrain_quantizer() (see quantizer_stats() for drift); snapshots keep its quantizer. With
+/// HnswParams::exact_vectors = ExactVectors::kHost it re-ranks on the host's vectors instead: once its
+/// quantizer's training is final (Sq8Codes::training_final) it rewrites every record as [codes]
+/// [layer-0 links] and keeps no float, links are chosen on the distances between decoded codes, and
+/// every search needs SearchOptions::host_vectors (the candidates' exact vectors are read after the
+/// lock is let go; one the host no longer has is left out). get_vector, for_each and snapshots then
+/// give the decoded codes.
 template <class T, class MetricT, class Compression = Uncompressed>
 class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression>, MetricT>,
                   private detail::HnswInsert<typename detail::CodecFor<T, MetricT, Compression>::type> {
@@ -211,6 +218,8 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   using Maintenance::stats_;
   using Maintenance::write_round_due;
   using Graph::clear_graph;
+  using Graph::release_floats;
+  using Graph::restore_float_layout;
   using Graph::compact_ids;
   using Graph::deleted_bytes;
   using Graph::given_vector;
@@ -254,21 +263,36 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
             std::span<const HnswNodeData> nodes, const SavedQuantizer& saved,
             std::pmr::memory_resource* memory = nullptr)
       : HnswIndex(schema, params, limits, memory) {
+    bool codes_only = false;  // host re-ranking with a final quantizer: the saved vectors are decoded codes
+    if constexpr (kQuantized) {
+      if (saved.quantizer.trained() && saved.quantizer.dim() != schema_.dim)
+        throw Error(ErrorCode::kCorruptData, "the saved SQ8 quantizer has " + std::to_string(saved.quantizer.dim()) +
+                                                 " dimensions, the schema " + std::to_string(schema_.dim));
+      if (params_.exact_vectors == ExactVectors::kHost && saved.quantizer.trained()) {
+        codec_.restore(saved);
+        codes_only = codec_.training_final(schema_.dim);
+        if (codes_only) {
+          release_floats();  // nothing stored yet: records are code slots from the start
+        } else {
+          codec_.reset();
+        }
+      }
+    }
     level_rng_ = detail::restore_graph(static_cast<Graph&>(*this), limits_, info, nodes);
     if constexpr (kQuantized) {
       std::lock_guard writer(writer_mutex_);
+      if (codes_only) return;
       if (!saved.quantizer.trained()) {
         train_if_due();
         return;
       }
-      if (saved.quantizer.dim() != schema_.dim)
-        throw Error(ErrorCode::kCorruptData, "the saved SQ8 quantizer has " + std::to_string(saved.quantizer.dim()) +
-                                                 " dimensions, the schema " + std::to_string(schema_.dim));
       std::unique_lock lock(graph_mutex_);
       codec_.restore(saved);
       encode_all_locked();
+      release_if_final_locked();
     } else {
       (void)saved;
+      (void)codes_only;
     }
   }
 
@@ -482,20 +506,67 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     std::unique_lock lock(graph_mutex_);
     const std::size_t moved = compact_ids();
     scratch_.clear();
-    if constexpr (kQuantized)
-      if (keys_.size() != 0) train_quantizer_locked();
+    if constexpr (kQuantized) {
+      if (keys_.size() != 0 && !codec_.released()) {  // released: nothing to sample (retrain_quantizer(host))
+        train_quantizer_locked();
+        release_if_final_locked();
+      }
+    }
     return moved;
   }
 
   /// SQ8: trains the quantizer again now on a sample of the live vectors (at most
   /// Sq8::kSampleFloats floats) and re-encodes every node; an empty index stays untrained. Costs
-  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before.
+  /// O(entries · dim) under the exclusive lock. Throws std::bad_alloc with the index as before, and
+  /// kInvalidArgument once the floats are released (use the overload taking a reader).
   void retrain_quantizer()
     requires kQuantized
   {
-    std::lock_guard writer(writer_mutex_);
-    std::unique_lock lock(graph_mutex_);
-    if (keys_.size() != 0) train_quantizer_locked();
+    if constexpr (kQuantized) {
+      std::lock_guard writer(writer_mutex_);
+      std::unique_lock lock(graph_mutex_);
+      if (codec_.released())
+        throw Error(ErrorCode::kInvalidArgument,
+                    "this SQ8 index has released its floats: retrain it with vectors read from the host");
+      if (keys_.size() != 0) {
+        train_quantizer_locked();
+        release_if_final_locked();
+      }
+    }
+  }
+
+  /// SQ8: retrain_quantizer(), with the vectors read through `host` when the index has released its
+  /// floats (otherwise `host` is not called): the sample and then every node, one read each, under
+  /// the exclusive lock. A node the host no longer has (or a tombstone) keeps its codes, decoded
+  /// with the old quantizer and encoded with the new. Whatever `host` throws (and std::bad_alloc)
+  /// leaves the index as it was: the new codes are built aside first.
+  void retrain_quantizer(const HostVectorReader& host)
+    requires kQuantized
+  {
+    if constexpr (kQuantized) {
+      std::lock_guard writer(writer_mutex_);
+      std::unique_lock lock(graph_mutex_);
+      if (keys_.size() == 0) return;
+      if (!codec_.released()) {
+        train_quantizer_locked();
+        release_if_final_locked();
+        return;
+      }
+      retrain_from_host_locked(host);
+    }
+  }
+
+  /// SQ8: whether searches re-rank on vectors read from the host (HnswParams::exact_vectors kHost).
+  bool reranks_from_host() const noexcept
+    requires kQuantized
+  {
+    return params_.exact_vectors == ExactVectors::kHost;
+  }
+  /// Whether the index has released its floats (re-ranking from the host, once trained for good):
+  /// every search then needs SearchOptions::host_vectors.
+  bool floats_released() const {
+    std::shared_lock lock(graph_mutex_);
+    return !this->exact_in_index();
   }
   // (The bodies below and those of the training helpers are `if constexpr`: clang 14 instantiates
   // constrained members in an explicit instantiation of the class.)
@@ -532,7 +603,10 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     clear_graph();
     reset_maintenance();
     scratch_.clear();
-    if constexpr (kQuantized) codec_.reset();
+    if constexpr (kQuantized) {
+      if (codec_.released()) restore_float_layout();
+      codec_.reset();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -590,6 +664,21 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     const std::size_t ef = std::max(runtime_ef(options), k);
     const std::vector<float> q = prepare_query(query);
     std::shared_lock lock(graph_mutex_);
+    if constexpr (kQuantized) {
+      if (codec_.released()) {
+        // The walk keeps the rerank·k closest by code distance (as the float-keeping index does);
+        // they are measured on the host's vectors after the lock is let go.
+        const HostVectorReader& host = detail::host_reader_of(options, "HnswIndex");
+        SearchOptions walk = options;
+        walk.rerank = 1;
+        std::vector<SearchResult> picked =
+            search_graph(q.data(), k * options.rerank.value_or(Sq8::kDefaultRerank), ef, walk);
+        lock.unlock();  // the host is read without the index's lock
+        detail::measure_on_host<MetricT>(picked, host, q.data(), schema_, options);
+        if (picked.size() > k) picked.resize(k);
+        return picked;
+      }
+    }
     return search_graph(q.data(), k, ef, options);
   }
 
@@ -605,6 +694,21 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
       throw Error(ErrorCode::kInvalidArgument, "epsilon must be a finite number >= 0");
     const std::vector<float> q = prepare_query(query);
     std::shared_lock lock(graph_mutex_);
+    if constexpr (kQuantized) {
+      if (codec_.released()) {
+        // Every entry within the radius is within the code-distance radius the walk keeps; each of
+        // those is measured on the host's vector after the lock is let go.
+        const HostVectorReader& host = detail::host_reader_of(options, "HnswIndex");
+        std::vector<SearchResult> picked =
+            range_search_graph(q.data(), static_cast<Distance>(radius), epsilon, options);
+        lock.unlock();  // the host is read without the index's lock
+        detail::measure_on_host<MetricT>(picked, host, q.data(), schema_, options);
+        const auto beyond = std::find_if(picked.begin(), picked.end(),
+                                         [&](const SearchResult& h) { return h.distance > radius; });
+        picked.erase(beyond, picked.end());
+        return picked;
+      }
+    }
     return range_search_graph(q.data(), static_cast<Distance>(radius), epsilon, options);
   }
 
@@ -617,7 +721,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
       const Id id = static_cast<Id>(i);
       if (!keys_.is_live(id)) continue;
-      Codec::decode(stored(id), vector.data(), schema_.dim);
+      codec_.decode(stored(id), vector.data(), schema_.dim);
       visit(keys_.key(id), id, std::span<const float>(vector));
     }
   }
@@ -831,13 +935,69 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     if constexpr (kQuantized) {
       {
         std::shared_lock lock(graph_mutex_);
-        if (!codec_.training_due(keys_.size(), schema_.dim)) return;
+        if (!codec_.training_due(keys_.size(), schema_.dim) && !release_due_locked()) return;
       }
       std::unique_lock lock(graph_mutex_);
       try {
-        train_quantizer_locked();
+        if (codec_.training_due(keys_.size(), schema_.dim)) train_quantizer_locked();
       } catch (const std::bad_alloc&) {
       }
+      release_if_final_locked();
+    }
+  }
+
+  // Re-ranking from the host: whether the floats should go now (the quantizer's training is final).
+  bool release_due_locked() const noexcept {
+    if constexpr (kQuantized) {
+      return params_.exact_vectors == ExactVectors::kHost && !codec_.released() && codec_.training_final(schema_.dim);
+    } else {
+      return false;
+    }
+  }
+
+  // Re-ranking from the host: releases the floats once the quantizer's training is final (see
+  // Graph::release_floats); without memory for the new blocks they stay, and the next write asks
+  // again. Caller holds both locks.
+  void release_if_final_locked() noexcept {
+    if (!release_due_locked()) return;
+    try {
+      release_floats();
+      scratch_.clear();
+    } catch (const std::bad_alloc&) {
+    }
+  }
+
+  // SQ8, floats released: retrain_quantizer(host) under both locks (strong guarantee: the new codes
+  // are built aside and copied in only when every read succeeded).
+  void retrain_from_host_locked(const HostVectorReader& host) {
+    if constexpr (kQuantized) {
+      const std::size_t dim = schema_.dim, slot = Codec::hot_bytes(dim);
+      std::vector<float> v(dim);
+      // The host's vector of `id` prepared, or (a tombstone, or gone from the host) what its codes
+      // decode to.
+      auto read = [&](Id id, float* out) {
+        std::span<float> into(out, dim);
+        if (keys_.is_live(id) && host(keys_.key(id), into) && check_vector(schema_, into) == VectorFailure::kNone) {
+          metric::prepare<MetricT>(into);
+        } else {
+          codec_.decode(stored(id), out, dim);
+        }
+      };
+      const std::vector<float> sample = detail::training_sample(keys_, dim, read);
+      detail::Sq8Codes<MetricT> fresh;
+      fresh.train(sample, sample.size() / dim, dim);
+      std::vector<Id> ids;
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i)
+        if (keys_.is_live(static_cast<Id>(i))) ids.push_back(static_cast<Id>(i));
+      ids.insert(ids.end(), retired_.begin(), retired_.end());
+      std::vector<std::byte> encoded(ids.size() * slot);
+      for (std::size_t j = 0; j < ids.size(); ++j) {
+        read(ids[j], v.data());
+        fresh.encode(v.data(), encoded.data() + j * slot, dim);
+      }
+      codec_.take_quantizer(fresh);
+      for (std::size_t j = 0; j < ids.size(); ++j) std::copy_n(encoded.data() + j * slot, slot, Graph::record(ids[j]));
+      scratch_.clear();
     }
   }
 
@@ -847,7 +1007,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     if constexpr (kQuantized) {
       const std::size_t dim = schema_.dim;
       const std::vector<float> sample =
-          detail::training_sample(keys_, dim, [&](Id id, float* out) { Codec::decode(stored(id), out, dim); });
+          detail::training_sample(keys_, dim, [&](Id id, float* out) { codec_.decode(stored(id), out, dim); });
       codec_.train(sample, sample.size() / dim, dim);
       encode_all_locked();
     }
@@ -930,6 +1090,9 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
       throw Error(ErrorCode::kInvalidArgument, "an HnswIndex of " + std::string(to_string(element_type_v<T>)) +
                                                    " elements takes TYPE " + std::string(to_string(element_type_v<T>)) +
                                                    ", not " + std::string(to_string(schema.type)));
+    if (params.exact_vectors == ExactVectors::kHost && !kQuantized)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "only an SQ8 index re-ranks from the host (ExactVectors::kHost; EXACT_VECTORS HASH in Redis)");
     limits.check_m(params.m);
     limits.check_ef(params.ef_construction, "EF_CONSTRUCTION");
     limits.check_ef(params.ef_runtime, "EF_RUNTIME");

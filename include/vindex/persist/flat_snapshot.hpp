@@ -209,7 +209,8 @@ std::unique_ptr<FlatIndex<T, MetricT, Compression>> read_flat_entries(snapshot::
     throw Error(ErrorCode::kCorruptData, std::string("snapshot parameters rejected: ") + e.what());
   }
   std::vector<float> vector(h.schema.dim);
-  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
+  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored,
+                               h.params.exact_vectors == ExactVectors::kHost};
   std::uint64_t loaded = 0;
   bool quantizer_seen = false, entries_seen = false;
   for (;;) {

@@ -110,6 +110,7 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT, Compression>& ind
   p.u32(info.max_level < 0 ? snapshot::kNoneU32 : static_cast<std::uint32_t>(info.max_level));
   p.u32(static_cast<std::uint32_t>(info.level_generator_state.size()));
   p.bytes(info.level_generator_state);
+  if (params.exact_vectors == ExactVectors::kHost) p.u64(1);  // EXACT_VECTORS: the host
   out.params.assign(p.view().begin(), p.view().end());
   p.clear();
 
@@ -204,6 +205,12 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
     c.fail("generator state length " + std::to_string(state_bytes) + " exceeds " +
            std::to_string(kMaxGeneratorStateBytes));
   h.info.level_generator_state.assign(c.bytes(state_bytes, "generator state"));
+  ExactVectors exact = ExactVectors::kIndex;
+  if (c.remaining() != 0) {
+    const std::uint64_t from = c.u64("EXACT_VECTORS");
+    if (from != 1) c.fail("EXACT_VECTORS " + std::to_string(from) + " is not 1 (the host)");
+    exact = ExactVectors::kHost;
+  }
   c.expect_end();
   if (m < options.limits.min_m || m > options.limits.max_m)
     c.fail("M " + std::to_string(m) + " is outside " + std::to_string(options.limits.min_m) + ".." +
@@ -239,7 +246,8 @@ inline HnswSnapshotHeader read_hnsw_header(snapshot::SnapshotReader& reader, con
                         .initial_cap = static_cast<std::size_t>(cap),
                         .block_size = static_cast<std::size_t>(block_size),
                         .seed = seed,
-                        .epsilon = epsilon};
+                        .epsilon = epsilon,
+                        .exact_vectors = exact};
   return h;
 }
 
@@ -256,11 +264,16 @@ std::unique_ptr<HnswIndex<T, MetricT, Compression>> read_hnsw_body(snapshot::Sna
     throw Error(ErrorCode::kSchemaMismatch, "the snapshot holds TYPE " + std::string(to_string(h.schema.type)) +
                                                 " vectors, but an HnswIndex of " +
                                                 std::string(to_string(element_type_v<T>)) + " was asked for");
+  if (h.params.exact_vectors == ExactVectors::kHost && !std::is_same_v<Compression, Sq8>)
+    throw Error(ErrorCode::kSchemaMismatch,
+                "the snapshot holds an SQ8 HNSW index re-ranking from the host (its vectors are codes): load it "
+                "as HnswIndex<float, M, Sq8>");
   const std::size_t dim = h.schema.dim;
   const std::size_t m = h.params.m;
   std::vector<HnswNodeData> nodes;
   std::vector<float> vector(dim);
-  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored};
+  const IndexSectionInfo layout{h.schema, h.entry_count, h.stored,
+                               h.params.exact_vectors == ExactVectors::kHost};
   std::size_t linked = 0;
   SavedQuantizer saved;
   bool quantizer_seen = false;

@@ -116,6 +116,9 @@ struct IndexSectionInfo {
   VectorSchema schema;
   std::uint64_t entry_count = 0;
   std::uint8_t stored = snapshot::kStoredFloat32;  ///< how ENTR stores vector elements
+  /// EXACT_VECTORS (FPRM / HPRM): the vectors may be what SQ8 codes decode to, which a COSINE index
+  /// holds near unit length only (clamped elements shorten them), so that check is waived.
+  bool decoded_codes = false;
 };
 
 // Reads and validates INDX, which must announce an index of kind `want`.
@@ -194,7 +197,7 @@ struct StoredEntry {
 
 // Reads one ENTR entry, its prepared vector into `vector` (DIM elements): the key within the key
 // limit; then floats (a finite positive magnitude and a unit-length vector under a normalising
-// metric, no NaN or Inf) or, in the TYPE's encoding, elements that make a valid vector of the
+// metric — for decoded codes, a non-zero one — no NaN or Inf) or, in the TYPE's encoding, elements that make a valid vector of the
 // schema (check_vector: finite, within kMaxSquaredNorm, not zero under COSINE), prepared as an
 // upsert prepares them (so the loaded entry is the saved one, bit for bit).
 template <class MetricT>
@@ -222,7 +225,8 @@ StoredEntry read_entry(PayloadCursor& c, const Limits& limits, const IndexSectio
   if constexpr (MetricT::kNormalizes) {
     double norm2 = 0;
     for (float x : vector) norm2 += double{x} * x;
-    if (std::abs(norm2 - 1.0) > 1e-3) c.fail("COSINE vector of key " + printable_key(e.key) + " is not unit length");
+    if (h.decoded_codes ? !(norm2 > 0) : std::abs(norm2 - 1.0) > 1e-3)
+      c.fail("COSINE vector of key " + printable_key(e.key) + (h.decoded_codes ? " is zero" : " is not unit length"));
   }
   return e;
 }

@@ -108,6 +108,18 @@ class RecordArray {
     refresh();
   }
 
+  /// Exchanges contents (records, sizes and blocks) with `other`, which must draw on the same
+  /// memory resource.
+  void swap(RecordArray& other) noexcept {
+    std::swap(record_bytes_, other.record_bytes_);
+    std::swap(block_slots_, other.block_slots_);
+    std::swap(shift_, other.shift_);
+    BlockArray<std::byte> mine(std::move(records_));
+    records_ = std::move(other.records_);
+    other.records_ = std::move(mine);
+    addresses_.swap(other.addresses_);
+  }
+
   /// Frees every block and the address cache.
   void clear() noexcept {
     records_.shrink_slots(0);

@@ -64,6 +64,8 @@ struct HnswGraph {
         m_(params.m),
         m0_(2 * params.m),
         record_bytes_(Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id)),
+        vector_bytes_(Codec::bytes(schema.dim)),
+        hot_offset_(hot_offset<Codec>(schema.dim)),
         fetch_ahead_(std::clamp<std::size_t>(2048 / (hot_bytes<Codec>(schema.dim) + 1) + 1, 2, 4)),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         keys_(&memory_),
@@ -83,15 +85,16 @@ struct HnswGraph {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Node storage: record(id) = [the stored vector: Codec::bytes(dim)][2·M layer-0 ids], in blocks
-  // that never move (storage/record_array.hpp).
+  // Node storage: record(id) = [the stored vector: vector_bytes()][2·M layer-0 ids], in blocks
+  // that never move (storage/record_array.hpp). The stored vector is Codec::bytes(dim) until an SQ8
+  // index releases its floats (release_floats), then its code slot alone.
 
   /// The record of node `id`: its vector, then its layer-0 list.
   std::byte* record(Id id) const noexcept { return nodes_.record(id); }
   /// The stored vector of `id` (read through Codec only).
   const std::byte* stored(Id id) const noexcept { return record(id); }
   /// Bytes of one stored vector.
-  std::size_t vector_bytes() const noexcept { return Codec::bytes(schema_.dim); }
+  std::size_t vector_bytes() const noexcept { return vector_bytes_; }
   /// The layer-0 list of `id` (2·M slots, kInvalidId after the last link).
   Id* links0(Id id) const noexcept { return reinterpret_cast<Id*>(record(id) + vector_bytes()); }
   /// A float query made from the stored vector of `id` (a walk that starts from a node).
@@ -122,10 +125,16 @@ struct HnswGraph {
   Distance exact_distance(const float* q, Id id) const noexcept {
     if constexpr (is_approximate_codec_v<Codec>) {
       ++hnsw_work_done;
-      return Codec::exact(q, stored(id), schema_.dim);
+      return codec_.exact(q, stored(id), schema_.dim);
     } else {
       return distance(q, id);
     }
+  }
+  /// Whether exact_distance() is exact: false once an SQ8 index has released its floats (it is then
+  /// the code distance, and the caller re-ranks on the host's vectors).
+  bool exact_in_index() const noexcept {
+    if constexpr (requires { codec_.released(); }) return !codec_.released();
+    else return true;
   }
   /// Calls `walk(q)` with the prepared query `q` in the form the codec measures (for an approximate
   /// codec, a buffer made here; otherwise `q` itself). Caller holds the shared lock.
@@ -141,13 +150,13 @@ struct HnswGraph {
   /// The distance between the stored vectors of `a` and `b`, counted in hnsw_work_done.
   Distance distance_between(Id a, Id b) const noexcept {
     ++hnsw_work_done;
-    return Codec::between(stored(a), stored(b), schema_.dim);
+    return codec_.between(stored(a), stored(b), schema_.dim);
   }
 
   // Starts loading the whole vector of `id` into cache.
   void prefetch(Id id) const noexcept {
 #if defined(__GNUC__)
-    const char* p = reinterpret_cast<const char*>(stored(id)) + hot_offset<Codec>(schema_.dim);
+    const char* p = reinterpret_cast<const char*>(stored(id)) + hot_offset_;
     const std::size_t bytes = hot_bytes<Codec>(schema_.dim);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
     __builtin_prefetch(p + bytes - 1, 0, 3);  // the last line, when the record is not line-aligned
@@ -158,7 +167,7 @@ struct HnswGraph {
   // Starts loading the first cache line of the vector of `id`.
   void prefetch_head(Id id) const noexcept {
 #if defined(__GNUC__)
-    __builtin_prefetch(reinterpret_cast<const char*>(stored(id)) + hot_offset<Codec>(schema_.dim), 0, 3);
+    __builtin_prefetch(reinterpret_cast<const char*>(stored(id)) + hot_offset_, 0, 3);
 #else
     (void)id;
 #endif
@@ -272,7 +281,7 @@ struct HnswGraph {
     if constexpr (is_approximate_codec_v<Codec>) {
       for (Candidate& c : sorted) {
         ++hnsw_work_done;
-        c.distance = Codec::between(base, stored(c.id), schema_.dim);
+        c.distance = codec_.between(base, stored(c.id), schema_.dim);
       }
       std::sort(sorted.begin(), sorted.end(), closer);
     } else {
@@ -313,9 +322,10 @@ struct HnswGraph {
     std::atomic_ref<Id>(list[i]).store(id, std::memory_order_release);
   }
 
-  /// Whether `id` stores exactly `v` (prepared) with `magnitude`: an upsert that changes nothing.
-  bool same_vector(Id id, const float* v, float magnitude) const noexcept {
-    return Codec::equals(v, magnitude, stored(id), schema_.dim) &&
+  /// Whether `id` stores exactly `v` (prepared) with `magnitude`: an upsert that changes nothing
+  /// (once an SQ8 index has released its floats: `v` encodes to its codes). May throw std::bad_alloc.
+  bool same_vector(Id id, const float* v, float magnitude) const {
+    return codec_.equals(v, magnitude, stored(id), schema_.dim) &&
            (!MetricT::kNormalizes || *magnitudes_.slot(id) == magnitude);
   }
 
@@ -352,7 +362,7 @@ struct HnswGraph {
       bool keep = true;
       for (Id s : out) {
         ++hnsw_work_done;
-        if (Codec::between_within(cv, vector_of_candidate(s), schema_.dim, c.distance) < c.distance) {
+        if (codec_.between_within(cv, vector_of_candidate(s), schema_.dim, c.distance) < c.distance) {
           keep = false;
           break;
         }
@@ -381,7 +391,7 @@ struct HnswGraph {
   /// The vector of `id` as it was given (COSINE: de-normalised). Caller holds the shared lock.
   std::vector<float> given_vector(Id id) const {
     std::vector<float> out(schema_.dim);
-    Codec::decode_given(stored(id), MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f, out.data(), schema_.dim);
+    codec_.decode_given(stored(id), MetricT::kNormalizes ? *magnitudes_.slot(id) : 1.0f, out.data(), schema_.dim);
     return out;
   }
 
@@ -391,7 +401,7 @@ struct HnswGraph {
   HnswMemory memory_parts() const {
     HnswMemory m;
     const std::size_t slots = nodes_.capacity_slots();
-    m.codes = is_approximate_codec_v<Codec> ? slots * hot_bytes<Codec>(schema_.dim) : 0;
+    m.codes = is_approximate_codec_v<Codec> ? slots * hot_bytes<Codec>(schema_.dim) : 0;  // (released: all of it)
     m.vectors = slots * vector_bytes() - m.codes + magnitudes_.memory_bytes();
     m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
     m.keys = keys_.memory_bytes();
@@ -439,6 +449,39 @@ struct HnswGraph {
     return moved;
   }
 
+  /// SQ8 re-ranking from the host: rewrites every record as [its code slot][its layer-0 list] in
+  /// new blocks and gives the floats back (the codec reads codes only from then on). Allocates the
+  /// new blocks first: on failure (std::bad_alloc, MemoryLimitExceeded) nothing changed. Caller
+  /// holds the exclusive lock and no walk runs without it (no batch in progress).
+  void release_floats() {
+    if constexpr (is_approximate_codec_v<Codec>) {  // (an explicit instantiation compiles this for every codec)
+      const std::size_t dim = schema_.dim, codes = Codec::hot_bytes(dim), links = m0_ * sizeof(Id);
+      RecordArray compact(codes + links, params_.block_size, &memory_);
+      compact.grow(nodes_.capacity_slots()).commit();
+      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
+        const std::byte* from = nodes_.record(i);
+        std::copy_n(from + Codec::hot_offset(dim), codes, compact.record(i));
+        std::copy_n(from + vector_bytes_, links, compact.record(i) + codes);
+      }
+      nodes_.swap(compact);
+      codec_.release();
+      record_bytes_ = codes + links;
+      vector_bytes_ = codes;
+      hot_offset_ = 0;
+    }
+  }
+
+  /// After clear_graph() of an index that had released its floats: records hold floats and codes
+  /// again (the codec reset). Allocates nothing.
+  void restore_float_layout() noexcept {
+    const std::size_t links = m0_ * sizeof(Id);
+    RecordArray full(Codec::bytes(schema_.dim) + links, params_.block_size, &memory_);
+    nodes_.swap(full);
+    record_bytes_ = Codec::bytes(schema_.dim) + links;
+    vector_bytes_ = Codec::bytes(schema_.dim);
+    hot_offset_ = hot_offset<Codec>(schema_.dim);
+  }
+
   /// Drops every node, key, list and tombstone and releases all storage. Caller holds the exclusive
   /// lock.
   void clear_graph() {
@@ -456,6 +499,8 @@ struct HnswGraph {
   std::size_t m_;
   std::size_t m0_;
   std::size_t record_bytes_;
+  std::size_t vector_bytes_;  // of a record: Codec::bytes(dim), or once released the code slot
+  std::size_t hot_offset_;    // where the part the walk reads starts in a record
   std::size_t fetch_ahead_;  // vectors fetched ahead in measure_below: about 2 KB, 2 to 4 vectors
   Codec codec_{};            // stateless, or (SQ8) the trained quantizer
 

@@ -32,6 +32,7 @@ struct HnswInsert : HnswMaintenance<Codec> {
   using typename Graph::Candidate;
   using typename Graph::NodeGrowth;
   using Graph::closer;
+  using Graph::codec_;
   using Graph::distance;
   using Graph::entry_;
   using Graph::grow_nodes;
@@ -118,7 +119,7 @@ struct HnswInsert : HnswMaintenance<Codec> {
   LinkPlan plan_links(const float* q, float magnitude, unsigned level, Id replaced, bool concurrent,
                       Release&& release) const {
     if (entry_ == kInvalidId) return {};
-    const auto encoded = Codec::encoded(q, magnitude, schema_.dim);  // the new vector as lists compare it
+    const auto encoded = codec_.encoded(q, magnitude, schema_.dim);  // the new vector as lists compare it
     return with_query_form(q, [&](const float* form) {
       return plan_links_form(form, encoded.data(), level, replaced, concurrent, release);
     });

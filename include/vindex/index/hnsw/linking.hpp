@@ -32,6 +32,7 @@ struct HnswLinking : HnswSearch<Codec> {
   using Graph = HnswGraph<Codec>;
   using typename Graph::Candidate;
   using Graph::closer;
+  using Graph::codec_;
   using Graph::distance;
   using Graph::keys_;
   using Graph::linked_back;
@@ -181,7 +182,7 @@ struct HnswLinking : HnswSearch<Codec> {
     thread_local std::vector<Id> orphans;
     candidates.clear();
     for (Id o : old) candidates.push_back({distance_between(n, o), o});
-    candidates.push_back({Codec::between(stored(n), extra_v, schema_.dim), extra});
+    candidates.push_back({codec_.between(stored(n), extra_v, schema_.dim), extra});
     std::sort(candidates.begin(), candidates.end(), closer);
     select_by_heuristic(candidates, old.size(), kept, [&](Id c) { return c == extra ? extra_v : stored(c); });
     if (level != 0) return;

@@ -28,6 +28,7 @@ struct HnswRepair : HnswLinking<Codec> {
   using Graph = HnswGraph<Codec>;
   using typename Graph::Candidate;
   using Graph::closer;
+  using Graph::codec_;
   using Graph::distance;
   using Graph::entry_;
   using Graph::linked_back;
@@ -383,7 +384,7 @@ struct HnswRepair : HnswLinking<Codec> {
       node.id = id;
       node.key.assign(keys_.key(id));
       node.vector.resize(schema_.dim);
-      Codec::decode(stored(id), node.vector.data(), schema_.dim);
+      codec_.decode(stored(id), node.vector.data(), schema_.dim);
       node.magnitude = Codec::Metric::kNormalizes ? *magnitudes_.slot(id) : 1.0f;
       const unsigned top = level_of(id);
       node.links.resize(top + 1);

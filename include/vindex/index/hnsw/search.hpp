@@ -193,11 +193,11 @@ struct HnswSearch : HnswGraph<Codec> {
       r.resize(count);
     }
     if constexpr (is_approximate_codec_v<Codec>) {  // (an explicit instantiation compiles this for every codec)
-      if (r.empty()) return;
+      if (r.empty() || !this->exact_in_index()) return;  // released: the caller re-ranks on the host
       hnsw_work_done += r.size();
       for (std::size_t i = 0; i + 1 < r.size(); ++i)
-        r[i].distance = Codec::exact_fetching(q, stored(r[i].id), schema_.dim, stored(r[i + 1].id));
-      r.back().distance = Codec::exact(q, stored(r.back().id), schema_.dim);
+        r[i].distance = codec_.exact_fetching(q, stored(r[i].id), schema_.dim, stored(r[i + 1].id));
+      r.back().distance = codec_.exact(q, stored(r.back().id), schema_.dim);
     }
   }
 
@@ -216,9 +216,12 @@ struct HnswSearch : HnswGraph<Codec> {
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), s);
     Distance walk_radius = radius;
     if constexpr (is_approximate_codec_v<Codec>) walk_radius = codec_.approximate_radius(q, radius, schema_.dim);
+    // Released floats: hits are kept by code distance out to walk_radius; the caller measures them on
+    // the host's vectors.
+    const Distance keep = this->exact_in_index() ? radius : walk_radius;
     auto hit = [&](Distance d, Id id) {
       if constexpr (is_approximate_codec_v<Codec>) {
-        if (const Distance exact = exact_distance(q, id); exact <= radius) hits.emplace_back(exact, id);
+        if (const Distance exact = exact_distance(q, id); exact <= keep) hits.emplace_back(exact, id);
       } else {
         if (d <= radius) hits.emplace_back(d, id);
       }
@@ -361,8 +364,11 @@ struct HnswSearch : HnswGraph<Codec> {
     if (options.filter) {
       const Filter filter = resolve(*options.filter);
       if (prefer_exact(filter, params_.ef_runtime)) {
+        Distance keep = r;  // released floats: by code distance, as range_walk keeps them
+        if constexpr (is_approximate_codec_v<Codec>)
+          if (!this->exact_in_index()) keep = codec_.approximate_radius(q, r, schema_.dim);
         exact_scan(q, filter, options, [&](Distance d, Id id) {
-          if (d <= r) hits.emplace_back(d, id);
+          if (d <= keep) hits.emplace_back(d, id);
         });
       } else {
         range_walk(q, r, epsilon, hits, options,

@@ -28,6 +28,9 @@ struct HnswParams {
   std::size_t block_size = 1024;
   std::uint64_t seed = 100;           ///< seed of the level generator
   double epsilon = 0.01;              ///< [EPSILON] default range-search boundary widening
+  /// HnswIndex<float, M, Sq8> only: where re-ranking reads exact vectors (see HnswIndex's header
+  /// comment); other indexes reject kHost.
+  ExactVectors exact_vectors = ExactVectors::kIndex;
 };
 
 /// Where an index's memory goes (bytes); `total()` equals memory_bytes().
