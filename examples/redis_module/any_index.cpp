@@ -102,7 +102,10 @@ std::unique_ptr<AnyIndex> make_for_metric(const IndexSpec& spec, vindex::KeyValu
     if (spec.algorithm == Algorithm::kFlat) return with.template operator()<vindex::FlatIndex<T, MetricT>>(spec.flat);
     return with.template operator()<vindex::HnswIndex<T, MetricT>>(spec.hnsw);
   };
-  // FLOAT16 / BFLOAT16 / INT8 / UINT8 vectors stay in their width, as the hash holds them.
+  // FLOAT16 / BFLOAT16 / INT8 / UINT8 vectors stay in their width, as the hash holds them; under
+  // COMPRESSION SQ8 (16-bit TYPEs, re-ranking from the hash) the index takes them widened to floats,
+  // which it keeps only until its quantizer's training is final.
+  if (spec.compression == Compression::kSq8) return make.template operator()<float>();
   switch (spec.schema.type) {
     case vindex::ElementType::kFloat16: return make.template operator()<vindex::Float16>();
     case vindex::ElementType::kBFloat16: return make.template operator()<vindex::BFloat16>();
@@ -152,7 +155,9 @@ std::unique_ptr<AnyIndex> load_for_metric(const IndexSpec& spec, vindex::KeyValu
     return load_as<vindex::HnswIndex<T, MetricT>>(spec, source, in, std::move(memory));
   };
   // A FLOAT16 / BFLOAT16 snapshot written when indexes widened them to floats loads too: its values
-  // are those of the TYPE (COSINE: normalised × magnitude rounds back to them exactly).
+  // are those of the TYPE (COSINE: normalised × magnitude rounds back to them exactly). SQ8 indexes
+  // are float indexes whatever the TYPE.
+  if (spec.compression == Compression::kSq8) return load.template operator()<float>();
   switch (spec.schema.type) {
     case vindex::ElementType::kFloat16: return load.template operator()<vindex::Float16>();
     case vindex::ElementType::kBFloat16: return load.template operator()<vindex::BFloat16>();

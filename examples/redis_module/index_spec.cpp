@@ -108,9 +108,14 @@ void parse_vector(Args& args, IndexSpec& spec, const vindex::Limits& limits) {
   }
   if (!have_type || !have_dim || !have_metric)
     fail("vector field needs TYPE, DIM and DISTANCE_METRIC");
-  if (spec.compression == Compression::kSq8 && spec.schema.type != vindex::ElementType::kFloat32)
-    fail("COMPRESSION SQ8 needs TYPE FLOAT32 (" + std::string(vindex::to_string(spec.schema.type)) +
-         " vectors are stored in their own width already)");
+  const bool sixteen_bits =
+      spec.schema.type == vindex::ElementType::kFloat16 || spec.schema.type == vindex::ElementType::kBFloat16;
+  if (spec.compression == Compression::kSq8 && spec.schema.type != vindex::ElementType::kFloat32 && !sixteen_bits)
+    fail("COMPRESSION SQ8 needs TYPE FLOAT32, FLOAT16 or BFLOAT16 (" + std::string(vindex::to_string(spec.schema.type)) +
+         " vectors are 8-bit already)");
+  if (spec.compression == Compression::kSq8 && sixteen_bits && spec.flat.exact_vectors != vindex::ExactVectors::kHost)
+    fail("COMPRESSION SQ8 on TYPE " + std::string(vindex::to_string(spec.schema.type)) +
+         " needs EXACT_VECTORS HASH (a float copy beside the codes would take more than the 16-bit vectors)");
   if (spec.flat.exact_vectors == vindex::ExactVectors::kHost && spec.compression != Compression::kSq8)
     fail("EXACT_VECTORS HASH needs COMPRESSION SQ8 (without codes the index's vectors are the exact ones)");
 }

@@ -271,3 +271,34 @@ def reference_knn(base, q, metric, k=10):
         d = 1 - (base @ q) / (np.linalg.norm(base, axis=1) * np.linalg.norm(q))
     order = sorted(range(len(d)), key=lambda i: (d[i], f"{i:05d}"))[:k]
     return order, d[order], d
+
+
+def to_type(x, vtype):
+    """float32 array → (blob bytes of the TYPE, the float64 values the blob decodes to)."""
+    x = np.asarray(x, dtype=np.float32)
+    if vtype == "FLOAT32":
+        return x.tobytes(), x.astype(np.float64)
+    if vtype == "FLOAT16":
+        h = x.astype(np.float16)
+        return h.tobytes(), h.astype(np.float64)
+    if vtype == "INT8":
+        b = np.clip(np.rint(x * 40), -128, 127).astype(np.int8)
+        return b.tobytes(), b.astype(np.float64)
+    if vtype == "UINT8":
+        b = np.clip(np.rint(np.abs(x) * 40), 0, 255).astype(np.uint8)
+        return b.tobytes(), b.astype(np.float64)
+    # BFLOAT16: the upper half of the float32, rounded to nearest even.
+    u = x.view(np.uint32).astype(np.uint64)
+    b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    return b.tobytes(), (b.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def search(r, name, qblob, k=10, ef=None, field="vec"):
+    """(keys, scores) of a KNN query whose vector is the blob `qblob` (of the index's TYPE), through
+    FT.SEARCH itself."""
+    clause = f"*=>[KNN {k} @{field} $v" + (f" EF_RUNTIME {ef}" if ef else "") + "]"
+    reply = r.execute_command("FT.SEARCH", name, clause, "PARAMS", "2", "v", qblob, "RETURN", "1",
+                              f"__{field}_score", "SORTBY", f"__{field}_score", "LIMIT", "0", str(k), "DIALECT", "2")
+    keys = [to_str(reply[i]) for i in range(1, len(reply), 2)]
+    scores = [float(to_str(reply[i + 1][1])) for i in range(1, len(reply), 2)]
+    return keys, scores

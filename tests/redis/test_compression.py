@@ -7,8 +7,8 @@ default, are re-ranked on the index's float copy). An SQ8 index over fewer hashe
 (400) is checked the same way. FT.INFO says COMPRESSION SQ8 and splits the memory: the codes (DIM
 bytes and, under L2, 4 more a vector), the float copy (4·DIM a vector), the graph (none for FLAT); an
 uncompressed index has no codes. After DEBUG RELOAD (the RDB snapshot keeps the quantizer) the
-answers are the same. COMPRESSION with another TYPE or an unknown value is refused with an error,
-creating nothing.
+answers are the same. COMPRESSION SQ8 on TYPE FLOAT16 without EXACT_VECTORS HASH (see
+test_sq8_sixteen_bits.py), on UINT8, or an unknown value is refused with an error, creating nothing.
 """
 import numpy as np
 import redis
@@ -122,7 +122,7 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
     check(N * DIM * 4 <= flat_floats <= 2 * N * DIM * 4, f"FLAT float copy {flat_floats} bytes")
     check(int(flat["graph_memory_bytes"]) == 0 and int(flat["key_memory_bytes"]) > 0, "FLAT graph and keys")
 
-    for args, why in ((("FLOAT16", "HNSW", "SQ8"), "TYPE FLOAT16"), (("FLOAT32", "HNSW", "SQ4"), "unknown value"),
+    for args, why in ((("FLOAT16", "HNSW", "SQ8"), "TYPE FLOAT16 without EXACT_VECTORS HASH"), (("FLOAT32", "HNSW", "SQ4"), "unknown value"),
                       (("UINT8", "FLAT", "SQ8"), "FLAT of TYPE UINT8")):
         vtype, algo, value = args
         try:

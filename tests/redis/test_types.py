@@ -11,32 +11,12 @@ another TYPE's size is an indexing failure.
 """
 import numpy as np
 
-from harness import Checks, Server, reference_knn, to_str, wait_ready
+from harness import Checks, Server, reference_knn, search, to_str, to_type, wait_ready
 
 check = Checks()
 DIM = 48
 N = 600
 rng = np.random.default_rng(19)
-
-
-def to_type(x, vtype):
-    """float32 array → (blob bytes of the TYPE, the float64 values the blob decodes to)."""
-    x = np.asarray(x, dtype=np.float32)
-    if vtype == "FLOAT32":
-        return x.tobytes(), x.astype(np.float64)
-    if vtype == "FLOAT16":
-        h = x.astype(np.float16)
-        return h.tobytes(), h.astype(np.float64)
-    if vtype == "INT8":
-        b = np.clip(np.rint(x * 40), -128, 127).astype(np.int8)
-        return b.tobytes(), b.astype(np.float64)
-    if vtype == "UINT8":
-        b = np.clip(np.rint(np.abs(x) * 40), 0, 255).astype(np.uint8)
-        return b.tobytes(), b.astype(np.float64)
-    # BFLOAT16: the upper half of the float32, rounded to nearest even.
-    u = x.view(np.uint32).astype(np.uint64)
-    b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    return b.tobytes(), (b.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
 
 
 def create(r, name, prefix, vtype, metric, algo="HNSW"):
@@ -45,15 +25,6 @@ def create(r, name, prefix, vtype, metric, algo="HNSW"):
         params += ["M", "8", "EF_CONSTRUCTION", "64"]
     r.execute_command("FT.CREATE", name, "ON", "HASH", "PREFIX", "1", prefix, "SCHEMA", "vec", "VECTOR", algo,
                       str(len(params)), *params)
-
-
-def search(r, name, qblob, k=10, ef=None):
-    clause = f"*=>[KNN {k} @vec $v" + (f" EF_RUNTIME {ef}" if ef else "") + "]"
-    reply = r.execute_command("FT.SEARCH", name, clause, "PARAMS", "2", "v", qblob, "RETURN", "1", "__vec_score",
-                              "SORTBY", "__vec_score", "LIMIT", "0", str(k), "DIALECT", "2")
-    keys = [to_str(reply[i]) for i in range(1, len(reply), 2)]
-    scores = [float(to_str(reply[i + 1][1])) for i in range(1, len(reply), 2)]
-    return keys, scores
 
 
 def agrees(keys, scores, prefix, order, distances, every):
