@@ -202,24 +202,32 @@ class Sq8Codes {
     }
   }
   /// The distance between the vectors the slots at `a` and `b` decode to (trained only): what an
-  /// index that keeps no floats chooses its links by. Plain loops, which the compiler vectorises.
+  /// index that keeps no floats chooses its links by. Sums in kLanes independent lanes, so that the
+  /// compiler vectorises the loop without reordering a single sum (one running sum made inserts
+  /// after the release 1.9× slower: fashion-mnist's 15,001st to 20,000th insert, 3.09 s against 1.62).
   Distance between(const std::byte* a, const std::byte* b, std::size_t dim) const noexcept {
     const std::uint8_t* ca = codes(a);
     const std::uint8_t* cb = codes(b);
+    const float* step = quantizer_.steps();
+    const float* low = quantizer_.lows();
+    constexpr std::size_t kLanes = 16;
+    float lane[kLanes] = {};
+    auto term = [&](std::size_t i) {
+      if constexpr (kL2) {
+        const float d = step[i] * (static_cast<float>(ca[i]) - static_cast<float>(cb[i]));
+        return d * d;
+      } else {
+        return (low[i] + step[i] * static_cast<float>(ca[i])) * (low[i] + step[i] * static_cast<float>(cb[i]));
+      }
+    };
+    std::size_t i = 0;
+    for (; i + kLanes <= dim; i += kLanes)
+      for (std::size_t j = 0; j < kLanes; ++j) lane[j] += term(i + j);
+    for (std::size_t j = 0; i < dim; ++i, ++j) lane[j] += term(i);
     float sum = 0;
-    if constexpr (kL2) {
-      for (std::size_t i = 0; i < dim; ++i) {
-        const float d = quantizer_.step(i) * (static_cast<float>(ca[i]) - static_cast<float>(cb[i]));
-        sum += d * d;
-      }
-      return sum;
-    } else {
-      for (std::size_t i = 0; i < dim; ++i) {
-        const float low = quantizer_.low(i), step = quantizer_.step(i);
-        sum += (low + step * static_cast<float>(ca[i])) * (low + step * static_cast<float>(cb[i]));
-      }
-      return 1.0f - sum;
-    }
+    for (const float x : lane) sum += x;
+    if constexpr (kL2) return sum;
+    else return 1.0f - sum;
   }
   /// Whether the prepared vector `v` encodes to the codes of the slot at `c` (trained only; counts
   /// nothing). Throws std::bad_alloc.

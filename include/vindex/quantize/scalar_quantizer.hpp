@@ -54,6 +54,10 @@ class ScalarQuantizer {
   float low(std::size_t i) const noexcept { return low_[i]; }
   /// Value of one code step in dimension i (0 for a constant dimension).
   float step(std::size_t i) const noexcept { return step_[i]; }
+  /// The dim() lower ends, one after another.
+  const float* lows() const noexcept { return low_.data(); }
+  /// The dim() code steps, one after another.
+  const float* steps() const noexcept { return step_.data(); }
 
   /// Trains on `count` vectors of `dim` floats stored one after another in `vectors`. Throws
   /// kInvalidArgument for an empty sample, a size mismatch or a value that is not finite; the
