@@ -27,11 +27,13 @@
 //            order are linked into their neighbours' lists again, as if new (one per step).
 //   kWalk    A depth-first walk of layer 0 from the entry point, through tombstones as searches
 //            go (a node inserted meanwhile counts as reached and is walked from), then a cursor
-//            over the ids: a live node the walk missed is searched for by its own vector. Found,
-//            it is walked from (a link appeared behind the walk); else it is linked from the
-//            closest node the search found that has room, or displaces that node's farthest link
+//            over the ids: a live node the walk missed is searched for by its own vector. When a
+//            node the walk reached, among those found, links to it, it is walked from (a link
+//            appeared behind the walk); else it is linked from the closest reached node found that
+//            has room (the entry point when none was found), or displaces that node's farthest link
 //            to a node someone else also links to, and then the walk runs again (at most
-//            kRelinkRounds walks per round).
+//            kRelinkRounds walks per round). Only reached nodes count: the search also starts where
+//            its descent lands, which the entry point may not reach.
 // Work units: one per list visited, node walked or slot freed, and one per distance computed or
 // neighbour list read by the repairs, links back and local rebuilds (hnsw_work_done); EF_CONSTRUCTION
 // · M per relink or rebuild search. Next: index/hnsw/insert.hpp.
@@ -531,7 +533,7 @@ struct HnswMaintenance : HnswRepair<Codec> {
       const Id x = static_cast<Id>(round_.cursor++);
       if (keys_.is_live(x) && !bit(round_.reached, x)) {
         s.missed = x;
-        s.relink = plan_relink(x);
+        s.relink = plan_relink(x, [&](Id id) { return bit(round_.reached, id); });
         break;
       }
     }

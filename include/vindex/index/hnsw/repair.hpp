@@ -270,32 +270,41 @@ struct HnswRepair : HnswLinking<Codec> {
 
   // Where a maintenance walk links a live node it did not reach (plan_relink).
   struct Relink {
-    bool found = false;     // a search for its own vector finds it: reachable after all
-    Id host = kInvalidId;   // else the node to link it from (kInvalidId: the search found none)
+    bool found = false;     // a reached node links to it now (a link appeared behind the walk)
+    Id host = kInvalidId;   // else the node to link it from (a reached one; kInvalidId: none)
     std::size_t slot = 0;   // the slot of host's layer-0 list to write
-    bool displace = false;  // that slot holds a link now (every host the search found was full)
+    bool displace = false;  // that slot holds a link now (every reached host found was full)
   };
 
-  // Live node `x`, which a maintenance walk did not reach, is searched for by its own vector.
-  // Found, it is reachable after all; else it is to be linked from the closest node the search
-  // found (reachable, by construction) that has room, or, when none has, in place of that node's
-  // farthest link to a node another neighbour also links to (then the walk runs again: the
-  // displaced node may be cut off). Caller holds the shared lock.
-  Relink plan_relink(Id x) const {
+  // Live node `x`, which a maintenance walk did not reach, is searched for by its own vector (layer
+  // 0 seeded at the entry point too). Only nodes the walk reached (`reached(id)`) count: the search
+  // also starts where its descent lands, from where it may find nodes, x among them, that the entry
+  // point does not reach (layer 0 is directed; under IP this is common). When a reached node found
+  // links to x, x is reachable after all; else x is to be linked from the closest reached node found
+  // that has room, or, when none has, in place of that node's farthest link to a node another
+  // neighbour also links to (then the walk runs again: the displaced node may be cut off). When the
+  // search found no reached node, the entry point is the host. Caller holds the shared lock.
+  template <class Reached>
+  Relink plan_relink(Id x, Reached&& reached) const {
     Relink r;
     if (entry_ == kInvalidId || entry_ == x) {
       r.found = true;
       return r;
     }
-    auto scratch = search_own_vector(x);
-    const std::vector<Candidate>& found = scratch->results;
-    r.found = std::any_of(found.begin(), found.end(), [&](const Candidate& c) { return c.id == x; });
+    auto scratch = search_own_vector(x, true);
+    std::vector<Id> hosts;  // reached live nodes found, closest first; the entry point last
+    for (const Candidate& c : scratch->results)
+      if (c.id != x && keys_.is_live(c.id) && reached(c.id)) hosts.push_back(c.id);
+    if (std::find(hosts.begin(), hosts.end(), entry_) == hosts.end()) hosts.push_back(entry_);
+    r.found = std::any_of(hosts.begin(), hosts.end(), [&](Id h) {
+      const Id* hl = links0(h);
+      return std::find(hl, hl + m0_, x) != hl + m0_;
+    });
     for (std::size_t pass = 0; !r.found && r.host == kInvalidId && pass < 2; ++pass)
-      for (const Candidate& c : found) {
-        if (c.id == x || !keys_.is_live(c.id)) continue;
-        const Id* hl = links0(c.id);
+      for (const Id h : hosts) {
+        const Id* hl = links0(h);
         if (pass == 0 && hl[m0_ - 1] != kInvalidId) continue;
-        r.host = c.id;
+        r.host = h;
         if (pass == 0) {
           r.slot = static_cast<std::size_t>(std::find(hl, hl + m0_, kInvalidId) - hl);
         } else {  // every host found is full: displace
@@ -303,8 +312,8 @@ struct HnswRepair : HnswLinking<Codec> {
           Distance worst = -std::numeric_limits<Distance>::infinity();
           for (bool shared : {true, false}) {
             for (std::size_t j = 0; j < m0_; ++j)
-              if ((!shared || linked_back(hl[j], c.id)) && distance_between(c.id, hl[j]) > worst) {
-                worst = distance_between(c.id, hl[j]);
+              if ((!shared || linked_back(hl[j], h)) && distance_between(h, hl[j]) > worst) {
+                worst = distance_between(h, hl[j]);
                 r.slot = j;
               }
             if (worst > -std::numeric_limits<Distance>::infinity()) break;
@@ -332,17 +341,20 @@ struct HnswRepair : HnswLinking<Codec> {
     }
   }
 
-  // A search of layer 0 at EF_CONSTRUCTION for the vector of `x`, every node accepted; its results
-  // sorted closest first, in the returned scratch.
-  auto search_own_vector(Id x) const {
+  // A search of layer 0 at EF_CONSTRUCTION for the vector of `x`, every node accepted, from where
+  // the descent lands (and from the entry point too with `seed_entry`); its results sorted closest
+  // first, in the returned scratch.
+  auto search_own_vector(Id x, bool seed_entry = false) const {
     auto scratch = scratch_.take();
     scratch->start_walk({});  // no deadline: a pooled scratch may hold a query's
     const auto query = query_of(x);
     const float* q = query.data();
     Id ep = entry_;
     Distance d_ep = distance(q, ep);
+    const Candidate entry = seed_entry ? Candidate{d_ep, entry_} : Candidate{0, kInvalidId};
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
-    search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound());
+    search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound(),
+                 entry);
     std::sort(scratch->results.begin(), scratch->results.end(), closer);
     measure_exactly(stored(x), scratch->results);  // lists are chosen on exact distances
     return scratch;
