@@ -4,8 +4,11 @@
 // any one of its allocations leaves its index exactly as it was and gives back every byte it took.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory_resource>
 #include <mutex>
@@ -17,6 +20,10 @@
 #include <vector>
 
 #include "vindex/vindex.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 using namespace vindex;
 
@@ -212,6 +219,75 @@ TEST_CASE("RecordArray: records by id in any block size; a growth that fails or 
   }
 }
 
+
+namespace {
+
+// The VmFlags of the mapping holding `p`, from /proc/self/smaps ("" when not found or not Linux).
+std::string vm_flags_of(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long long from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &from, &to) == 2 && line.find('-') < line.find(' ')) {
+      inside = from <= at && at < to;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("huge pages: the whole huge pages inside blocks of 2 MiB or more are advised; smaller blocks, and a host's memory, are not") {
+  TestResource resource;
+  {
+    RecordArray big(4096, 1024, &resource, true);  // 4 MiB blocks: each holds a whole huge page
+    CHECK(big.huge_page_blocks());
+    big.grow(1500).commit();  // two blocks
+    CHECK(big.memory_bytes() == resource.in_use());  // no padding: blocks keep the allocator's alignment
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // The advice is a VMA flag ("hg" in smaps) whenever the kernel has transparent huge pages
+    // (whatever its THP setting); a kernel without them refuses madvise, so look only when it takes it.
+    void* probe = ::mmap(nullptr, 2 * kHugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(probe != MAP_FAILED);
+    const bool kernel_takes_advice = advise_huge_pages(probe, 2 * kHugePageBytes) >= kHugePageBytes;
+    ::munmap(probe, 2 * kHugePageBytes);
+    if (kernel_takes_advice) {
+      for (const std::size_t slot : {std::size_t{0}, std::size_t{1024}}) {
+        const auto start = reinterpret_cast<std::uintptr_t>(big.block_of(slot));
+        const auto page = (start + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;  // inside the block
+        const std::string flags = vm_flags_of(reinterpret_cast<const void*>(page));
+        CHECK_MESSAGE(flags.find(" hg") != std::string::npos, flags);
+      }
+    }
+#endif
+    RecordArray small(4096, 256, &resource, true);  // 1 MiB blocks: no whole huge page
+    CHECK_FALSE(small.huge_page_blocks());
+    RecordArray plain(4096, 1024, &resource, false);
+    CHECK_FALSE(plain.huge_page_blocks());
+  }
+  CHECK(resource.in_use() == 0);
+  CHECK_FALSE(resource.mismatched());
+
+  // HnswIndex: node blocks of 1024 × (2048 + 128) bytes. Advised only when the index owns its
+  // memory; a host's resource (operator new's, given explicitly, included) keeps its own policy.
+  const VectorSchema wide{512, ElementType::kFloat32, Metric::kL2};
+  HnswIndex<float, metric::L2> own(wide, HnswParams{.m = 16});
+  HnswIndex<float, metric::L2> hosted(wide, HnswParams{.m = 16}, Limits{}, std::pmr::new_delete_resource());
+  HnswIndex<float, metric::L2> narrow(VectorSchema{16, ElementType::kFloat32, Metric::kL2}, HnswParams{.m = 16});
+  CHECK(own.huge_page_nodes());
+  CHECK_FALSE(hosted.huge_page_nodes());
+  CHECK_FALSE(narrow.huge_page_nodes());
+  std::vector<float> v(512, 0.5f);
+  own.upsert("a", v);
+  v[0] = 2;
+  own.upsert("b", v);
+  const auto hits = own.search(v, 1);
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0].key == "b");
+}
 TEST_CASE("MemoryAccount counts the bytes in use and their peak, and refuses past its limit with a bad_alloc naming it") {
   TestResource host;
   MemoryAccount account(&host, 1000, "index 'idx'");

@@ -40,6 +40,7 @@
 #include "vindex/source/memory_source.hpp"
 #include "vindex/source/shard_merge.hpp"
 #include "vindex/storage/block_array.hpp"
+#include "vindex/storage/huge_pages.hpp"
 #include "vindex/storage/growth.hpp"
 #include "vindex/storage/key_map.hpp"
 #include "vindex/storage/record_array.hpp"

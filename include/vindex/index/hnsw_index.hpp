@@ -305,6 +305,9 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   const HnswParams& params() const noexcept { return params_; }
   /// The memory resource the index allocates from (as given to the constructor, or operator new's).
   std::pmr::memory_resource* memory_resource() const noexcept { return memory_.upstream(); }
+  /// Whether the 2 MiB huge pages inside node blocks are advised as such (storage/huge_pages.hpp):
+  /// when the index owns its memory (no resource given) and a block is 2 MiB or more.
+  bool huge_page_nodes() const noexcept { return nodes_.huge_page_blocks(); }
   /// The limits requests are checked against.
   const Limits& limits() const noexcept { return limits_; }
 

@@ -11,7 +11,9 @@
 // Allocation failure: `reserve_slots` allocates every block and directory it needs before it
 // publishes any, and frees them all if one fails, so a failed call leaves the array exactly as it was.
 // A caller that grows several structures for one change takes a `Growth` guard (`grow()`), which
-// gives back what its growth added unless committed. Next: storage/record_array.hpp.
+// gives back what its growth added unless committed. With `huge_pages`, the whole huge pages inside
+// each block of at least kHugePageBytes are advised (storage/huge_pages.hpp) before it is zeroed.
+// Next: storage/record_array.hpp.
 #pragma once
 
 #include <atomic>
@@ -27,6 +29,7 @@
 
 #include "vindex/core/error.hpp"
 #include "vindex/core/memory.hpp"
+#include "vindex/storage/huge_pages.hpp"
 
 namespace vindex {
 
@@ -38,9 +41,12 @@ class BlockArray {
 
  public:
   /// An empty array; `stride` elements per slot, `block_slots` slots per block (both >= 1), memory
-  /// from `memory` (null: operator new). Throws kInvalidArgument when a block's size overflows.
-  BlockArray(std::size_t stride, std::size_t block_slots, std::pmr::memory_resource* memory = nullptr)
-      : memory_(resource_or_default(memory)), stride_(stride), block_slots_(block_slots) {
+  /// from `memory` (null: operator new). With `huge_pages`, the whole huge pages inside each block of
+  /// at least kHugePageBytes are advised to the kernel as such (only for memory whose page policy
+  /// the caller owns). Throws kInvalidArgument when a block's size overflows.
+  BlockArray(std::size_t stride, std::size_t block_slots, std::pmr::memory_resource* memory = nullptr,
+             bool huge_pages = false)
+      : memory_(resource_or_default(memory)), stride_(stride), block_slots_(block_slots), huge_pages_(huge_pages) {
     if (stride == 0 || block_slots == 0)
       throw Error(ErrorCode::kInvalidArgument, "BlockArray needs stride and block size >= 1");
     if (stride > SIZE_MAX / sizeof(T) / block_slots)
@@ -194,6 +200,8 @@ class BlockArray {
   std::size_t block_bytes() const noexcept { return block_slots_ * stride_ * sizeof(T); }
   /// The memory resource blocks come from.
   std::pmr::memory_resource* memory_resource() const noexcept { return memory_; }
+  /// Whether the huge pages inside blocks are advised as such (see the constructor).
+  bool huge_page_blocks() const noexcept { return huge_pages_ && block_bytes() >= kHugePageBytes; }
 
  private:
   static constexpr std::size_t kAlign = 64;
@@ -229,6 +237,7 @@ class BlockArray {
 
   T* allocate_block() {
     void* p = memory_->allocate(block_bytes(), kAlign);
+    if (huge_page_blocks()) advise_huge_pages(p, block_bytes());  // before the first touch
     std::memset(p, 0, block_bytes());
     return static_cast<T*>(p);
   }
@@ -265,6 +274,7 @@ class BlockArray {
     std::swap(block_slots_, o.block_slots_);
     std::swap(block_count_, o.block_count_);
     std::swap(directory_bytes_, o.directory_bytes_);
+    std::swap(huge_pages_, o.huge_pages_);
     std::swap(current_, o.current_);
     auto* mine = directory_.load();
     directory_.store(o.directory_.load());
@@ -276,6 +286,7 @@ class BlockArray {
   std::size_t block_slots_ = 1;
   std::size_t block_count_ = 0;
   std::size_t directory_bytes_ = 0;  // bytes of current_ and the directories it replaced
+  bool huge_pages_ = false;          // align and advise blocks of kHugePageBytes or more
   Directory* current_ = nullptr;     // the newest directory, heading the list of replaced ones
   std::atomic<std::atomic<T*>*> directory_{nullptr};  // current_->blocks(), for readers
 };

@@ -26,11 +26,13 @@ namespace vindex {
 class RecordArray {
  public:
   /// No record yet (allocates nothing). `memory`: where blocks and addresses come from (null:
-  /// operator new); it must outlive the array.
-  RecordArray(std::size_t record_bytes, std::size_t block_slots, std::pmr::memory_resource* memory)
+  /// operator new); it must outlive the array. `huge_pages`: the huge pages inside blocks of 2 MiB or
+  /// more are advised as such (BlockArray).
+  RecordArray(std::size_t record_bytes, std::size_t block_slots, std::pmr::memory_resource* memory,
+              bool huge_pages = false)
       : record_bytes_(record_bytes),
         block_slots_(block_slots),
-        records_(record_bytes, block_slots, memory),
+        records_(record_bytes, block_slots, memory, huge_pages),
         addresses_(memory ? memory : std::pmr::new_delete_resource()) {
     if ((block_slots & (block_slots - 1)) == 0) {
       shift_ = 0;
@@ -45,6 +47,11 @@ class RecordArray {
     if (shift_ != kNoShift) return addresses_[i >> shift_] + (i & ((std::size_t{1} << shift_) - 1)) * record_bytes_;
     return addresses_[i / block_slots_] + (i % block_slots_) * record_bytes_;
   }
+
+  /// Whether the huge pages inside blocks are advised as such (BlockArray::huge_page_blocks).
+  bool huge_page_blocks() const noexcept { return records_.huge_page_blocks(); }
+  /// The block holding slot `i` (which must exist).
+  const std::byte* block_of(std::size_t i) const noexcept { return records_.block(i / block_slots_); }
 
   /// Bytes per record.
   std::size_t record_bytes() const noexcept { return record_bytes_; }

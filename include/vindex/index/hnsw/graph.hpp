@@ -68,8 +68,9 @@ struct HnswGraph {
         hot_offset_(hot_offset<Codec>(schema.dim)),
         fetch_ahead_(std::clamp<std::size_t>(2048 / (hot_bytes<Codec>(schema.dim) + 1) + 1, 2, 4)),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
+        huge_pages_(memory == nullptr),
         keys_(&memory_),
-        nodes_(record_bytes_, params_.block_size, &memory_),
+        nodes_(record_bytes_, params_.block_size, &memory_, huge_pages_),
         magnitudes_(1, params_.block_size, &memory_),
         upper_(params.m, std::max<std::size_t>(1, params_.block_size / 8), &memory_),
         retired_(memory_.uncapped()) {}
@@ -456,7 +457,7 @@ struct HnswGraph {
   void release_floats() {
     if constexpr (is_approximate_codec_v<Codec>) {  // (an explicit instantiation compiles this for every codec)
       const std::size_t dim = schema_.dim, codes = Codec::hot_bytes(dim), links = m0_ * sizeof(Id);
-      RecordArray compact(codes + links, params_.block_size, &memory_);
+      RecordArray compact(codes + links, params_.block_size, &memory_, huge_pages_);
       compact.grow(nodes_.capacity_slots()).commit();
       for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
         const std::byte* from = nodes_.record(i);
@@ -475,7 +476,7 @@ struct HnswGraph {
   /// again (the codec reset). Allocates nothing.
   void restore_float_layout() noexcept {
     const std::size_t links = m0_ * sizeof(Id);
-    RecordArray full(Codec::bytes(schema_.dim) + links, params_.block_size, &memory_);
+    RecordArray full(Codec::bytes(schema_.dim) + links, params_.block_size, &memory_, huge_pages_);
     nodes_.swap(full);
     record_bytes_ = Codec::bytes(schema_.dim) + links;
     vector_bytes_ = Codec::bytes(schema_.dim);
@@ -505,6 +506,9 @@ struct HnswGraph {
   Codec codec_{};            // stateless, or (SQ8) the trained quantizer
 
   MemoryAccount memory_;  // counts what the members below take from the host's resource
+  // The huge pages inside node blocks of 2 MiB or more are advised: only when the index owns its
+  // memory (no resource given), since a host's resource has its own page policy.
+  bool huge_pages_;
   KeyMap keys_;
   RecordArray nodes_;  // a record per node id
   BlockArray<float> magnitudes_;
