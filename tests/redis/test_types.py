@@ -124,6 +124,9 @@ with Server(extra=["--enable-debug-command", "local"]) as server:
     r.execute_command("DEBUG", "RELOAD")
     for name, _, _ in names:
         wait_ready(r, name)
+        # Loaded from the RDB snapshot, graph included, not rebuilt by a backfill.
+        loaded = int(r.ft(name).info()["snapshot_loaded"])
+        check(loaded == 1, f"{name}: snapshot_loaded {loaded} after DEBUG RELOAD (rebuilt, not loaded)")
     after = answers("after DEBUG RELOAD")
     check(before == after, "answers changed across DEBUG RELOAD")
     check(server.alive(), "server died")

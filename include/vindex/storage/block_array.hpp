@@ -286,7 +286,7 @@ class BlockArray {
   std::size_t block_slots_ = 1;
   std::size_t block_count_ = 0;
   std::size_t directory_bytes_ = 0;  // bytes of current_ and the directories it replaced
-  bool huge_pages_ = false;          // align and advise blocks of kHugePageBytes or more
+  bool huge_pages_ = false;          // advise the huge pages inside blocks of kHugePageBytes or more
   Directory* current_ = nullptr;     // the newest directory, heading the list of replaced ones
   std::atomic<std::atomic<T*>*> directory_{nullptr};  // current_->blocks(), for readers
 };
