@@ -404,13 +404,6 @@ double fetch_and_distance_floor_ns(const Dataset& d) {
   return best;
 }
 
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double v = -1;
-  in >> v;
-  return v;
-}
-
 /// hnswlib's per-vector "vector plus links" floor, from its layout (hnswlib/hnswalg.h): each element's
 /// level-0 record holds the vector (dim·4), 2M layer-0 link ids (4 bytes each) and a 4-byte link count
 /// (size_links_level0_ = maxM0_·4 + 4), then an 8-byte label; an element on level l > 0 also owns l

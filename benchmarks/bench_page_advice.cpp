@@ -44,13 +44,6 @@ std::string first_line(const char* path) {
   return line.empty() ? "unknown" : line;
 }
 
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double v = -1;
-  in >> v;
-  return v;
-}
-
 template <class Index>
 std::vector<std::string> answer(Index& index, const Dataset& d, std::size_t q, std::size_t ef) {
   std::vector<std::string> keys;

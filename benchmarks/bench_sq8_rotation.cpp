@@ -380,12 +380,6 @@ Result evaluate(const Data& d, const Transform& t, const Exact& exact, const std
   return res;
 }
 
-/// Load averages over 1 minute (-1 when unavailable).
-double load_average() {
-  double l[1] = {-1};
-  return getloadavg(l, 1) == 1 ? l[0] : -1;
-}
-
 /// Share of the total variance held by the first `count` components.
 double variance_share(const std::vector<double>& eigenvalues, std::size_t count) {
   const double total = std::accumulate(eigenvalues.begin(), eigenvalues.end(), 0.0);

@@ -28,6 +28,14 @@ inline long option(int argc, char** argv, const char* name, long fallback) {
   return fallback;
 }
 
+/// The 1-minute load average from /proc/loadavg (-1 when unavailable).
+inline double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double v = -1;
+  in >> v;
+  return v;
+}
+
 /// The CPU model name from /proc/cpuinfo ("unknown CPU" when absent).
 inline std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
