@@ -66,6 +66,18 @@ Bytes small_hnsw(std::uint32_t dim, int n, std::uint32_t seed, std::size_t secti
   return snapshot_bytes(index, {.section_bytes = section_bytes});
 }
 
+// `bytes` with its SQ8Q section claiming a training sample of 2^32 vectors: growth would never train
+// it again, so a loaded index re-ranking from the host releases its floats and needs a host to search.
+Bytes with_final_training(std::span<const std::byte> bytes) {
+  auto sections = split_sections(bytes);
+  for (RawSection& s : sections)
+    if (s.tag == snapshot::tag::kQuantizer) {
+      const std::uint64_t trained_on = std::uint64_t{1} << 32;
+      for (int i = 0; i < 8; ++i) s.payload[4 + i] = static_cast<std::byte>(trained_on >> (8 * i));
+    }
+  return assemble(sections);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,5 +117,10 @@ int main(int argc, char** argv) {
   write_file(dir + "/flat_sq8_host_l2_dim3.vdx", small_index<metric::L2, Sq8>(3, 12, 11, 64, ExactVectors::kHost));
   // HNSW SQ8 re-ranking from the host: HPRM's field after the generator state, EXACT_VECTORS = 1.
   write_file(dir + "/hnsw_sq8_host_l2_dim3.vdx", small_hnsw<metric::L2, Sq8>(3, 14, 12, 64, ExactVectors::kHost));
+  // The same two with their training final: loaded, they hold codes alone and search through a host.
+  write_file(dir + "/flat_sq8_host_released_l2_dim3.vdx",
+             with_final_training(small_index<metric::L2, Sq8>(3, 12, 11, 64, ExactVectors::kHost)));
+  write_file(dir + "/hnsw_sq8_host_released_l2_dim3.vdx",
+             with_final_training(small_hnsw<metric::L2, Sq8>(3, 14, 12, 64, ExactVectors::kHost)));
   return 0;
 }

@@ -1,6 +1,7 @@
 // libFuzzer target for the snapshot loaders (FLAT and HNSW, of floats and of narrow elements; every
 // input goes to each). Any input
-// must either load or throw vindex::Error:
+// must either load or throw vindex::Error, and what loads must answer a query (through a stand-in
+// host when it re-ranks from one) and save without an error:
 // a crash, a sanitizer report, a leak, another exception or a giant allocation is a bug. An input
 // that loads must also survive the round trip: saving it and loading the result gives the same
 // bytes again, and loading it through small chunks (size unknown to the reader) agrees. Each input
@@ -8,11 +9,14 @@
 // parsers instead of stopping at the first CRC.
 // Build: CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 // Run:   build-fuzz/tests/fuzz/fuzz_snapshot_load -max_total_time=60 tests/fuzz/corpus
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -76,20 +80,33 @@ struct FlatSq8Loader {
 
 template <class Loader>
 void check_one(std::span<const std::byte> bytes) {
-  bool loaded = false;
-  std::vector<std::byte> saved;
+  std::optional<decltype(Loader::load(std::declval<vindex::Deserializer&>()))> any;
   try {
     vindex::MemoryDeserializer in(bytes);
-    auto any = Loader::load(in);
-    loaded = true;
+    any.emplace(Loader::load(in));
+  } catch (const vindex::Error&) {
+  }
+  const bool loaded = any.has_value();
+  // What loaded must answer a query and save; an Error here escapes and fails the target.
+  std::vector<std::byte> saved;
+  if (loaded) {
     std::visit(
         [](const auto& index) {
-          std::vector<float> query(index->schema().dim, 0.5f);
-          (void)index->search(query, 3);
+          const std::size_t dim = index->schema().dim;
+          std::vector<float> query(dim, 0.5f);
+          // An index that re-ranks from the host (EXACT_VECTORS 1) reads candidates through this
+          // stand-in host: it holds a vector for keys of even length and none for the others.
+          const vindex::HostVectorReader host = [dim](vindex::KeyView key, std::span<float> out) {
+            if (key.size() % 2 != 0 || out.size() != dim) return false;
+            std::fill(out.begin(), out.end(), 0.25f);
+            return true;
+          };
+          vindex::SearchOptions search;
+          search.host_vectors = &host;
+          (void)index->search(query, 3, search);
         },
-        any);
-    saved = save_any(any);
-  } catch (const vindex::Error&) {
+        *any);
+    saved = save_any(*any);
   }
 
   // The same input read in 3-byte chunks, where the reader cannot know the remaining size.
