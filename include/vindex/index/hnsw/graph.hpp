@@ -67,6 +67,7 @@ struct HnswGraph {
         vector_bytes_(Codec::bytes(schema.dim)),
         hot_offset_(hot_offset<Codec>(schema.dim)),
         fetch_ahead_(std::clamp<std::size_t>(2048 / (hot_bytes<Codec>(schema.dim) + 1) + 1, 2, 4)),
+        prefetch_heads_(hot_bytes<Codec>(schema.dim) >= kHeadPrefetchBytes),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         huge_pages_(memory == nullptr),
         keys_(&memory_),
@@ -179,16 +180,18 @@ struct HnswGraph {
   // as visit runs): a distance at or above it may be reported as any value at or above it, which
   // lets an L2 kernel stop part-way through the vector (see l2_squared_within_fetching). Distances
   // below the bound are exact.
-  // Vectors are fetched as a pipeline: the first line of every one and the first `fetch_ahead_`
-  // whole at once, then each distance kernel fetches the vector `fetch_ahead_` places further on
-  // while it runs. Measured on AVX-512 EPYC (clustered 100k×128 and fashion-mnist 784-d): 1.5-1.7×
-  // the queries/s of asking for every vector of the list up front, which floods the miss buffers
-  // and (at 784-d) the L1 with lines that are evicted before they are read.
+  // Vectors are fetched as a pipeline: the first `fetch_ahead_` whole at once (and, for long
+  // vectors, the first line of every other one), then each distance kernel fetches the vector
+  // `fetch_ahead_` places further on while it runs. Measured on AVX-512 EPYC (clustered 100k×128
+  // and fashion-mnist 784-d): 1.5-1.7× the queries/s of asking for every vector of the list up
+  // front, which floods the miss buffers and (at 784-d) the L1 with lines that are evicted before
+  // they are read. The first lines help only long vectors (see kHeadPrefetchBytes).
   template <class Visit>
   void measure_below(const float* q, std::span<const Id> ids, const Distance& bound, Visit&& visit) const {
     const std::size_t count = ids.size();
     const std::size_t ahead = std::min(fetch_ahead_, count);
-    for (std::size_t i = ahead; i < count; ++i) prefetch_head(ids[i]);
+    if (prefetch_heads_)
+      for (std::size_t i = ahead; i < count; ++i) prefetch_head(ids[i]);
     for (std::size_t i = 0; i < ahead; ++i) prefetch(ids[i]);
     std::size_t i = 0;
     for (; i + ahead < count; ++i)
@@ -502,7 +505,14 @@ struct HnswGraph {
   std::size_t record_bytes_;
   std::size_t vector_bytes_;  // of a record: Codec::bytes(dim), or once released the code slot
   std::size_t hot_offset_;    // where the part the walk reads starts in a record
+  // Vectors of at least this many hot bytes get their first line asked for up front in
+  // measure_below. Measured on AMD EPYC (a probe alternating both on one loaded graph, ef 16-128;
+  // README, Performance): without those first lines, glove-100's 100-byte SQ8 codes gain 6-8 % q/s and its
+  // 400-byte floats 5-7 % (a burst of ~20 extra lines a hop fills the miss buffers); fashion-mnist's
+  // 784-byte SQ8 codes are unchanged, and its 3,136-byte floats lose 8-16 %.
+  static constexpr std::size_t kHeadPrefetchBytes = 1024;
   std::size_t fetch_ahead_;  // vectors fetched ahead in measure_below: about 2 KB, 2 to 4 vectors
+  bool prefetch_heads_;      // measure_below also asks for the first line of every vector up front
   Codec codec_{};            // stateless, or (SQ8) the trained quantizer
 
   MemoryAccount memory_;  // counts what the members below take from the host's resource
