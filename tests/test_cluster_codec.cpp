@@ -297,6 +297,29 @@ TEST_CASE("message decoders refuse inconsistent bodies") {
   for (std::size_t n = 0; n < body.size(); ++n) CHECK_THROWS_AS(decode_info_response(body.substr(0, n)), FrameError);
 }
 
+TEST_CASE("an FT.INFO answer carries its detail when it has one, and reads an answer without it") {
+  InfoResponseMsg plain;
+  plain.num_docs = 7;
+  plain.memory_bytes = 4096;
+  const std::string plain_body = encode(plain);
+  CHECK_FALSE(decode_info_response(plain_body).detail.has_value());
+
+  InfoResponseMsg detailed = plain;
+  detailed.detail = InfoDetailMsg{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, std::uint64_t{1} << 40};
+  const std::string body = encode(detailed);
+  CHECK(body.size() == plain_body.size() + 13 * 8);
+  CHECK(body.substr(0, plain_body.size()) == plain_body);  // an older reader's body, then the detail
+  const InfoResponseMsg back = decode_info_response(body);
+  REQUIRE(back.detail.has_value());
+  CHECK(*back.detail == *detailed.detail);
+  CHECK(back.memory_bytes == 4096);
+  CHECK(encode(back) == body);
+  // A detail cut anywhere is refused: a shard sends all of it or none.
+  for (std::size_t n = plain_body.size() + 1; n < body.size(); ++n)
+    CHECK_THROWS_AS(decode_info_response(body.substr(0, n)), FrameError);
+  CHECK_THROWS_AS(decode_info_response(body + std::string(1, '\0')), FrameError);
+}
+
 // ---- catalog ------------------------------------------------------------------------------------
 
 namespace {

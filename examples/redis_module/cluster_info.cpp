@@ -59,6 +59,12 @@ InfoResponseMsg figures_here(const std::string& name) {
   m.snapshot_bytes = f.snapshot.bytes;
   m.snapshot_ms = f.snapshot.millis;
   m.memory_bytes = f.memory_bytes;
+  const vindex::HnswMemory& parts = f.memory_parts;
+  const vindex::HnswMaintenanceStats& kept = f.maintenance;
+  m.detail = InfoDetailMsg{parts.vectors, parts.codes, parts.links, parts.keys, parts.other,
+                           f.memory_peak_bytes, f.memory_limit_bytes, f.memory_limit_refusals,
+                           kept.pending_tombstones, kept.rounds, kept.write_ns, kept.longest_write_ns,
+                           kept.maintain_ns};
   return m;
 }
 
@@ -81,6 +87,17 @@ InfoFigures to_figures(const InfoResponseMsg& m) {
   f.snapshot.bytes = m.snapshot_bytes;
   f.snapshot.millis = m.snapshot_ms;
   f.memory_bytes = m.memory_bytes;
+  if (const auto& d = m.detail) {
+    f.memory_parts = vindex::HnswMemory{d->vectors, d->codes, d->links, d->keys, d->other, 0};
+    f.memory_peak_bytes = d->memory_peak;
+    f.memory_limit_bytes = d->memory_limit;
+    f.memory_limit_refusals = d->memory_limit_refusals;
+    f.maintenance.pending_tombstones = d->pending_tombstones;
+    f.maintenance.rounds = d->maintenance_rounds;
+    f.maintenance.write_ns = d->maintenance_write_ns;
+    f.maintenance.longest_write_ns = d->maintenance_longest_write_ns;
+    f.maintenance.maintain_ns = d->maintenance_timer_ns;
+  }
   return f;
 }
 
@@ -187,6 +204,10 @@ class InfoOp final : public Operation {
     reply_info(ctx, entry->spec, total, [&](ReplyArray& r) {
       r.str("cluster_shards").num(static_cast<long long>(targets.size()));
       r.str("cluster_shards_answered").num(static_cast<long long>(answered.size()));
+      // Answers with the memory parts, memory account and maintenance figures summed above (a shard
+      // of an earlier build sends only total_memory_bytes).
+      r.str("cluster_shards_detailed").num(static_cast<long long>(
+          std::count_if(answered.begin(), answered.end(), [](const Target* t) { return t->answer->detail.has_value(); })));
       r.str("shards").array([&](ReplyArray& shards) {
         for (const Target& t : targets) {
           shards.array([&](ReplyArray& shard) {
@@ -198,6 +219,7 @@ class InfoOp final : public Operation {
               shard.str("state").str(t.answer->state);
               shard.str("backfill_complete_percent").real(t.answer->percent);
               shard.str("version").num(static_cast<long long>(t.answer->version));
+              shard.str("total_memory_bytes").num(static_cast<long long>(t.answer->memory_bytes));
             } else {
               shard.str("error").str(t.error.empty() ? std::string("no answer") : t.error);
             }

@@ -1,6 +1,8 @@
 // examples/redis_module/cluster_messages.cpp — message body encoding and checked decoding.
 #include "cluster_messages.hpp"
 
+#include <initializer_list>
+
 namespace vindex_redis {
 namespace {
 
@@ -239,6 +241,12 @@ std::string encode(const InfoResponseMsg& m) {
   w.u64(m.search_timeouts);
   w.u64(m.search_partial);
   w.u64(m.memory_bytes);
+  if (const auto& d = m.detail) {
+    for (std::uint64_t v : {d->vectors, d->codes, d->links, d->keys, d->other, d->memory_peak, d->memory_limit,
+                            d->memory_limit_refusals, d->pending_tombstones, d->maintenance_rounds,
+                            d->maintenance_write_ns, d->maintenance_longest_write_ns, d->maintenance_timer_ns})
+      w.u64(v);
+  }
   return w.take();
 }
 
@@ -267,6 +275,14 @@ InfoResponseMsg decode_info_response(std::string_view body) {
   m.search_timeouts = r.u64();
   m.search_partial = r.u64();
   m.memory_bytes = r.u64();
+  if (r.remaining() != 0) {  // a shard that sends the detail sends all of it
+    InfoDetailMsg d;
+    for (std::uint64_t* v : {&d.vectors, &d.codes, &d.links, &d.keys, &d.other, &d.memory_peak, &d.memory_limit,
+                             &d.memory_limit_refusals, &d.pending_tombstones, &d.maintenance_rounds,
+                             &d.maintenance_write_ns, &d.maintenance_longest_write_ns, &d.maintenance_timer_ns})
+      *v = r.u64();
+    m.detail = d;
+  }
   r.finish();
   return m;
 }

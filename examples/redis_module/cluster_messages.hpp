@@ -89,6 +89,16 @@ struct InfoRequestMsg {
   std::string index;
 };
 
+/// What a shard's FT.INFO answer adds after `memory_bytes`: its memory by part, its memory account
+/// and its HNSW maintenance (info_reply.hpp's InfoFigures). Shards of an earlier build send none.
+struct InfoDetailMsg {
+  std::uint64_t vectors = 0, codes = 0, links = 0, keys = 0, other = 0;  ///< vindex::HnswMemory
+  std::uint64_t memory_peak = 0, memory_limit = 0, memory_limit_refusals = 0;
+  std::uint64_t pending_tombstones = 0, maintenance_rounds = 0;
+  std::uint64_t maintenance_write_ns = 0, maintenance_longest_write_ns = 0, maintenance_timer_ns = 0;
+  bool operator==(const InfoDetailMsg&) const = default;
+};
+
 /// One shard's FT.INFO figures (see info_reply.hpp).
 struct InfoResponseMsg {
   ShardStatus status = ShardStatus::kOk;
@@ -111,6 +121,10 @@ struct InfoResponseMsg {
   std::uint64_t search_timeouts = 0;
   std::uint64_t search_partial = 0;
   std::uint64_t memory_bytes = 0;
+  /// Absent when the shard's build predates it (its body ends at memory_bytes). An older node
+  /// refuses a body that carries it, so during a rolling upgrade an older node's cluster-wide FT.INFO
+  /// counts a newer shard as an error.
+  std::optional<InfoDetailMsg> detail;
 };
 
 /// Periodic summary of a node's catalog.

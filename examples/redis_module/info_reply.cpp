@@ -71,6 +71,20 @@ void add_shard(InfoFigures& total, const InfoFigures& shard, bool first) {
   total.snapshot.bytes += shard.snapshot.bytes;
   total.snapshot.millis = std::max(total.snapshot.millis, shard.snapshot.millis);
   total.memory_bytes += shard.memory_bytes;
+  total.memory_parts.vectors += shard.memory_parts.vectors;
+  total.memory_parts.codes += shard.memory_parts.codes;
+  total.memory_parts.links += shard.memory_parts.links;
+  total.memory_parts.keys += shard.memory_parts.keys;
+  total.memory_parts.other += shard.memory_parts.other;
+  total.memory_peak_bytes += shard.memory_peak_bytes;
+  total.memory_limit_bytes += shard.memory_limit_bytes;
+  total.memory_limit_refusals += shard.memory_limit_refusals;
+  vindex::HnswMaintenanceStats& m = total.maintenance;
+  m.pending_tombstones += shard.maintenance.pending_tombstones;
+  m.rounds += shard.maintenance.rounds;
+  m.write_ns += shard.maintenance.write_ns;
+  m.longest_write_ns = std::max(m.longest_write_ns, shard.maintenance.longest_write_ns);
+  m.maintain_ns += shard.maintenance.maintain_ns;
 }
 
 void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
@@ -169,7 +183,7 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   r.str("memory_peak_bytes").num(n(f.memory_peak_bytes));
   r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
   r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
-  // This node's vector index bytes by part (FLAT: no graph). Under COMPRESSION SQ8 the walk or scan
+  // The vector index bytes by part (FLAT: no graph), summed over the shards in cluster mode. Under COMPRESSION SQ8 the walk or scan
   // reads the codes and the float copy serves exact re-ranking; with EXACT_VECTORS HASH the float
   // copy goes (vector_memory_bytes: COSINE magnitudes only) once the quantizer's training is final.
   r.str("vector_memory_bytes").num(n(f.memory_parts.vectors));

@@ -35,13 +35,15 @@ struct InfoFigures {
   std::uint64_t search_timeouts = 0;   ///< FT.SEARCHes that failed at their deadline
   std::uint64_t search_partial = 0;    ///< FT.SEARCHes answered with partial hits
   std::uint64_t memory_bytes = 0;       ///< bytes the index's memory account holds (exact)
-  /// HNSW graph maintenance (zero for FLAT). This node's only: cluster mode does not carry them.
+  /// HNSW graph maintenance (zero for FLAT). Cluster mode sums them over the shards (the longest
+  /// write: the longest of any shard); only pending_tombstones, rounds and the times travel.
   vindex::HnswMaintenanceStats maintenance{};
-  /// HNSW: the vector index's memory by part (vectors, SQ8 codes, links, keys, other); this node's
-  /// only, like `maintenance`.
+  /// The vector index's memory by part (vectors, SQ8 codes, links, keys, other; scratch does not
+  /// travel in cluster mode); summed over the shards.
   vindex::HnswMemory memory_parts{};
   /// The index's memory account: its peak, its limit (vindex.index-max-memory, 0: none) and the
-  /// allocations that limit refused. This node's only, like `maintenance`.
+  /// allocations that limit refused. Cluster mode sums them (the peaks of shards, which need not
+  /// have come at the same moment; the limits of the shards' nodes).
   std::uint64_t memory_peak_bytes = 0;
   std::uint64_t memory_limit_bytes = 0;
   std::uint64_t memory_limit_refusals = 0;

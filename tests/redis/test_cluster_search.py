@@ -156,6 +156,25 @@ with Cluster() as c, Server() as single:
     check([k for k in standalone_info] == [k for k in cluster_info][:len(standalone_info)],
           "FT.INFO keeps the single-node fields, in order, before the cluster fields")
     check(all(n.client().execute_command("FT._LIST") == [b"idx"] for n in c.nodes), "FT._LIST identical on all nodes")
+    # Each shard's answer carries its memory parts, memory account and maintenance figures: the
+    # cluster-wide ones are the sums of FT.INFO LOCAL on the nodes that answered (nothing is written
+    # meanwhile).
+    cluster_info = info_dict(primaries[1].client().execute_command("FT.INFO", "idx"))
+    shards = [info_dict(s) for s in cluster_info["shards"]]
+    by_address = {n.address: n for n in c.nodes}
+    local_infos = [info_dict(by_address[to_str(s["node"])].client().execute_command("FT.INFO", "idx", "LOCAL"))
+                   for s in shards]
+    check(int(cluster_info["cluster_shards_detailed"]) == 3, "FT.INFO: all 3 shards sent their memory detail")
+    for field in ["total_memory_bytes", "vector_memory_bytes", "vector_codes_memory_bytes", "graph_memory_bytes",
+                  "key_memory_bytes", "memory_peak_bytes", "memory_limit_bytes", "memory_limit_refusals",
+                  "maintenance_pending_tombstones", "maintenance_rounds"]:
+        want = sum(int(i[field]) for i in local_infos)
+        check(int(cluster_info[field]) == want, f"cluster-wide FT.INFO {field} {int(cluster_info[field])} == "
+              f"the answering nodes' sum {want}")
+    check(int(cluster_info["vector_memory_bytes"]) > 0 and int(cluster_info["key_memory_bytes"]) > 0,
+          "cluster-wide FT.INFO: vector and key memory are counted")
+    check([int(s["total_memory_bytes"]) for s in shards] == [int(i["total_memory_bytes"]) for i in local_infos],
+          "FT.INFO's shard list gives each shard's total_memory_bytes")
 
     # ---- HNSW recall against the standalone server ------------------------------------------------
     if os.path.exists(os.path.join(os.environ.get("VINDEX_DATASETS", ""), "siftsmall", "siftsmall_base.fvecs")):
