@@ -1,7 +1,7 @@
 // examples/redis_module/cluster_messages.cpp — message body encoding and checked decoding.
 #include "cluster_messages.hpp"
 
-#include <initializer_list>
+#include <array>
 
 namespace vindex_redis {
 namespace {
@@ -218,6 +218,16 @@ InfoRequestMsg decode_info_request(std::string_view body) {
   return m;
 }
 
+namespace {
+// The fields of an InfoDetailMsg in wire order (encode and decode walk the same list).
+template <class Detail>
+auto detail_fields(Detail& d) {
+  return std::array{&d.vectors, &d.codes, &d.links, &d.keys, &d.other, &d.memory_peak, &d.memory_limit,
+                    &d.memory_limit_refusals, &d.pending_tombstones, &d.maintenance_rounds,
+                    &d.maintenance_write_ns, &d.maintenance_longest_write_ns, &d.maintenance_timer_ns};
+}
+}  // namespace
+
 std::string encode(const InfoResponseMsg& m) {
   BodyWriter w;
   w.u8(static_cast<std::uint8_t>(m.status));
@@ -241,12 +251,8 @@ std::string encode(const InfoResponseMsg& m) {
   w.u64(m.search_timeouts);
   w.u64(m.search_partial);
   w.u64(m.memory_bytes);
-  if (const auto& d = m.detail) {
-    for (std::uint64_t v : {d->vectors, d->codes, d->links, d->keys, d->other, d->memory_peak, d->memory_limit,
-                            d->memory_limit_refusals, d->pending_tombstones, d->maintenance_rounds,
-                            d->maintenance_write_ns, d->maintenance_longest_write_ns, d->maintenance_timer_ns})
-      w.u64(v);
-  }
+  if (m.detail)
+    for (const std::uint64_t* v : detail_fields(*m.detail)) w.u64(*v);
   return w.take();
 }
 
@@ -277,10 +283,7 @@ InfoResponseMsg decode_info_response(std::string_view body) {
   m.memory_bytes = r.u64();
   if (r.remaining() != 0) {  // a shard that sends the detail sends all of it
     InfoDetailMsg d;
-    for (std::uint64_t* v : {&d.vectors, &d.codes, &d.links, &d.keys, &d.other, &d.memory_peak, &d.memory_limit,
-                             &d.memory_limit_refusals, &d.pending_tombstones, &d.maintenance_rounds,
-                             &d.maintenance_write_ns, &d.maintenance_longest_write_ns, &d.maintenance_timer_ns})
-      *v = r.u64();
+    for (std::uint64_t* v : detail_fields(d)) *v = r.u64();
     m.detail = d;
   }
   r.finish();
