@@ -206,8 +206,9 @@ class InfoOp final : public Operation {
       r.str("cluster_shards_answered").num(static_cast<long long>(answered.size()));
       // Answers with the memory parts, memory account and maintenance figures summed above (a shard
       // of an earlier build sends only total_memory_bytes).
-      r.str("cluster_shards_detailed").num(static_cast<long long>(
-          std::count_if(answered.begin(), answered.end(), [](const Target* t) { return t->answer->detail.has_value(); })));
+      const auto detailed = std::count_if(answered.begin(), answered.end(),
+                                          [](const Target* t) { return t->answer->detail.has_value(); });
+      r.str("cluster_shards_detailed").num(static_cast<long long>(detailed));
       r.str("shards").array([&](ReplyArray& shards) {
         for (const Target& t : targets) {
           shards.array([&](ReplyArray& shard) {

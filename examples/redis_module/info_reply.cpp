@@ -183,9 +183,10 @@ void reply_info(rm::Ctx* ctx, const IndexSpec& spec, const InfoFigures& f,
   r.str("memory_peak_bytes").num(n(f.memory_peak_bytes));
   r.str("memory_limit_bytes").num(n(f.memory_limit_bytes));
   r.str("memory_limit_refusals").num(n(f.memory_limit_refusals));
-  // The vector index bytes by part (FLAT: no graph), summed over the shards in cluster mode. Under COMPRESSION SQ8 the walk or scan
-  // reads the codes and the float copy serves exact re-ranking; with EXACT_VECTORS HASH the float
-  // copy goes (vector_memory_bytes: COSINE magnitudes only) once the quantizer's training is final.
+  // The vector index bytes by part (FLAT: no graph), summed over the shards in cluster mode. Under
+  // COMPRESSION SQ8 the walk or scan reads the codes and the float copy serves exact re-ranking; with
+  // EXACT_VECTORS HASH the float copy goes (vector_memory_bytes: COSINE magnitudes only) once the
+  // quantizer's training is final.
   r.str("vector_memory_bytes").num(n(f.memory_parts.vectors));
   r.str("vector_codes_memory_bytes").num(n(f.memory_parts.codes));
   r.str("graph_memory_bytes").num(n(f.memory_parts.links));

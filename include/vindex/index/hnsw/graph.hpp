@@ -507,9 +507,9 @@ struct HnswGraph {
   std::size_t hot_offset_;    // where the part the walk reads starts in a record
   // Vectors of at least this many hot bytes get their first line asked for up front in
   // measure_below. Measured on AMD EPYC (a probe alternating both on one loaded graph, ef 16-128;
-  // README, Performance): without those first lines, glove-100's 100-byte SQ8 codes gain 6-8 % q/s and its
-  // 400-byte floats 5-7 % (a burst of ~20 extra lines a hop fills the miss buffers); fashion-mnist's
-  // 784-byte SQ8 codes are unchanged, and its 3,136-byte floats lose 8-16 %.
+  // README, Performance): without those first lines, glove-100's 100-byte SQ8 codes gain 6-8 % q/s
+  // and its 400-byte floats 5-7 % (a burst of ~20 extra lines a hop fills the miss buffers);
+  // fashion-mnist's 784-byte SQ8 codes are unchanged, and its 3,136-byte floats lose 8-16 %.
   static constexpr std::size_t kHeadPrefetchBytes = 1024;
   std::size_t fetch_ahead_;  // vectors fetched ahead in measure_below: about 2 KB, 2 to 4 vectors
   bool prefetch_heads_;      // measure_below also asks for the first line of every vector up front
