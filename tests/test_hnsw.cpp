@@ -2,6 +2,7 @@
 // replacement, filters, range search, bad input, determinism and the persistence hooks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <random>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "support/reference.hpp"
+#include "vindex/index/hnsw/candidate_pool.hpp"
 #include "vindex/vindex.hpp"
 
 using namespace vindex;
@@ -367,4 +369,90 @@ TEST_CASE("memory per vector is reported, split by purpose") {
                                               << ", other " << double(m.other) / 4096 << ")");
   CHECK(m.vectors >= 4096 * 512);
   CHECK(per_vector < 800);
+}
+
+TEST_CASE("CandidatePool keeps the closest `capacity` candidates in order and expands each once, closest first") {
+  struct C {
+    float distance;
+    Id id;
+  };
+  struct Closer {
+    bool operator()(const C& a, const C& b) const noexcept {
+      return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+    }
+  };
+  std::mt19937 rng(7);
+  for (std::size_t capacity : {1u, 2u, 5u, 16u, 64u}) {
+    detail::CandidatePool<C, Closer> pool;
+    pool.reset(capacity);
+    // The model: every candidate offered, sorted, with its expanded flag; the pool holds its first
+    // `capacity` (one offered when the pool is full and not closer than its farthest is dropped).
+    std::vector<std::pair<C, bool>> model;
+    std::uniform_int_distribution<int> op(0, 9), dist(0, 40);  // few distances: ties by id
+    Id next_id = 0;
+    for (int step = 0; step < 2000; ++step) {
+      if (op(rng) < 7) {
+        const C c{float(dist(rng)), next_id++};
+        pool.insert(c);
+        model.push_back({c, false});
+        std::sort(model.begin(), model.end(), [](const auto& a, const auto& b) { return Closer{}(a.first, b.first); });
+        if (model.size() > capacity) model.resize(capacity);
+      } else {
+        C got{};
+        const auto first = std::find_if(model.begin(), model.end(), [](const auto& e) { return !e.second; });
+        const C* peeked = pool.peek_next();
+        REQUIRE(pool.expand_next(got) == (first != model.end()));
+        REQUIRE((peeked != nullptr) == (first != model.end()));
+        if (first != model.end()) {
+          CHECK(got.id == first->first.id);
+          CHECK(peeked->id == got.id);
+          first->second = true;
+        }
+      }
+      REQUIRE(pool.size() == model.size());
+      CHECK(pool.full() == (model.size() == capacity));
+      for (std::size_t i = 0; i < model.size(); ++i) REQUIRE(pool.begin()[i].id == model[i].first.id);
+    }
+    pool.reset(capacity);  // a new walk starts empty
+    CHECK(pool.size() == 0);
+    C none{};
+    CHECK_FALSE(pool.expand_next(none));
+  }
+}
+
+// An unfiltered walk runs on a CandidatePool (ef up to 256), a filtered one on two heaps: with a filter
+// that keeps everything they must expand the same nodes and return the same answers.
+namespace {
+using HnswL2 = HnswIndex<float, metric::L2>;
+using HnswIp = HnswIndex<float, metric::InnerProduct>;
+using HnswCosine = HnswIndex<float, metric::Cosine>;
+using HnswL2Sq8 = HnswIndex<float, metric::L2, Sq8>;
+using HnswCosineSq8 = HnswIndex<float, metric::Cosine, Sq8>;
+}  // namespace
+
+TEST_CASE_TEMPLATE("an unfiltered walk and one filtered by a keep-all predicate do the same work and agree",
+                   Index, HnswL2, HnswIp, HnswCosine, HnswL2Sq8, HnswCosineSq8) {
+  constexpr std::uint32_t kDim = 19;
+  using M = typename Index::Metric;
+  Index index(VectorSchema{kDim, ElementType::kFloat32, M::kind}, HnswParams{.m = 8, .ef_construction = 64});
+  std::mt19937 rng(11);
+  for (int i = 0; i < 3000; ++i) index.upsert("k" + std::to_string(i), random_vector(rng, kDim));
+  const Filter keep_all = Filter::by_predicate([](KeyView, Id) { return true; });
+  for (std::size_t ef : {1u, 10u, 64u, 256u}) {
+    for (int q = 0; q < 30; ++q) {
+      const auto query = random_vector(rng, kDim);
+      const std::size_t k = std::min<std::size_t>(ef, 10);
+      SearchStats plain_stats, filtered_stats;
+      const auto plain = index.search(query, k, {.ef = ef, .stats = &plain_stats});
+      const auto filtered = index.search(query, k, {.ef = ef, .filter = &keep_all, .stats = &filtered_stats});
+      REQUIRE_FALSE(filtered_stats.exact);  // walked, not scanned
+      CHECK(plain_stats.distances == filtered_stats.distances);
+      CHECK(plain_stats.expansions == filtered_stats.expansions);
+      REQUIRE(plain.size() == filtered.size());
+      for (std::size_t i = 0; i < plain.size(); ++i) {
+        CHECK(plain[i].key == filtered[i].key);
+        CHECK(plain[i].distance == filtered[i].distance);
+      }
+    }
+  }
 }

@@ -31,6 +31,7 @@
 #include "vindex/core/types.hpp"
 #include "vindex/distance/sq8_codec.hpp"
 #include "vindex/distance/vector_codec.hpp"
+#include "vindex/index/hnsw/candidate_pool.hpp"
 #include "vindex/index/hnsw/types.hpp"
 #include "vindex/storage/block_array.hpp"
 #include "vindex/storage/growth.hpp"
@@ -300,6 +301,7 @@ struct HnswGraph {
     std::vector<Candidate> candidates;  // min-heap on distance (via `farther`)
     std::vector<Candidate> results;     // max-heap on distance (via `closer`)
     std::vector<Id> fresh;              // unvisited neighbours of the node being expanded
+    CandidatePool<Candidate, Closer> pool;  // the walk of every node instead of the two heaps
     // Per walk: when to stop, whether it stopped there, and what it cost (see SearchStats).
     Deadline deadline;
     bool timed_out = false;
@@ -312,7 +314,7 @@ struct HnswGraph {
     }
     std::size_t memory_bytes() const noexcept {
       return visited.memory_bytes() + (candidates.capacity() + results.capacity()) * sizeof(Candidate) +
-             fresh.capacity() * sizeof(Id);
+             fresh.capacity() * sizeof(Id) + pool.memory_bytes();
     }
   };
 

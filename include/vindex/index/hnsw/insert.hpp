@@ -56,6 +56,7 @@ struct HnswInsert : HnswMaintenance<Codec> {
   using HnswSearch<Codec>::greedy;
   using HnswSearch<Codec>::scratch_;
   using HnswSearch<Codec>::search_layer;
+  using HnswSearch<Codec>::walk_layer;
   using typename Linking::LinkPlan;
   using typename Linking::LinkUpdate;
   using Linking::apply;
@@ -148,8 +149,7 @@ struct HnswInsert : HnswMaintenance<Codec> {
       // free one once its cursor has passed every list. (Choosing the replaced node, the closest
       // one after a small update, and dropping it at commit would leave the new node with few
       // links: the heuristic skips whatever that node dominated.)
-      search_layer(q, ep, d_ep, params_.ef_construction, static_cast<unsigned>(l), *scratch,
-                   [](Id) { return true; }, id_bound);
+      walk_layer(q, ep, d_ep, params_.ef_construction, static_cast<unsigned>(l), *scratch, AcceptEvery{}, id_bound);
       sorted = scratch->results;
       std::sort(sorted.begin(), sorted.end(), closer);
       live.clear();

@@ -56,6 +56,7 @@ struct HnswRepair : HnswLinking<Codec> {
   using HnswSearch<Codec>::greedy;
   using HnswSearch<Codec>::scratch_;
   using HnswSearch<Codec>::search_layer;
+  using HnswSearch<Codec>::walk_layer;
 
   using HnswLinking<Codec>::HnswLinking;
 
@@ -353,8 +354,7 @@ struct HnswRepair : HnswLinking<Codec> {
     Distance d_ep = distance(q, ep);
     const Candidate entry = seed_entry ? Candidate{d_ep, entry_} : Candidate{0, kInvalidId};
     for (int l = max_level_; l > 0; --l) greedy(q, ep, d_ep, static_cast<unsigned>(l), *scratch);
-    search_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, [](Id) { return true; }, keys_.id_bound(),
-                 entry);
+    walk_layer(q, ep, d_ep, params_.ef_construction, 0, *scratch, AcceptEvery{}, keys_.id_bound(), entry);
     std::sort(scratch->results.begin(), scratch->results.end(), closer);
     measure_exactly(stored(x), scratch->results);  // lists are chosen on exact distances
     return scratch;

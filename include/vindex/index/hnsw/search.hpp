@@ -7,7 +7,7 @@
 // every call is resolved at compile time, as when these were members of HnswIndex.
 //
 // Thread-safety: takes no lock. Callers hold HnswIndex's shared lock (or more) for a walk; inserting
-// threads of a batch may run search_layer on layer 0 without it (see plan_links in
+// threads of a batch may run walk_layer on layer 0 without it (see plan_links in
 // index/hnsw/insert.hpp): it loads each link once with an atomic load. Errors: a walk past its
 // deadline throws kTimeout unless the caller asked for partial results. Next: index/hnsw/linking.hpp.
 #pragma once
@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <limits>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,12 @@
 #include "vindex/storage/visited_set.hpp"
 
 namespace vindex::detail {
+
+/// The acceptance of a walk that keeps every node it meets (no filter, no tombstone): such a walk
+/// runs on a CandidatePool (see index/hnsw/candidate_pool.hpp).
+struct AcceptEvery {
+  bool operator()(Id) const noexcept { return true; }
+};
 
 /// The graph of index/hnsw/graph.hpp with its search walks and the query scratch pool.
 template <class Codec>
@@ -81,7 +88,7 @@ struct HnswSearch : HnswGraph<Codec> {
   // Best-first search of one layer from `ep` keeping the `ef` closest accepted nodes in
   // scratch.results (a max-heap). Rejected nodes (tombstones, filtered out) are still expanded, so
   // the walk goes through them; it stops once the closest unexpanded candidate is farther than the
-  // worst of ef accepted results, or, setting s.timed_out, once s.deadline has passed (looked at
+  // worst of ef accepted results (by distance, then id), or, setting s.timed_out, once s.deadline has passed (looked at
   // at the first expansion and every kDeadlineStride after: a few hundred distances).
   template <class Accept>
   void search_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
@@ -109,7 +116,8 @@ struct HnswSearch : HnswGraph<Codec> {
     if (also.id != kInvalidId && also.id != ep) seed(also);
     while (!s.candidates.empty()) {
       const Candidate c = s.candidates.front();
-      if (c.distance > bound) break;
+      // Past the ef-th result (ties by id, as a CandidatePool drops them): so is every other.
+      if (s.results.size() == ef && closer(s.results.front(), c)) break;
       if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
         s.timed_out = true;
         break;
@@ -119,20 +127,8 @@ struct HnswSearch : HnswGraph<Codec> {
       // The next candidate's list is needed soon: start fetching it now.
       if (!s.candidates.empty()) prefetch_list(s.candidates.front().id, level);
 
-      // Each link is loaded once: inserting threads may be rewriting this list (see
-      // plan_links in index/hnsw/insert.hpp).
       // (fresh holds room for the longest list: written by index, no push_back in the hot loop.)
-      const auto [list, cap] = neighbours(c.id, level);
-      std::size_t links = 0;
-      for (; links < cap; ++links) {
-        const Id n = load_link(list, links);
-        if (n == kInvalidId) break;
-        s.visited.prefetch(n);
-        fresh[links] = n;
-      }
-      std::size_t count = 0;
-      for (std::size_t i = 0; i < links; ++i)
-        if (s.visited.insert(fresh[i])) fresh[count++] = fresh[i];
+      const std::size_t count = unvisited_neighbours(c.id, level, s, fresh);
       s.distances += count;
       measure_below(q, {fresh, count}, bound, [&](Id n, Distance d) {
         if (!(d < bound)) return;
@@ -150,6 +146,75 @@ struct HnswSearch : HnswGraph<Codec> {
     }
   }
 
+  /// search_layer, on a CandidatePool for a walk that accepts every node (Accept is AcceptEvery) at
+  /// ef up to kPoolMaxEf: then s.results is left sorted closest first. Callers that need the results
+  /// in order sort them either way.
+  template <class Accept>
+  void walk_layer(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s, Accept&& accept,
+                  std::size_t id_bound, Candidate also = {0, kInvalidId}) const {
+    if constexpr (std::is_same_v<std::decay_t<Accept>, AcceptEvery>) {
+      if (ef <= kPoolMaxEf) return search_layer_every(q, ep, d_ep, ef, level, s, id_bound, also);
+    }
+    search_layer(q, ep, d_ep, ef, level, s, accept, id_bound, also);
+  }
+
+  // search_layer for a walk that accepts every node: the same expansions and results (ties by id,
+  // as search_layer breaks them), kept in s.pool instead of the two heaps and left in s.results
+  // closest first.
+  void search_layer_every(const float* q, Id ep, Distance d_ep, std::size_t ef, unsigned level, Scratch& s,
+                          std::size_t id_bound, Candidate also) const {
+    s.visited.begin(id_bound);
+    s.pool.reset(ef);
+    if (s.fresh.size() < 2 * m_) s.fresh.resize(2 * m_);
+    Id* const fresh = s.fresh.data();
+    Distance bound = std::numeric_limits<Distance>::infinity();
+    auto add = [&](Candidate c) {
+      s.pool.insert(c);
+      if (s.pool.full()) bound = s.pool.farthest().distance;
+    };
+    s.visited.insert(ep);
+    add({d_ep, ep});
+    if (also.id != kInvalidId && also.id != ep) {
+      s.visited.insert(also.id);
+      add(also);
+    }
+    for (Candidate c; s.pool.expand_next(c);) {
+      if (++s.expansions % kDeadlineStride == 1 && s.deadline.passed()) {
+        s.timed_out = true;
+        break;
+      }
+      // The next candidate's list is needed soon, unless a closer node turns up: fetch it now.
+      if (const Candidate* next = s.pool.peek_next()) prefetch_list(next->id, level);
+      const std::size_t count = unvisited_neighbours(c.id, level, s, fresh);
+      s.distances += count;
+      measure_below(q, {fresh, count}, bound, [&](Id n, Distance d) {
+        if (d < bound) add({d, n});
+      });
+    }
+    s.results.assign(s.pool.begin(), s.pool.end());
+  }
+
+  // Writes the neighbours of `id` on `level` not visited yet to `out` (room for 2·M), marking them
+  // visited; returns their count. Each link is loaded once: inserting threads may be rewriting this
+  // list (see plan_links in index/hnsw/insert.hpp).
+  std::size_t unvisited_neighbours(Id id, unsigned level, Scratch& s, Id* out) const noexcept {
+    const auto [list, cap] = neighbours(id, level);
+    std::size_t links = 0;
+    for (; links < cap; ++links) {
+      const Id n = load_link(list, links);
+      if (n == kInvalidId) break;
+      s.visited.prefetch(n);
+      out[links] = n;
+    }
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < links; ++i) {  // without a branch on the mark: it is data, not a pattern
+      const Id n = out[i];
+      out[count] = n;
+      count += s.visited.insert(n) ? 1 : 0;
+    }
+    return count;
+  }
+
   /// The k closest accepted nodes to `q` (prepared), walking with `ef` candidates; ties by key.
   template <class Accept>
   std::vector<SearchResult> knn(const float* q, std::size_t k, std::size_t ef, const SearchOptions& options,
@@ -164,7 +229,7 @@ struct HnswSearch : HnswGraph<Codec> {
     // reachable from it, while the descent may land on a node from which some are not (layer 0 is
     // a directed graph). Far from the query, it is only expanded when ef leaves room, so with ef at
     // least the entry count the walk is exhaustive.
-    search_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
+    walk_layer(q, ep, d_ep, ef, 0, *scratch, accept, keys_.id_bound(), entry);
     finish_walk(*scratch, options, "HNSW search");
     auto& r = scratch->results;
     if constexpr (is_approximate_codec_v<Codec>) rerank(q, k * options.rerank.value_or(Sq8::kDefaultRerank), r);
@@ -346,7 +411,7 @@ struct HnswSearch : HnswGraph<Codec> {
       return knn(q, k, ef, options, [&](Id id) { return keys_.is_live(id) && filter.matches(keys_.key(id), id); });
     }
     // Without tombstones every reachable node is live (nothing links to a freed slot).
-    if (retired_.empty()) return knn(q, k, ef, options, [](Id) { return true; });
+    if (retired_.empty()) return knn(q, k, ef, options, AcceptEvery{});
     return knn(q, k, ef, options, [&](Id id) { return keys_.is_live(id); });
   }
 
@@ -381,6 +446,9 @@ struct HnswSearch : HnswGraph<Codec> {
     return to_results(keys_, hits);
   }
 
+  // Largest ef walked on a CandidatePool: beyond it the pool's moves cost more than the heaps
+  // (index/hnsw/candidate_pool.hpp).
+  static constexpr std::size_t kPoolMaxEf = 256;
   // Expansions of a graph walk between two looks at the deadline (each reads up to 2·M vectors).
   static constexpr std::size_t kDeadlineStride = 16;
   // Ids an exact scan visits between two looks at the deadline.
