@@ -7,6 +7,7 @@
 // Next: distance/metric.hpp.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <string_view>
 
@@ -37,19 +38,32 @@ inline std::string_view simd_arch_name() noexcept {
 
 namespace detail {
 
+// sum + x·y for the scalar parts of the kernels: one fused multiply-add where the target has a fast
+// one, else a multiply and an add. Left to the compiler, whether `sum += x * y` is fused depends on
+// where the kernel is inlined, and a FLAT scan must give bit for bit the distance search_batch
+// re-ranks with.
+inline float multiply_add(float x, float y, float sum) noexcept {
+#if defined(FP_FAST_FMAF)
+  return std::fma(x, y, sum);
+#else
+  const float product = x * y;
+  return sum + product;
+#endif
+}
+
 inline float l2_squared_tail(const float* a, const float* b, std::size_t from,
                              std::size_t dim) noexcept {
   float sum = 0;
   for (std::size_t i = from; i < dim; ++i) {
     const float d = a[i] - b[i];
-    sum += d * d;
+    sum = multiply_add(d, d, sum);
   }
   return sum;
 }
 
 inline float dot_tail(const float* a, const float* b, std::size_t from, std::size_t dim) noexcept {
   float sum = 0;
-  for (std::size_t i = from; i < dim; ++i) sum += a[i] * b[i];
+  for (std::size_t i = from; i < dim; ++i) sum = multiply_add(a[i], b[i], sum);
   return sum;
 }
 
@@ -121,7 +135,7 @@ inline float l2_squared_impl(const float* a, const float* b, std::size_t dim, fl
     float sum = 0;
     for (std::size_t i = 0; i < dim; ++i) {
       const float d = a[i] - b[i];
-      sum += d * d;
+      sum = multiply_add(d, d, sum);
       if ((i + 1) % kCheckFloats == 0 && sum >= bound) return sum;
     }
     return sum;

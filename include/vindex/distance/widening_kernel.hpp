@@ -11,6 +11,8 @@
 
 #include <cstddef>
 
+#include "vindex/distance/simd.hpp"  // multiply_add
+
 #if !defined(VINDEX_NO_SIMD) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #include <immintrin.h>
 #endif
@@ -107,14 +109,10 @@ inline float widening_kernel(const float* q, const typename W::Storage* v, std::
   }
 #endif
   fetch_bytes<kFetch>(next, kBytes * i, kBytes * dim);
-  for (; i < dim; ++i) {
+  for (; i < dim; ++i) {  // (multiply_add: see distance/simd.hpp)
     const float b = W::to_float(v[i]);
-    if constexpr (kL2) {
-      const float d = q[i] - b;
-      sum += d * d;
-    } else {
-      sum += q[i] * b;
-    }
+    const float x = kL2 ? q[i] - b : q[i];
+    sum = multiply_add(x, kL2 ? x : b, sum);
   }
   return sum;
 }

@@ -103,7 +103,9 @@ class Filter {
 /// What one search did, for a host's statistics and for benchmarks (filled when
 /// SearchOptions::stats points here; every field is overwritten).
 struct SearchStats {
-  std::size_t distances = 0;   ///< distances computed (vectors compared with the query)
+  /// Distances computed: vectors compared with the query (a FLAT scan without a key list measures
+  /// every slot below its highest id, free ones too).
+  std::size_t distances = 0;
   std::size_t expansions = 0;  ///< HNSW: nodes whose neighbour list was read (hops), upper layers included
   bool exact = false;          ///< the answer came from an exact scan (FLAT, or HNSW with a selective filter)
   bool timed_out = false;      ///< the deadline passed; with partial_on_timeout the results are partial
