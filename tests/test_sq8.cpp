@@ -149,7 +149,7 @@ TEST_CASE_TEMPLATE("Sq8Codec: the code distance is the distance to the decoded v
     for (std::size_t r = 0; r < n; ++r) metric::prepare<MetricT>({data.data() + r * dim, dim});
     Codec codec;
     codec.train(data, n, dim);
-    std::vector<std::byte> record(Codec::bytes(dim));
+    std::vector<std::byte> record(Codec::bytes(dim));  // the code slot; the floats stay where they are
     auto query = gaussian(1, dim, 99);
     metric::prepare<MetricT>(query);
     const auto form = codec.form(query.data(), dim);
@@ -167,9 +167,9 @@ TEST_CASE_TEMPLATE("Sq8Codec: the code distance is the distance to the decoded v
       const double delta = form.rounding_bound();
       CHECK(std::abs(codec.distance(form.data(), record.data(), dim) - want) <= delta + scale);
       CHECK(std::abs(codec.distance_within(form.data(), record.data(), dim, 0.0f) - want) <= delta + scale);
-      // The exact distance reads the floats.
-      CHECK(codec.exact(form.data(), record.data(), dim) ==
-            MetricT::distance(query.data(), data.data() + r * dim, dim));
+      // The exact distance reads the floats, kept apart from the code slot.
+      const auto* floats = reinterpret_cast<const std::byte*>(data.data() + r * dim);
+      CHECK(codec.exact(form.data(), floats, dim) == MetricT::distance(query.data(), data.data() + r * dim, dim));
     }
   }
 }
@@ -334,6 +334,62 @@ TEST_CASE("HnswIndex<float, L2, Sq8>: data that drifts is clamped until compact(
   // clear() forgets the quantizer.
   index.clear();
   CHECK_FALSE(index.quantizer_stats().trained);
+}
+
+TEST_CASE_TEMPLATE("HnswIndex<float, M, Sq8>: compact() moves each node's codes and floats together; clear() starts over",
+                   MetricT, metric::L2, metric::Cosine) {
+  // The codes live in the node records, the floats in an array of their own: every path that moves
+  // or frees nodes must keep the two in step. Checked against a model after each.
+  const std::uint32_t dim = 20;
+  HnswIndex<float, MetricT, Sq8> index(schema_of<MetricT>(dim), HnswParams{.m = 8, .ef_construction = 64});
+  Model model;
+  auto add = [&](std::size_t count, std::uint32_t seed, const std::string& prefix) {
+    const auto d = gaussian(count, dim, seed);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string key = prefix + std::to_string(i);
+      index.upsert(key, {d.data() + i * dim, dim});
+      model[key] = std::vector<float>(d.begin() + i * dim, d.begin() + (i + 1) * dim);
+    }
+  };
+  auto check_against_model = [&] {
+    REQUIRE(index.size() == model.size());
+    std::size_t found = 0;
+    for (const auto& [key, v] : model) {
+      const auto stored = index.get_vector(key);
+      REQUIRE(stored);
+      for (std::size_t j = 0; j < dim; ++j) CHECK((*stored)[j] == doctest::Approx(v[j]).epsilon(1e-5));
+      const auto got = index.search(v, 1, {.ef = 64});
+      REQUIRE(got.size() == 1);
+      found += got[0].key == key;
+      CHECK(got[0].distance == doctest::Approx(vindex_test::ref_distance<MetricT>(v, model.at(got[0].key))).epsilon(1e-5));
+    }
+    CHECK(found >= model.size() * 99 / 100);  // a node's own vector finds it (exact re-ranking)
+    const HnswMemory m = index.memory_breakdown();
+    const std::size_t slot = (dim + 3) / 4 * 4 + (MetricT::kind == Metric::kL2 ? 4 : 0);
+    CHECK(m.codes % slot == 0);
+    const std::size_t slots = m.codes / slot, floats = slots * dim * sizeof(float);
+    CHECK(m.vectors >= floats);  // a float copy per code slot, and COSINE's magnitudes
+    CHECK(m.vectors <= floats + (MetricT::kNormalizes ? slots * sizeof(float) + 1024 : 0));
+  };
+  add(1600, 31, "a");
+  REQUIRE(index.quantizer_stats().trained);
+  for (std::size_t i = 0; i < 1600; i += 2) {  // every other one: the survivors move down
+    index.erase("a" + std::to_string(i));
+    model.erase("a" + std::to_string(i));
+  }
+  CHECK(index.compact() > 0);
+  check_against_model();
+  add(300, 32, "b");  // into the compacted storage
+  check_against_model();
+  index.clear();
+  model.clear();
+  CHECK(index.memory_bytes() == 0);
+  add(200, 33, "c");  // untrained again: walked on the floats
+  CHECK_FALSE(index.quantizer_stats().trained);
+  check_against_model();
+  add(1200, 34, "d");
+  CHECK(index.quantizer_stats().trained);
+  check_against_model();
 }
 
 TEST_CASE("HnswIndex<float, L2, Sq8>: a batch built by two threads trains at its end") {

@@ -3,16 +3,18 @@
 //
 // `Sq8Codec<MetricT>` has the interface of distance/vector_codec.hpp's codecs, plus a trained state
 // (quantize/scalar_quantizer.hpp), so the graph holds it as a member rather than calling it
-// statically. A stored record is
-//     [dim prepared floats][dim codes, padded to 4 bytes][L2 only: n(c) as a float]
-// and the hot loop reads only the part after the floats (`hot_offset`, `hot_bytes`): a 784-d
-// vector's walk touches 788 bytes instead of 3,136. What reads which part:
-//   * the walk (distance*, with a query in this codec's `Query` form): the codes, once trained;
+// statically. A vector is stored in two places the graph keeps apart: its code slot
+//     [dim codes, padded to 4 bytes][L2 only: n(c) as a float]
+// in the node record beside the layer-0 list (`bytes`, the part the walk reads), and its dim
+// prepared floats in a separate array (`float_bytes`), so the records the walk reads stay small
+// (glove-100: 232 bytes a node instead of 632). Each function says which of the two it is given:
+//   * the walk (distance*, with a query in this codec's `Query` form): the code slot, once trained;
 //     before training, the floats (exact), so an index that has not yet held enough vectors to
 //     train on is simply a float index;
 //   * stored-to-stored distances (the neighbour heuristic, repairs) and `exact`: the floats, so the
 //     lists are chosen on exact distances and the caller is given exact distances;
 //   * decode, equals, snapshots' given vectors: the floats.
+// Once released (re-ranking from the host) there are no floats: those read the code slot.
 // A `Query` is Sq8Codes' query form: the query's weights against the codes are rounded to 8-bit
 // integers, so a code distance is one exact integer sum (distance/code_dot.hpp) and a scale.
 //
@@ -82,19 +84,6 @@ namespace detail {
 /// Whether a codec's distances are approximate (it then also has `exact` and re-ranks).
 template <class Codec>
 inline constexpr bool is_approximate_codec_v = requires { requires Codec::kApproximate; };
-
-/// Byte offset of the part of a stored record the walk reads (0 for codecs without one).
-template <class Codec>
-constexpr std::size_t hot_offset(std::size_t dim) noexcept {
-  if constexpr (requires { Codec::hot_offset(dim); }) return Codec::hot_offset(dim);
-  else return 0;
-}
-/// Bytes of the part of a stored record the walk reads.
-template <class Codec>
-constexpr std::size_t hot_bytes(std::size_t dim) noexcept {
-  if constexpr (requires { Codec::hot_bytes(dim); }) return Codec::hot_bytes(dim);
-  else return Codec::bytes(dim);
-}
 
 /// One vector's SQ8 codes, stored apart from its floats, and the quantizer they are read with: the
 /// part of Sq8Codec the walk reads, and the whole of FlatIndex<float, M, Sq8>'s code store. A code
@@ -309,9 +298,9 @@ std::vector<float> training_sample(const Keys& keys, std::size_t dim, Decode&& d
   return sample;
 }
 
-/// SQ8 codes beside prepared floats; see the header comment. Once `release()`d (an index that
-/// re-ranks from the host, its training final) a record is its code slot alone, and everything that
-/// read the floats reads the codes: stored-to-stored distances are those between the decoded
+/// SQ8 codes walked, prepared floats kept apart; see the header comment. Once `release()`d (an index
+/// that re-ranks from the host, its training final) there are no floats, and everything that read
+/// them reads the code slot: stored-to-stored distances are those between the decoded
 /// vectors, `exact` is the code distance (the index re-ranks on the host's vectors), decode gives
 /// the decoded vector.
 template <class MetricT>
@@ -336,8 +325,8 @@ class Sq8Codec {
     friend class Sq8Codec;
     std::vector<float> v_;
   };
-  /// A prepared vector in stored form, as stored-to-stored distances read it: its floats, or once
-  /// released, its code slot.
+  /// A prepared vector as stored-to-stored distances read it: its floats, or once released, its code
+  /// slot.
   class Encoded {
    public:
     /// The stored form's bytes.
@@ -349,25 +338,16 @@ class Sq8Codec {
     std::vector<std::byte> codes_;
   };
 
-  /// Bytes of the floats of a record.
+  /// Bytes of one vector's floats (kept apart from the node record).
   static constexpr std::size_t float_bytes(std::size_t dim) noexcept { return dim * sizeof(float); }
-  /// Bytes of one stored record while the floats are kept.
-  static constexpr std::size_t bytes(std::size_t dim) noexcept { return float_bytes(dim) + Codes::bytes(dim); }
-  /// Where the part the walk reads starts while the floats are kept.
-  static constexpr std::size_t hot_offset(std::size_t dim) noexcept { return float_bytes(dim); }
-  /// Bytes of the part the walk reads.
-  static constexpr std::size_t hot_bytes(std::size_t dim) noexcept { return Codes::bytes(dim); }
-  /// Bytes of one stored record now: bytes(dim), or once released, the code slot alone.
-  std::size_t stored_bytes(std::size_t dim) const noexcept { return released_ ? Codes::bytes(dim) : bytes(dim); }
-  /// Where the codes of a record start now.
-  std::size_t code_offset(std::size_t dim) const noexcept { return released_ ? 0 : float_bytes(dim); }
+  /// Bytes of one vector's code slot (in the node record).
+  static constexpr std::size_t bytes(std::size_t dim) noexcept { return Codes::bytes(dim); }
 
   /// Whether the codes are in use.
   bool trained() const noexcept { return codes_.trained(); }
   /// Whether records hold codes only (see release()).
   bool released() const noexcept { return released_; }
-  /// From now on records hold codes only: the owner rewrites every record as its code slot alone
-  /// (at code_offset's old value) right after. Trained only.
+  /// From now on there are no floats: the owner frees them right after. Trained only.
   void release() noexcept { released_ = true; }
   /// The quantizer (untrained before the first training).
   const ScalarQuantizer& quantizer() const noexcept { return codes_.quantizer(); }
@@ -397,7 +377,8 @@ class Sq8Codec {
     codes_.form(q, f.v_.data(), dim);
     return f;
   }
-  /// The stored vector at `v` as a query (once released, the vector its codes decode to).
+  /// The vector whose floats are at `v` as a query (once released, `v` is a code slot: the vector
+  /// its codes decode to).
   Query query(const std::byte* v, std::size_t dim) const {
     if (!released_) return form(floats(v), dim);
     std::vector<float> decoded(dim);
@@ -407,23 +388,18 @@ class Sq8Codec {
 
   /// Every prepared vector can be stored.
   static bool fits(const float* /*v*/, float /*magnitude*/, std::size_t /*dim*/) noexcept { return true; }
-  /// Writes the prepared vector `v` (once released: its codes) into the record at `out`.
+  /// Writes the codes of the prepared vector `v` into the code slot at `out` (zeros before
+  /// training); the owner keeps the floats themselves.
   void encode(const float* v, float /*magnitude*/, std::byte* out, std::size_t dim) noexcept {
-    if (released_) return codes_.encode(v, out, dim);
-    std::copy_n(v, dim, floats(out));
-    encode_codes(out, dim);
+    codes_.encode(v, out, dim);
   }
-  /// (Re)writes the codes of the record at `out` from its floats (zeros before training). Not
-  /// once released: there are no floats.
-  void encode_codes(std::byte* out, std::size_t dim) noexcept {
-    if (!released_) codes_.encode(floats(out), out + hot_offset(dim), dim);
-  }
-  /// Reads the record at `v` in prepared form: its floats, or the vector its codes decode to.
+  /// Reads the vector at `v` (its floats; once released, its code slot) in prepared form: the
+  /// floats, or the vector the codes decode to.
   void decode(const std::byte* v, float* out, std::size_t dim) const noexcept {
     if (released_) return codes_.decode(v, out, dim);
     std::copy_n(floats(v), dim, out);
   }
-  /// Reads the record at `v` as it was given (COSINE: times `magnitude`).
+  /// Reads the vector at `v` (as decode) as it was given (COSINE: times `magnitude`).
   void decode_given(const std::byte* v, float magnitude, float* out, std::size_t dim) const noexcept {
     decode(v, out, dim);
     if constexpr (MetricT::kNormalizes)
@@ -440,45 +416,45 @@ class Sq8Codec {
     }
     return e;
   }
-  /// Whether the record at `v` holds exactly the prepared vector `q` (once released: whether `q`
-  /// encodes to its codes, the host holding the vector itself). Throws std::bad_alloc once released.
+  /// Whether the floats at `v` are exactly the prepared vector `q` (once released, `v` is a code
+  /// slot: whether `q` encodes to it, the host holding the vector itself). Throws std::bad_alloc once
+  /// released.
   bool equals(const float* q, float /*magnitude*/, const std::byte* v, std::size_t dim) const {
     if (released_) return codes_.encodes_to(q, v, dim);
     return std::equal(q, q + dim, floats(v));
   }
 
-  /// Distance from the query form `q` to the record at `v`: by the codes once trained.
+  /// Distance from the query form `q` to the vector at `v`: once trained `v` is its code slot, and
+  /// before, its floats.
   Distance distance(const float* q, const std::byte* v, std::size_t dim) const noexcept {
     if (!trained()) return MetricT::distance(prepared(q, dim), floats(v), dim);
-    return codes_.distance(q, v + code_offset(dim), dim);
+    return codes_.distance(q, v, dim);
   }
-  /// distance(q, v, dim), also starting to load the part of the record at `next` it will read.
+  /// distance(q, v, dim), also starting to load the vector at `next` (the same kind as `v`).
   Distance distance_fetching(const float* q, const std::byte* v, std::size_t dim,
                              const std::byte* next) const noexcept {
     if (!trained()) return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
-    const std::size_t at = code_offset(dim);
-    return codes_.distance_fetching(q, v + at, dim, next + at);
+    return codes_.distance_fetching(q, v, dim, next);
   }
   /// distance_fetching; `bound` lets the float kernel stop early before training (see
   /// VectorCodec<float>::distance_within_fetching) and is not used on codes.
   Distance distance_within_fetching(const float* q, const std::byte* v, std::size_t dim, Distance bound,
                                     const std::byte* next) const noexcept {
     if (!trained()) return MetricT::distance_within_fetching(prepared(q, dim), floats(v), dim, bound, floats(next));
-    const std::size_t at = code_offset(dim);
-    return codes_.distance_fetching(q, v + at, dim, next + at);
+    return codes_.distance_fetching(q, v, dim, next);
   }
   /// distance_within_fetching without the fetching.
   Distance distance_within(const float* q, const std::byte* v, std::size_t dim, Distance bound) const noexcept {
     if (!trained()) return MetricT::distance_within(prepared(q, dim), floats(v), dim, bound);
     return distance(q, v, dim);
   }
-  /// The exact distance from the query form `q` to the record at `v` (its floats); once released,
-  /// the code distance (the index re-ranks on the host's vectors).
+  /// The exact distance from the query form `q` to the vector whose floats are at `v`; once released
+  /// (`v` a code slot), the code distance (the index re-ranks on the host's vectors).
   Distance exact(const float* q, const std::byte* v, std::size_t dim) const noexcept {
     if (released_) return codes_.distance(q, v, dim);
     return MetricT::distance(prepared(q, dim), floats(v), dim);
   }
-  /// exact(q, v, dim), also starting to load the floats of the record at `next` into cache.
+  /// exact(q, v, dim), also starting to load the vector at `next` into cache.
   Distance exact_fetching(const float* q, const std::byte* v, std::size_t dim, const std::byte* next) const noexcept {
     if (released_) return codes_.distance_fetching(q, v, dim, next);
     return MetricT::distance_fetching(prepared(q, dim), floats(v), dim, floats(next));
@@ -487,8 +463,8 @@ class Sq8Codec {
   Distance approximate_radius(const float* q, Distance r, std::size_t dim) const noexcept {
     return codes_.approximate_radius(q, r, dim);
   }
-  /// Exact distance between two records (their floats); once released, between what their codes
-  /// decode to.
+  /// Exact distance between two vectors given by their floats; once released (given by their code
+  /// slots), between what their codes decode to.
   Distance between(const std::byte* a, const std::byte* b, std::size_t dim) const noexcept {
     if (released_) return codes_.between(a, b, dim);
     return MetricT::distance(floats(a), floats(b), dim);
@@ -505,7 +481,6 @@ class Sq8Codec {
  private:
   static const float* prepared(const float* q, std::size_t dim) noexcept { return Codes::prepared(q, dim); }
   static const float* floats(const std::byte* v) noexcept { return reinterpret_cast<const float*>(v); }
-  static float* floats(std::byte* v) noexcept { return reinterpret_cast<float*>(v); }
 
   Codes codes_;
   bool released_ = false;

@@ -219,7 +219,6 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   using Maintenance::write_round_due;
   using Graph::clear_graph;
   using Graph::release_floats;
-  using Graph::restore_float_layout;
   using Graph::compact_ids;
   using Graph::deleted_bytes;
   using Graph::given_vector;
@@ -272,7 +271,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
         codec_.restore(saved);
         codes_only = codec_.training_final(schema_.dim);
         if (codes_only) {
-          release_floats();  // nothing stored yet: records are code slots from the start
+          release_floats();  // nothing stored yet: no floats are kept from the start
         } else {
           codec_.reset();
         }
@@ -607,8 +606,7 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     reset_maintenance();
     scratch_.clear();
     if constexpr (kQuantized) {
-      if (codec_.released()) restore_float_layout();
-      codec_.reset();
+      codec_.reset();  // floats kept again (clear_graph freed every block)
     }
   }
 
@@ -959,22 +957,17 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   }
 
   // Re-ranking from the host: releases the floats once the quantizer's training is final (see
-  // Graph::release_floats); without memory for the new blocks they stay, and the next write asks
-  // again. Caller holds both locks.
+  // Graph::release_floats). Caller holds both locks.
   void release_if_final_locked() noexcept {
     if (!release_due_locked()) return;
-    try {
-      release_floats();
-      scratch_.clear();
-    } catch (const std::bad_alloc&) {
-    }
+    release_floats();
   }
 
   // SQ8, floats released: retrain_quantizer(host) under both locks (strong guarantee: the new codes
   // are built aside and copied in only when every read succeeded).
   void retrain_from_host_locked(const HostVectorReader& host) {
     if constexpr (kQuantized) {
-      const std::size_t dim = schema_.dim, slot = Codec::hot_bytes(dim);
+      const std::size_t dim = schema_.dim, slot = Codec::bytes(dim);
       std::vector<float> v(dim);
       // The host's vector of `id` prepared, or (a tombstone, or gone from the host) what its codes
       // decode to.
@@ -1021,8 +1014,8 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
   void encode_all_locked() {
     if constexpr (kQuantized) {
       for (std::size_t i = 0; i < keys_.id_bound(); ++i)
-        if (keys_.is_live(static_cast<Id>(i))) codec_.encode_codes(Graph::record(static_cast<Id>(i)), schema_.dim);
-      for (const Id id : retired_) codec_.encode_codes(Graph::record(id), schema_.dim);
+        if (keys_.is_live(static_cast<Id>(i))) Graph::encode_codes(static_cast<Id>(i));
+      for (const Id id : retired_) Graph::encode_codes(id);
       scratch_.clear();
     }
   }

@@ -66,13 +66,13 @@ struct HnswGraph {
         m0_(2 * params.m),
         record_bytes_(Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id)),
         vector_bytes_(Codec::bytes(schema.dim)),
-        hot_offset_(hot_offset<Codec>(schema.dim)),
-        fetch_ahead_(std::clamp<std::size_t>(2048 / (hot_bytes<Codec>(schema.dim) + 1) + 1, 2, 4)),
-        prefetch_heads_(hot_bytes<Codec>(schema.dim) >= kHeadPrefetchBytes),
+        fetch_ahead_(std::clamp<std::size_t>(2048 / (Codec::bytes(schema.dim) + 1) + 1, 2, 4)),
+        prefetch_heads_(Codec::bytes(schema.dim) >= kHeadPrefetchBytes),
         memory_(memory, MemoryAccount::kUnlimited, "the HNSW index"),
         huge_pages_(memory == nullptr),
         keys_(&memory_),
         nodes_(record_bytes_, params_.block_size, &memory_, huge_pages_),
+        floats_(kKeepsFloats ? float_bytes() : 1, params_.block_size, &memory_, huge_pages_),
         magnitudes_(1, params_.block_size, &memory_),
         upper_(params.m, std::max<std::size_t>(1, params_.block_size / 8), &memory_),
         retired_(memory_.uncapped()) {}
@@ -80,23 +80,43 @@ struct HnswGraph {
   HnswGraph(const HnswGraph&) = delete;
   HnswGraph& operator=(const HnswGraph&) = delete;
 
-  /// `params` with BLOCK_SIZE clamped so that a block of nodes takes at most Limits::max_block_bytes.
+  /// `params` with BLOCK_SIZE clamped so that a block of nodes (or of an SQ8 index's floats, which
+  /// are larger at high DIM) takes at most Limits::max_block_bytes.
   static HnswParams in_effect(HnswParams params, const VectorSchema& schema, const Limits& limits) {
-    const std::size_t node_bytes = Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id);
+    std::size_t node_bytes = Codec::bytes(schema.dim) + 2 * params.m * sizeof(Id);
+    if constexpr (kKeepsFloats) node_bytes = std::max(node_bytes, Codec::float_bytes(schema.dim));
     params.block_size = limits.effective_block_size(params.block_size, node_bytes);
     return params;
   }
 
   // ---------------------------------------------------------------------------------------------
   // Node storage: record(id) = [the stored vector: vector_bytes()][2·M layer-0 ids], in blocks
-  // that never move (storage/record_array.hpp). The stored vector is Codec::bytes(dim) until an SQ8
-  // index releases its floats (release_floats), then its code slot alone.
+  // that never move (storage/record_array.hpp). The stored vector is Codec::bytes(dim): the vector
+  // itself, or for SQ8 its code slot, whose floats are kept apart in floats_ (same ids, same block
+  // size) until the index releases them (release_floats). Apart, the records a walk reads are
+  // dense: on glove-100 a probe walking SQ8 codes in 232-byte records (codes and list) ran 1.11-1.13×
+  // the queries/s of 632-byte records that also held the floats, the same graph (ef 16-128).
+
+  /// Whether the codec keeps floats apart from the node records (SQ8).
+  static constexpr bool kKeepsFloats = is_approximate_codec_v<Codec>;
 
   /// The record of node `id`: its vector, then its layer-0 list.
   std::byte* record(Id id) const noexcept { return nodes_.record(id); }
-  /// The stored vector of `id` (read through Codec only).
-  const std::byte* stored(Id id) const noexcept { return record(id); }
-  /// Bytes of one stored vector.
+  /// The stored vector of `id` as exact reads take it (read through Codec only): the record's, or an
+  /// SQ8 index's floats while it keeps them.
+  const std::byte* stored(Id id) const noexcept {
+    if constexpr (kKeepsFloats)
+      if (!codec_.released()) return floats_.record(id);
+    return record(id);
+  }
+  /// The vector of `id` as the walk measures it (read through Codec only): the record's, or an SQ8
+  /// index's floats until its codes are trained.
+  const std::byte* walked(Id id) const noexcept {
+    if constexpr (kKeepsFloats)
+      if (!codec_.trained()) return floats_.record(id);
+    return record(id);
+  }
+  /// Bytes of one stored vector in a record.
   std::size_t vector_bytes() const noexcept { return vector_bytes_; }
   /// The layer-0 list of `id` (2·M slots, kInvalidId after the last link).
   Id* links0(Id id) const noexcept { return reinterpret_cast<Id*>(record(id) + vector_bytes()); }
@@ -104,8 +124,15 @@ struct HnswGraph {
   typename Codec::Query query_of(Id id) const { return codec_.query(stored(id), schema_.dim); }
   /// Writes the prepared vector `v` (and, under COSINE, its magnitude) as the vector of `id`.
   void write_vector(Id id, const float* v, float magnitude) noexcept {
+    if constexpr (kKeepsFloats)
+      if (!codec_.released()) std::copy_n(v, schema_.dim, reinterpret_cast<float*>(floats_.record(id)));
     codec_.encode(v, magnitude, record(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
+  }
+  /// SQ8 keeping its floats: writes the codes of `id` again from its floats (after a training).
+  void encode_codes(Id id) noexcept {
+    if constexpr (kKeepsFloats)
+      if (keeps_floats()) codec_.encode(reinterpret_cast<const float*>(floats_.record(id)), 1.0f, record(id), schema_.dim);
   }
 
   /// The list of `id` at `level` and its capacity; an absent list is empty.
@@ -121,7 +148,7 @@ struct HnswGraph {
   /// The distance from `q` to the vector of `id`, counted in hnsw_work_done.
   Distance distance(const float* q, Id id) const noexcept {
     ++hnsw_work_done;
-    return codec_.distance(q, stored(id), schema_.dim);
+    return codec_.distance(q, walked(id), schema_.dim);
   }
   /// The exact distance from `q` to the vector of `id`: distance() unless the codec is approximate
   /// (then `q` is in its query form and this reads the exact vector), counted in hnsw_work_done.
@@ -156,21 +183,21 @@ struct HnswGraph {
     return codec_.between(stored(a), stored(b), schema_.dim);
   }
 
-  // Starts loading the whole vector of `id` into cache.
+  // Starts loading the whole walked vector of `id` into cache.
   void prefetch(Id id) const noexcept {
 #if defined(__GNUC__)
-    const char* p = reinterpret_cast<const char*>(stored(id)) + hot_offset_;
-    const std::size_t bytes = hot_bytes<Codec>(schema_.dim);
+    const char* p = reinterpret_cast<const char*>(walked(id));
+    const std::size_t bytes = vector_bytes_;
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
     __builtin_prefetch(p + bytes - 1, 0, 3);  // the last line, when the record is not line-aligned
 #else
     (void)id;
 #endif
   }
-  // Starts loading the first cache line of the vector of `id`.
+  // Starts loading the first cache line of the walked vector of `id`.
   void prefetch_head(Id id) const noexcept {
 #if defined(__GNUC__)
-    __builtin_prefetch(reinterpret_cast<const char*>(stored(id)) + hot_offset_, 0, 3);
+    __builtin_prefetch(walked(id), 0, 3);
 #else
     (void)id;
 #endif
@@ -197,10 +224,10 @@ struct HnswGraph {
     std::size_t i = 0;
     for (; i + ahead < count; ++i)
       visit(ids[i],
-            codec_.distance_within_fetching(q, stored(ids[i]), schema_.dim, bound, stored(ids[i + ahead])));
+            codec_.distance_within_fetching(q, walked(ids[i]), schema_.dim, bound, walked(ids[i + ahead])));
     for (; i < count; ++i) {
       ++hnsw_work_done;
-      visit(ids[i], codec_.distance_within(q, stored(ids[i]), schema_.dim, bound));
+      visit(ids[i], codec_.distance_within(q, walked(ids[i]), schema_.dim, bound));
     }
   }
 
@@ -227,14 +254,17 @@ struct HnswGraph {
     NodeGrowth& operator=(NodeGrowth&&) = delete;
     void commit() noexcept {
       records_.commit();
+      floats_.commit();
       magnitudes_.commit();
     }
 
    private:
     friend struct HnswGraph;
-    NodeGrowth(RecordArray::Growth records, BlockArray<float>::Growth magnitudes) noexcept
-        : records_(std::move(records)), magnitudes_(std::move(magnitudes)) {}
+    NodeGrowth(RecordArray::Growth records, RecordArray::Growth floats, BlockArray<float>::Growth magnitudes) noexcept
+        : records_(std::move(records)), floats_(std::move(floats)), magnitudes_(std::move(magnitudes)) {}
+    // Destroyed in reverse: magnitudes, floats, records, each giving back what it took.
     RecordArray::Growth records_;
+    RecordArray::Growth floats_;
     BlockArray<float>::Growth magnitudes_;
   };
 
@@ -243,19 +273,33 @@ struct HnswGraph {
   NodeGrowth grow_nodes(std::size_t slots) {
     if (slots <= nodes_.capacity_slots()) return {};
     RecordArray::Growth records = nodes_.grow(slots);
+    RecordArray::Growth floats = keeps_floats() ? floats_.grow(slots) : RecordArray::Growth{};
     BlockArray<float>::Growth magnitudes;
     if constexpr (MetricT::kNormalizes) magnitudes = magnitudes_.grow(slots);
-    return NodeGrowth(std::move(records), std::move(magnitudes));
+    return NodeGrowth(std::move(records), std::move(floats), std::move(magnitudes));
   }
   /// Frees the node blocks past those slots [0, slots) need.
   void shrink_nodes(std::size_t slots) noexcept {
     nodes_.shrink_slots(slots);
+    floats_.shrink_slots(slots);
     magnitudes_.shrink_slots(slots);
   }
 
-  /// Bytes one node slot takes: its record and, under COSINE, its magnitude.
+  /// Whether floats_ holds the nodes' floats now (SQ8 until released).
+  bool keeps_floats() const noexcept {
+    if constexpr (kKeepsFloats) return !codec_.released();
+    else return false;
+  }
+  /// Bytes of one node's floats in floats_ (SQ8; 0 otherwise).
+  std::size_t float_bytes() const noexcept {
+    if constexpr (kKeepsFloats) return Codec::float_bytes(schema_.dim);
+    else return 0;
+  }
+
+  /// Bytes one node slot takes: its record, an SQ8 index's floats while kept and, under COSINE, its
+  /// magnitude.
   std::size_t slot_bytes() const noexcept {
-    return record_bytes_ + (MetricT::kNormalizes ? sizeof(float) : 0);
+    return record_bytes_ + (keeps_floats() ? float_bytes() : 0) + (MetricT::kNormalizes ? sizeof(float) : 0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -407,8 +451,12 @@ struct HnswGraph {
   HnswMemory memory_parts() const {
     HnswMemory m;
     const std::size_t slots = nodes_.capacity_slots();
-    m.codes = is_approximate_codec_v<Codec> ? slots * hot_bytes<Codec>(schema_.dim) : 0;  // (released: all of it)
-    m.vectors = slots * vector_bytes() - m.codes + magnitudes_.memory_bytes();
+    if constexpr (kKeepsFloats) {
+      m.codes = slots * vector_bytes();
+      m.vectors = floats_.capacity_slots() * float_bytes() + magnitudes_.memory_bytes();
+    } else {
+      m.vectors = slots * vector_bytes() + magnitudes_.memory_bytes();
+    }
     m.links = slots * m0_ * sizeof(Id) + upper_.memory_bytes();
     m.keys = keys_.memory_bytes();
     const std::size_t total = memory_.in_use(), parts = m.vectors + m.codes + m.links + m.keys;
@@ -436,6 +484,7 @@ struct HnswGraph {
         for (std::size_t i = 0; i < remap.size(); ++i) remap[i] = static_cast<Id>(i);
       }
       std::copy_n(record(from), record_bytes_, record(to));
+      if (keeps_floats()) std::copy_n(floats_.record(from), float_bytes(), floats_.record(to));
       if constexpr (MetricT::kNormalizes) *magnitudes_.slot(to) = *magnitudes_.slot(from);
       upper_.rename(from, to);
       remap[from] = to;
@@ -455,37 +504,13 @@ struct HnswGraph {
     return moved;
   }
 
-  /// SQ8 re-ranking from the host: rewrites every record as [its code slot][its layer-0 list] in
-  /// new blocks and gives the floats back (the codec reads codes only from then on). Allocates the
-  /// new blocks first: on failure (std::bad_alloc, MemoryLimitExceeded) nothing changed. Caller
-  /// holds the exclusive lock and no walk runs without it (no batch in progress).
-  void release_floats() {
-    if constexpr (is_approximate_codec_v<Codec>) {  // (an explicit instantiation compiles this for every codec)
-      const std::size_t dim = schema_.dim, codes = Codec::hot_bytes(dim), links = m0_ * sizeof(Id);
-      RecordArray compact(codes + links, params_.block_size, &memory_, huge_pages_);
-      compact.grow(nodes_.capacity_slots()).commit();
-      for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
-        const std::byte* from = nodes_.record(i);
-        std::copy_n(from + Codec::hot_offset(dim), codes, compact.record(i));
-        std::copy_n(from + vector_bytes_, links, compact.record(i) + codes);
-      }
-      nodes_.swap(compact);
+  /// SQ8 re-ranking from the host: gives the floats back (the codec reads code slots only from then
+  /// on). Caller holds the exclusive lock and no walk runs without it (no batch in progress).
+  void release_floats() noexcept {
+    if constexpr (kKeepsFloats) {
+      floats_.clear();
       codec_.release();
-      record_bytes_ = codes + links;
-      vector_bytes_ = codes;
-      hot_offset_ = 0;
     }
-  }
-
-  /// After clear_graph() of an index that had released its floats: records hold floats and codes
-  /// again (the codec reset). Allocates nothing.
-  void restore_float_layout() noexcept {
-    const std::size_t links = m0_ * sizeof(Id);
-    RecordArray full(Codec::bytes(schema_.dim) + links, params_.block_size, &memory_, huge_pages_);
-    nodes_.swap(full);
-    record_bytes_ = Codec::bytes(schema_.dim) + links;
-    vector_bytes_ = Codec::bytes(schema_.dim);
-    hot_offset_ = hot_offset<Codec>(schema_.dim);
   }
 
   /// Drops every node, key, list and tombstone and releases all storage. Caller holds the exclusive
@@ -493,6 +518,7 @@ struct HnswGraph {
   void clear_graph() {
     keys_.clear();
     nodes_.clear();
+    floats_.clear();
     magnitudes_.shrink_slots(0);
     upper_.clear();
     decltype(retired_)(retired_.get_allocator()).swap(retired_);
@@ -505,8 +531,7 @@ struct HnswGraph {
   std::size_t m_;
   std::size_t m0_;
   std::size_t record_bytes_;
-  std::size_t vector_bytes_;  // of a record: Codec::bytes(dim), or once released the code slot
-  std::size_t hot_offset_;    // where the part the walk reads starts in a record
+  std::size_t vector_bytes_;  // of a record: Codec::bytes(dim)
   // Vectors of at least this many hot bytes get their first line asked for up front in
   // measure_below. Measured on AMD EPYC (a probe alternating both on one loaded graph, ef 16-128;
   // README, Performance): without those first lines, glove-100's 100-byte SQ8 codes gain 6-8 % q/s
@@ -523,6 +548,7 @@ struct HnswGraph {
   bool huge_pages_;
   KeyMap keys_;
   RecordArray nodes_;  // a record per node id
+  RecordArray floats_;  // SQ8 until released: the floats of each node id (see kKeepsFloats)
   BlockArray<float> magnitudes_;
   UpperLinks upper_;
   // Tombstones not freed yet, oldest first (a round's batch is a prefix); uncapped: an erase never
