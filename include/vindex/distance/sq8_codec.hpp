@@ -7,7 +7,7 @@
 //     [dim codes, padded to 4 bytes][L2 only: n(c) as a float]
 // in the node record beside the layer-0 list (`bytes`, the part the walk reads), and its dim
 // prepared floats in a separate array (`float_bytes`), so the records the walk reads stay small
-// (glove-100: 232 bytes a node instead of 632). Each function says which of the two it is given:
+// (glove-100: 228 bytes a node instead of 628). Each function says which of the two it is given:
 //   * the walk (distance*, with a query in this codec's `Query` form): the code slot, once trained;
 //     before training, the floats (exact), so an index that has not yet held enough vectors to
 //     train on is simply a float index;

@@ -94,8 +94,8 @@ struct HnswGraph {
   // that never move (storage/record_array.hpp). The stored vector is Codec::bytes(dim): the vector
   // itself, or for SQ8 its code slot, whose floats are kept apart in floats_ (same ids, same block
   // size) until the index releases them (release_floats). Apart, the records a walk reads are
-  // dense: on glove-100 a probe walking SQ8 codes in 232-byte records (codes and list) ran 1.11-1.13×
-  // the queries/s of 632-byte records that also held the floats, the same graph (ef 16-128).
+  // dense: on glove-100 a probe walking SQ8 codes in 228-byte records (codes and list) ran 1.11-1.13×
+  // the queries/s of 628-byte records that also held the floats, the same graph (ef 16-128).
 
   /// Whether the codec keeps floats apart from the node records (SQ8).
   static constexpr bool kKeepsFloats = is_approximate_codec_v<Codec>;
