@@ -762,8 +762,11 @@ int main(int argc, char** argv) {
                 100 * bytes_per_vector[0] / bytes_per_vector[hnswlib_at]);
     if (host.vectors > host.codes)  // below Sq8::sample_size's cap the training is not final
       std::printf("Its floats are kept: %zu vectors are too few for the final SQ8 training at %zu dimensions.\n", d.n, d.dim);
-    verdicts.push_back({"HNSW + SQ8 re-ranking from the host: heap bytes/vector ≤ 30 % of hnswlib's (#19)",
-                        fmt("%.0f %%", 100 * share), judge(share, 0.30, false)});
+    // #19's caps: 30 % on fashion-mnist (784-d, codes dominate), 45 % on glove-100 (100-d, where the
+    // links and keys that both libraries keep weigh more); 30 % for the other data sets.
+    const double cap = d.name == "glove-100" ? 0.45 : 0.30;
+    verdicts.push_back({fmt("HNSW + SQ8 re-ranking from the host: heap bytes/vector ≤ %.0f %% of hnswlib's (#19)", 100 * cap),
+                        fmt("%.0f %%", 100 * share), judge(share, cap, false)});
   }
   std::printf("\nq/s interpolated linearly between the two ef points around each recall (a curve that starts "
               "above it gives its lowest-ef q/s); n/a when a curve does not reach it; each q/s is the median of %zu "
