@@ -1,5 +1,5 @@
 // SQ8 HNSW re-ranking from the host (HnswParams::exact_vectors = ExactVectors::kHost): once its
-// quantizer's training is final the index rewrites every record as [codes][links], keeps no float,
+// quantizer's training is final the index frees its floats (records are [codes][links] throughout),
 // chooses links on decoded codes and measures the rerank·k best candidates of each walk on vectors
 // the host hands it. Checked against brute force over the host's vectors (recall, exact distances),
 // the same index keeping its floats (before the release: identical), the host changing or losing

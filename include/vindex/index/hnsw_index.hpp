@@ -153,8 +153,8 @@ namespace vindex {
 /// Sq8::kRetrainGrowth-fold while its sample is below the cap, on compact() and on
 /// retrain_quantizer() (see quantizer_stats() for drift); snapshots keep its quantizer. With
 /// HnswParams::exact_vectors = ExactVectors::kHost it re-ranks on the host's vectors instead: once its
-/// quantizer's training is final (Sq8Codes::training_final) it rewrites every record as [codes]
-/// [layer-0 links] and keeps no float, links are chosen on the distances between decoded codes, and
+/// quantizer's training is final (Sq8Codes::training_final) it frees its floats (kept apart from the
+/// [codes][layer-0 links] records) and keeps none, links are chosen on the distances between decoded codes, and
 /// every search needs SearchOptions::host_vectors (the candidates' exact vectors are read after the
 /// lock is let go; one the host no longer has is left out). get_vector, for_each and snapshots then
 /// give the decoded codes.
