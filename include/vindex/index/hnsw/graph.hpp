@@ -273,7 +273,7 @@ struct HnswGraph {
   NodeGrowth grow_nodes(std::size_t slots) {
     if (slots <= nodes_.capacity_slots()) return {};
     RecordArray::Growth records = nodes_.grow(slots);
-    RecordArray::Growth floats = keeps_floats() ? floats_.grow(slots) : RecordArray::Growth{};
+    RecordArray::Growth floats = floats_.grow(keeps_floats() ? slots : 0);  // grow(0) takes nothing
     BlockArray<float>::Growth magnitudes;
     if constexpr (MetricT::kNormalizes) magnitudes = magnitudes_.grow(slots);
     return NodeGrowth(std::move(records), std::move(floats), std::move(magnitudes));
