@@ -154,10 +154,10 @@ namespace vindex {
 /// retrain_quantizer() (see quantizer_stats() for drift); snapshots keep its quantizer. With
 /// HnswParams::exact_vectors = ExactVectors::kHost it re-ranks on the host's vectors instead: once its
 /// quantizer's training is final (Sq8Codes::training_final) it frees its floats (kept apart from the
-/// [codes][layer-0 links] records) and keeps none, links are chosen on the distances between decoded codes, and
-/// every search needs SearchOptions::host_vectors (the candidates' exact vectors are read after the
-/// lock is let go; one the host no longer has is left out). get_vector, for_each and snapshots then
-/// give the decoded codes.
+/// [codes][layer-0 links] records) and keeps none, links are chosen on the distances between
+/// decoded codes, and every search needs SearchOptions::host_vectors (the candidates' exact vectors
+/// are read after the lock is let go; one the host no longer has is left out). get_vector, for_each
+/// and snapshots then give the decoded codes.
 template <class T, class MetricT, class Compression = Uncompressed>
 class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression>, MetricT>,
                   private detail::HnswInsert<typename detail::CodecFor<T, MetricT, Compression>::type> {

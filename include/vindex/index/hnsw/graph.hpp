@@ -104,11 +104,7 @@ struct HnswGraph {
   std::byte* record(Id id) const noexcept { return nodes_.record(id); }
   /// The stored vector of `id` as exact reads take it (read through Codec only): the record's, or an
   /// SQ8 index's floats while it keeps them.
-  const std::byte* stored(Id id) const noexcept {
-    if constexpr (kKeepsFloats)
-      if (!codec_.released()) return floats_.record(id);
-    return record(id);
-  }
+  const std::byte* stored(Id id) const noexcept { return keeps_floats() ? floats_.record(id) : record(id); }
   /// The vector of `id` as the walk measures it (read through Codec only): the record's, or an SQ8
   /// index's floats until its codes are trained.
   const std::byte* walked(Id id) const noexcept {
@@ -124,15 +120,14 @@ struct HnswGraph {
   typename Codec::Query query_of(Id id) const { return codec_.query(stored(id), schema_.dim); }
   /// Writes the prepared vector `v` (and, under COSINE, its magnitude) as the vector of `id`.
   void write_vector(Id id, const float* v, float magnitude) noexcept {
-    if constexpr (kKeepsFloats)
-      if (!codec_.released()) std::copy_n(v, schema_.dim, reinterpret_cast<float*>(floats_.record(id)));
+    if (keeps_floats()) std::copy_n(v, schema_.dim, reinterpret_cast<float*>(floats_.record(id)));
     codec_.encode(v, magnitude, record(id), schema_.dim);
     if constexpr (MetricT::kNormalizes) *magnitudes_.slot(id) = magnitude;
   }
   /// SQ8 keeping its floats: writes the codes of `id` again from its floats (after a training).
   void encode_codes(Id id) noexcept {
-    if constexpr (kKeepsFloats)
-      if (keeps_floats()) codec_.encode(reinterpret_cast<const float*>(floats_.record(id)), 1.0f, record(id), schema_.dim);
+    if (keeps_floats())
+      codec_.encode(reinterpret_cast<const float*>(floats_.record(id)), 1.0f, record(id), schema_.dim);
   }
 
   /// The list of `id` at `level` and its capacity; an absent list is empty.
