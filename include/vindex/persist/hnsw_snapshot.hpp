@@ -3,10 +3,11 @@
 // `save(index, out)` writes the schema (INDX), the HNSW parameters with the entry point and the
 // level generator's state (HPRM), every live entry like a FLAT snapshot does (ENTR: key, COSINE
 // magnitude, stored vector) and then every node's neighbour lists per layer (HLNK), so a load
-// rebuilds the graph exactly, without re-inserting. Ids are renumbered densely on save: the i-th
-// live node (in ascending id order) gets id i, and every link is rewritten with the new ids
-// (old id − number of free ids below it), so erased slots never reach the file and the restoring
-// constructor's id bound always holds. With tombstones pending, what is saved is the graph as
+// rebuilds the graph exactly, without re-inserting. Ids are renumbered densely on save, in graph
+// order: the i-th live node a breadth-first walk of layer 0 meets (HnswIndex::export_graph's order)
+// gets id i, and every link is rewritten with the new ids, so erased slots never reach the file, the
+// restoring constructor's id bound always holds, and a loaded index has each node's neighbours side
+// by side in memory (index/hnsw/graph_order.hpp; saved again, it keeps its ids and bytes). With tombstones pending, what is saved is the graph as
 // maintenance would leave it (lists that linked to one repaired, any live node that lost its path
 // from the entry point linked back in): see HnswIndex::export_graph. `load_hnsw<Metric>(in)`
 // parses and bounds-checks every field, then hands the graph to HnswIndex's validating restoring
@@ -65,7 +66,7 @@ template <class T, class MetricT, class Compression>
 HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT, Compression>& index, std::size_t section_bytes) {
   const VectorSchema& schema = index.schema();
   HnswSnapshotPayloads out;
-  std::vector<Id> old_ids;          // ascending: new id = position
+  std::vector<Id> old_ids;          // in export order: new id = position
   std::vector<std::uint8_t> level;  // per new id
   std::vector<Id> lists;            // per node, per layer: count, ids (old)
   PayloadWriter p;
@@ -90,8 +91,9 @@ HnswSnapshotPayloads hnsw_payloads(const HnswIndex<T, MetricT, Compression>& ind
   });
   if (count > 0) flush(out.entries);
 
-  // Dense renumbering: old id -> rank among the live ids.
-  std::vector<Id> remap(old_ids.empty() ? 0 : std::size_t{old_ids.back()} + 1, kInvalidId);
+  // Dense renumbering: old id -> position in the export.
+  std::vector<Id> remap(old_ids.empty() ? 0 : std::size_t{*std::max_element(old_ids.begin(), old_ids.end())} + 1,
+                        kInvalidId);
   for (std::size_t i = 0; i < old_ids.size(); ++i) remap[old_ids[i]] = static_cast<Id>(i);
 
   write_index_section(p, snapshot::IndexKind::kHnsw, schema, old_ids.size(), stored_encoding_v<T>);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "vindex/core/types.hpp"
+#include "vindex/index/hnsw/graph_order.hpp"
 #include "vindex/index/hnsw/linking.hpp"
 #include "vindex/index/hnsw/types.hpp"
 
@@ -378,7 +379,8 @@ struct HnswRepair : HnswLinking<Codec> {
   }
 
   /// HnswIndex::export_graph without the level generator's state: the graph as maintenance would
-  /// leave it, every live node passed to `visit` in id order. Caller holds the shared lock.
+  /// leave it, every live node passed to `visit` in graph order (breadth first on layer 0 from the
+  /// entry point, index/hnsw/graph_order.hpp). Caller holds the shared lock.
   template <class Visit>
   HnswGraphInfo export_nodes(Visit&& visit) const {
     HnswGraphInfo info;
@@ -389,10 +391,21 @@ struct HnswRepair : HnswLinking<Codec> {
       info.max_level = info.entry_point == kInvalidId ? -1 : static_cast<int>(level_of(info.entry_point));
     }
     const ExportRepair repair = retired_.empty() ? ExportRepair{} : plan_export_repair(info.entry_point);
+    // The links of `id` on layer `l` as exported: a repaired list, or the stored one without tombstones.
+    auto exported_links = [&](Id id, unsigned l, auto&& f) {
+      if (const std::vector<Id>* fixed = repair.find(id, l)) {
+        for (const Id to : *fixed) f(to);
+        return;
+      }
+      const auto [list, cap] = neighbours(id, l);
+      for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j)
+        if (keys_.is_live(list[j])) f(list[j]);
+    };
+    const std::vector<Id> order = breadth_first_order(
+        keys_.id_bound(), info.entry_point, [&](Id id) { return keys_.is_live(id); },
+        [&](Id id, auto&& f) { exported_links(id, 0, f); });
     HnswNodeData node;
-    for (std::size_t i = 0; i < keys_.id_bound(); ++i) {
-      const Id id = static_cast<Id>(i);
-      if (!keys_.is_live(id)) continue;
+    for (const Id id : order) {
       node.id = id;
       node.key.assign(keys_.key(id));
       node.vector.resize(schema_.dim);
@@ -402,13 +415,7 @@ struct HnswRepair : HnswLinking<Codec> {
       node.links.resize(top + 1);
       for (unsigned l = 0; l <= top; ++l) {
         node.links[l].clear();
-        if (const std::vector<Id>* fixed = repair.find(id, l)) {
-          node.links[l] = *fixed;
-          continue;
-        }
-        const auto [list, cap] = neighbours(id, l);
-        for (std::size_t j = 0; j < cap && list[j] != kInvalidId; ++j)
-          if (keys_.is_live(list[j])) node.links[l].push_back(list[j]);
+        exported_links(id, l, [&](Id to) { node.links[l].push_back(to); });
       }
       visit(static_cast<const HnswNodeData&>(node));
     }
