@@ -727,16 +727,16 @@ class HnswIndex : public detail::IndexFrontEnd<HnswIndex<T, MetricT, Compression
     }
   }
 
-  /// Persistence hook: calls `visit(const HnswNodeData&)` for every live node in graph order — the
-  /// order a breadth-first walk of layer 0 from the entry point meets them, which a snapshot makes
-  /// their ids (index/hnsw/graph_order.hpp) — (the argument is reused between calls) and returns the graph-wide state. With no tombstone pending
-  /// this is exactly the graph searches walk. With tombstones pending it is the graph as
-  /// maintenance would leave it: every list that links to a tombstone is repaired as a round
-  /// repairs it (tombstones left out, their live neighbours in their place), a tombstoned entry point
-  /// is replaced, and any live node the repaired layer 0 does not reach from the entry point is
-  /// linked from the closest reached node with room — so every key stays findable after a load,
-  /// and the data always passes the restoring constructor's validation. Costs O(entries) time and
-  /// memory beyond the visit, under the shared lock.
+  /// Persistence hook: calls `visit(const HnswNodeData&)` for every live node in graph order (the order
+  /// a breadth-first walk of layer 0 from the entry point meets them, which a snapshot makes their ids:
+  /// index/hnsw/graph_order.hpp; the argument is reused between calls) and returns the graph-wide
+  /// state. With no tombstone pending this is exactly the graph searches walk. With tombstones pending
+  /// it is the graph as maintenance would leave it: every list that links to a tombstone is repaired as
+  /// a round repairs it (tombstones left out, their live neighbours in their place), a tombstoned entry
+  /// point is replaced, and any live node the repaired layer 0 does not reach from the entry point is
+  /// linked from the closest reached node with room — so every key stays findable after a load, and the
+  /// data always passes the restoring constructor's validation. Costs O(entries) time and memory beyond
+  /// the visit, under the shared lock.
   template <class Visit>
   HnswGraphInfo export_graph(Visit&& visit) const {
     std::shared_lock lock(graph_mutex_);

@@ -7,9 +7,10 @@
 // order: the i-th live node a breadth-first walk of layer 0 meets (HnswIndex::export_graph's order)
 // gets id i, and every link is rewritten with the new ids, so erased slots never reach the file, the
 // restoring constructor's id bound always holds, and a loaded index has each node's neighbours side
-// by side in memory (index/hnsw/graph_order.hpp; saved again, it keeps its ids and bytes). With tombstones pending, what is saved is the graph as
-// maintenance would leave it (lists that linked to one repaired, any live node that lost its path
-// from the entry point linked back in): see HnswIndex::export_graph. `load_hnsw<Metric>(in)`
+// by side in memory (index/hnsw/graph_order.hpp; saved again, it keeps its ids and bytes). With
+// tombstones pending, what is saved is the graph as maintenance would leave it (lists that linked to
+// one repaired, any live node that lost its path from the entry point linked back in): see
+// HnswIndex::export_graph. `load_hnsw<Metric>(in)`
 // parses and bounds-checks every field, then hands the graph to HnswIndex's validating restoring
 // constructor; whatever that refuses (neighbour ids out of range or of too low a level, over-long
 // lists, a wrong entry point, duplicate keys) is reported as kCorruptData. A failed load builds nothing and touches no existing index.
